@@ -1,0 +1,21 @@
+"""asrctl: one command-line suite for speech recognition models, with model families as plugins.
+
+The public API for plugins: the hook markers, the specs they register, and the core rooms.
+"""
+
+from asrctl.errors import AsrctlError, AudioError
+from asrctl.hookspecs import hookimpl
+from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, TrainerSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsrctlError",
+    "AudioError",
+    "BackendSpec",
+    "EngineSpec",
+    "FormatSpec",
+    "TrainerSpec",
+    "__version__",
+    "hookimpl",
+]

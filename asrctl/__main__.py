@@ -1,0 +1,3 @@
+from asrctl.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The `asrctl` command group. Subcommands live in asrctl/commands/; plugins may add more."""
+
+from __future__ import annotations
+
+import click
+
+from asrctl import __version__
+from asrctl.commands.manifest import manifest_group
+from asrctl.commands.plugins import plugins_command
+from asrctl.errors import AsrctlError
+
+
+class AsrctlGroup(click.Group):
+    """Adds plugin commands on first use and turns user errors into one-line messages."""
+
+    _plugin_commands_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if self._plugin_commands_added:
+            return
+        self._plugin_commands_added = True
+        from asrctl.plugins import get_plugins
+
+        try:
+            plugins = get_plugins()
+            for impl in plugins.hookimpls("register_commands"):
+                plugins.call_isolated(impl.plugin_name, impl.function, self)
+        except AsrctlError as exc:  # only in strict mode: a broken plugin is fatal
+            raise click.ClickException(str(exc)) from exc
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AsrctlError as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=AsrctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="asrctl")
+@click.option("--debug", is_flag=True, envvar="ASRCTL_DEBUG", help="Show full tracebacks instead of one-line errors.")
+def cli(debug: bool) -> None:
+    """Speech recognition from data to model to score, over every model family.
+
+    \b
+      asrctl manifest ...   build, check and convert audio manifests
+      asrctl infer ...      transcribe a manifest with any backend
+      asrctl eval ...       WER/CER with normalisation and breakdowns
+      asrctl finetune ...   full fine-tuning or LoRA from a recipe
+      asrctl plugins        what is installed
+
+    Exit codes: 0 success, 1 error, 2 usage error, 3 finished but some rows failed.
+    """
+
+
+for command in (manifest_group, plugins_command):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="asrctl")

@@ -1,0 +1,1 @@
+"""One module per `asrctl` subcommand. Heavy imports stay inside the command functions."""

@@ -1,0 +1,1 @@
+"""Plugins that ship with the core; registered before any external plugin."""

@@ -1,0 +1,191 @@
+"""NeMo JSONL manifests: stream-read with per-line errors, write atomically.
+
+One JSON object per line with `audio_filepath`, usually `duration` and `text`, plus any other
+fields, which are kept as they are. Relative audio paths resolve against the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from asrctl.errors import AsrctlError
+
+AUDIO_KEY = "audio_filepath"
+
+
+@dataclass(frozen=True)
+class LineError:
+    """A manifest line that could not be used, printed as FILE:LINE: reason."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One manifest record with where it came from; `record` is the line's object, untouched."""
+
+    line: int
+    record: dict[str, Any]
+    base_dir: Path
+
+    @property
+    def audio_path(self) -> Path:
+        return resolve_audio_path(self.record[AUDIO_KEY], self.base_dir)
+
+
+def resolve_audio_path(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def check_record(record: object) -> str | None:
+    """The reason a parsed line is not a usable manifest record, or None when it is."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    audio = record.get(AUDIO_KEY)
+    if not isinstance(audio, str) or not audio.strip():
+        return f"missing {AUDIO_KEY!r}" if audio is None else f"{AUDIO_KEY!r} must be a non-empty string"
+    duration = record.get("duration")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0):
+        return f"'duration' must be a non-negative number, got {duration!r}"
+    text = record.get("text")
+    if text is not None and not isinstance(text, str):
+        return f"'text' must be a string, got {type(text).__name__}"
+    return None
+
+
+class ManifestReader:
+    """Iterate a manifest's good rows; bad lines go to `on_error` (default: `.errors`) and the read goes on.
+
+    Reads line by line, so memory does not grow with the file. Blank lines are skipped.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        validate: bool = True,
+        on_error: Callable[[LineError], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.base_dir = self.path.resolve().parent
+        self.validate = validate
+        self.errors: list[LineError] = []
+        self.on_error = on_error or self.errors.append
+        if not self.path.is_file():
+            raise AsrctlError(f"{self.path}: no such manifest file")
+
+    def __iter__(self) -> Iterator[Row]:
+        with open(self.path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                row_or_error = self._parse(number, raw)
+                if isinstance(row_or_error, Row):
+                    yield row_or_error
+                elif row_or_error is not None:
+                    self.on_error(row_or_error)
+
+    def _parse(self, number: int, raw: bytes) -> Row | LineError | None:
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
+            raw = raw[3:]
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            return LineError(str(self.path), number, f"not valid UTF-8 (byte {exc.start})")
+        if not text:
+            return None
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return LineError(str(self.path), number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+        reason = check_record(record) if self.validate else None
+        if reason:
+            return LineError(str(self.path), number, reason)
+        return Row(number, record, self.base_dir)
+
+
+def read_manifest(path: str | os.PathLike) -> list[Row]:
+    """All good rows of a small manifest; raises on the first bad line. Use ManifestReader to stream."""
+    reader = ManifestReader(path)
+    rows = list(reader)
+    if reader.errors:
+        raise AsrctlError(str(reader.errors[0]))
+    return rows
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """One manifest line: unicode kept readable, numpy scalars turned into plain numbers."""
+    return json.dumps(record, ensure_ascii=False, default=_to_builtin)
+
+
+def _to_builtin(value: Any) -> Any:
+    for attr in ("tolist", "item"):  # numpy arrays and scalars, torch tensors
+        if hasattr(value, attr):
+            return getattr(value, attr)()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class AtomicWriter:
+    """Write a file under a temporary name in the same folder and rename it into place on success.
+
+    Readers never see a half-written file, and an error leaves an existing file as it was.
+    """
+
+    def __init__(self, path: str | os.PathLike, mode: str = "w") -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self._file: IO | None = None
+        self._tmp: str | None = None
+
+    def __enter__(self) -> IO:
+        folder = self.path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise AsrctlError(f"{self.path}: cannot write ({exc.strerror})") from None
+        encoding = None if "b" in self.mode else "utf-8"
+        self._file = os.fdopen(fd, self.mode, encoding=encoding)
+        return self._file
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self._file is not None and self._tmp is not None
+        try:
+            if exc_type is None:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            self._file.close()
+            if exc_type is None:
+                os.chmod(self._tmp, 0o666 & ~_umask())
+                os.replace(self._tmp, self.path)
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_manifest(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
+    """Write records as a manifest atomically; returns the number of rows written."""
+    count = 0
+    with AtomicWriter(path) as f:
+        for record in records:
+            f.write(dumps(record) + "\n")
+            count += 1
+    return count

@@ -1,0 +1,42 @@
+"""Text normalisers."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from asrctl.registry import UnknownNameError
+from asrctl.text import NAMES, get_normalizer
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Mr. Smith, didn't you say TEN?", "mister smith did not you say 10"),
+        ("He paid ten dollars.", "he paid $10"),
+        ("colour   Centre!", "color center"),
+    ],
+)
+def test_whisper_english(raw, expected):
+    assert get_normalizer("whisper-en")(raw) == expected
+
+
+def test_basic_keeps_letters_of_any_language():
+    assert get_normalizer("basic")("Ça VA, Straße?  日本!") == "ça va straße 日本"
+
+
+def test_none_is_identity():
+    assert get_normalizer("none")(" A, b ") == " A, b "
+
+
+def test_unknown_normalizer_suggests():
+    with pytest.raises(UnknownNameError, match="did you mean 'whisper-en'"):
+        get_normalizer("whisper_en")
+
+
+@given(st.text(max_size=60), st.sampled_from(NAMES))
+def test_normalizers_are_idempotent_and_single_spaced(text, name):
+    normalize = get_normalizer(name)
+    once = normalize(text)
+    if name != "none":
+        assert normalize(once) == once
+        assert "  " not in once and once == once.strip()
