@@ -5,7 +5,7 @@ The public API for plugins: the hook markers, the specs they register, and the c
 
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.hookspecs import hookimpl
-from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, TrainerSpec
+from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, TrainerSpec, Transcriber, Transcript
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,8 @@ __all__ = [
     "EngineSpec",
     "FormatSpec",
     "TrainerSpec",
+    "Transcriber",
+    "Transcript",
     "__version__",
     "hookimpl",
 ]

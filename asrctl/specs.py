@@ -9,16 +9,45 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass
+class Transcript:
+    """A backend's result for one utterance. Times are seconds from the start of the audio given."""
+
+    text: str
+    segments: list[dict] | None = None  # [{"start": 0.0, "end": 2.5, "text": "..."}]
+    words: list[dict] | None = None  # [{"start": 0.0, "end": 0.4, "word": "..."}]
+    language: str | None = None
+
+
+class Transcriber(Protocol):
+    """What a backend's `load` returns."""
+
+    def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
+        """Transcribe 16 kHz mono float32 arrays; one Transcript per array, in the same order."""
+
+
+# Options `asrctl infer` passes to `load` when the user sets them; a backend lists those it takes.
+INFER_OPTIONS = ("language", "task", "beam_size", "timestamps", "chunk_seconds", "quantize", "trust_remote_code")
 
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A model family: `load(model, device, dtype, **opts)` returns an object with `transcribe(batch)`."""
+    """A model family: `load(model, device=, dtype=, **options)` returns a Transcriber.
+
+    `device` arrives resolved ("cpu", "cuda:0", "mps") and `dtype` as "float32", "float16" or
+    "bfloat16"; `options` holds only the INFER_OPTIONS the user set, all of them in `options`.
+    """
 
     name: str
-    load: Callable[..., Any]
+    load: Callable[..., Transcriber]
     description: str = ""
+    options: frozenset[str] = field(default_factory=frozenset)
     # What it supports, e.g. {"timestamps", "long-form", "languages", "trainable", "peft"}.
     capabilities: frozenset[str] = field(default_factory=frozenset)
 

@@ -1,0 +1,96 @@
+"""`asrctl infer`: transcribe a manifest with any backend."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from asrctl.devices import DTYPES
+
+
+def default_output(manifest: Path) -> Path:
+    stem = manifest.name.removesuffix(".jsonl").removesuffix(".json")
+    return manifest.with_name(f"{stem}.pred.jsonl")
+
+
+@click.command("infer")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-b", "--backend", required=True, help="Model family, e.g. hf-whisper, hf-ctc, nemo (see `asrctl plugins`).")
+@click.option("-m", "--model", required=True, help="Hub id (openai/whisper-small) or a local model folder/file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output manifest [default: MANIFEST with .pred.jsonl].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
+              help="auto = bfloat16 on GPUs that support it (else float16), float32 on CPU.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="At most this many utterances per batch.")
+@click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              help="At most this much padded audio per batch (count x longest), in seconds.")
+@click.option("--num-workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="Processes decoding audio while the model runs (0 = in the main process).")
+@click.option("--engine", default="local", show_default=True, help="Where the job runs (see `asrctl plugins --all`).")
+@click.option("--pred-key", default="pred_text", show_default=True, help="Output field for the transcript.")
+@click.option("--language", help="Spoken language code (e.g. en), for multilingual models.")
+@click.option("--task", type=click.Choice(["transcribe", "translate"]), help="Whisper: transcribe, or translate to English.")
+@click.option("--beam-size", type=click.IntRange(min=1), help="Beam search width (default: the backend's greedy decoding).")
+@click.option("--timestamps", type=click.Choice(["segment", "word"]), help="Add pred_segments or pred_words with times.")
+@click.option("--chunk-seconds", type=click.FloatRange(min=1), help="Long audio is cut into windows this long (CTC).")
+@click.option("--quantize", type=click.Choice(["int8"]), help="Dynamic int8 quantisation of linear layers (CPU speed-up; changes numerics).")
+@click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code.")
+@click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table (errors are still shown).")
+def infer_command(manifest: Path, backend: str, model: str, output: Path | None, device: str, dtype: str,
+                  batch_size: int, batch_seconds: float, num_workers: int, engine: str, pred_key: str,
+                  overwrite: bool, quiet: bool, **options) -> None:
+    """Transcribe every row of MANIFEST and write the rows back with a prediction added.
+
+    Each output row keeps all input fields and adds the transcript under --pred-key (pred_text).
+    A row whose audio is missing or cannot be decoded gets pred_text null and an "error" field;
+    the other rows are unaffected, and the exit code is 3.
+
+    Work is sorted by duration and batched by total audio seconds; rows come out in input order.
+    Finished rows are saved as they complete: after a crash or Ctrl-C, run the same command again
+    to continue where it stopped (--overwrite starts again).
+
+    \b
+    Examples:
+      asrctl infer test.jsonl -b hf-whisper -m openai/whisper-small -o test.pred.jsonl
+      asrctl infer test.jsonl -b hf-ctc -m facebook/wav2vec2-base-960h --device cuda
+      asrctl infer long.jsonl -b hf-whisper -m ./my-model --timestamps segment --language en
+    """
+    from functools import partial
+
+    from asrctl.inference import InferJob, run_infer
+    from asrctl.progress import InferProgress, print_summary
+
+    set_options = {k: v for k, v in options.items() if v is not None}
+    output = output or default_output(manifest)
+    job = InferJob(
+        manifest=manifest, output=output, backend=backend, model=model, engine=engine, device=device,
+        dtype=dtype, options=set_options, batch_size=batch_size, batch_seconds=batch_seconds,
+        num_workers=num_workers, pred_key=pred_key, overwrite=overwrite,
+    )
+    try:
+        summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; finished rows are saved, run the same command to resume {output}", err=True)
+        sys.exit(130)
+    print_summary(
+        f"asrctl infer -> {output}",
+        [
+            ("rows", str(summary.rows)),
+            ("resumed from earlier run", str(summary.resumed)),
+            ("transcribed", str(summary.ok)),
+            ("errors", str(len(summary.errors))),
+            ("audio seconds (this run)", f"{summary.audio_seconds:.1f}"),
+            ("wall seconds (with model load)", f"{summary.wall_seconds:.1f}"),
+            ("RTFx", f"{summary.rtfx:.1f}"),
+        ],
+        summary.errors,
+        quiet=quiet,
+    )
+    if summary.errors:
+        sys.exit(3)

@@ -1,0 +1,17 @@
+"""The `local` engine: this process, with DataLoader workers for audio decoding."""
+
+from __future__ import annotations
+
+from asrctl.hookspecs import hookimpl
+from asrctl.specs import EngineSpec
+
+
+def run(job, spec, items):
+    from asrctl.engines import local  # numpy, torch and the audio stack load only when a job runs
+
+    return local.run(job, spec, items)
+
+
+@hookimpl
+def register_engines(register) -> None:
+    register(EngineSpec(name="local", run=run, description="this machine: the model in-process, DataLoader workers decode audio"))

@@ -1,0 +1,42 @@
+"""Resolve `--device auto` and `--dtype auto` to what this machine can do (imports torch lazily)."""
+
+from __future__ import annotations
+
+from asrctl.errors import AsrctlError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def resolve_device(device: str) -> str:
+    """auto -> cuda:0, mps or cpu; cuda -> cuda:0; anything else is checked and kept."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda:0"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise AsrctlError(f"--device {device}: CUDA is not available on this machine (try --device cpu)")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise AsrctlError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) present")
+        return f"cuda:{index}"
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise AsrctlError("--device mps: Apple MPS is not available on this machine")
+    if device not in ("cpu", "mps"):
+        raise AsrctlError(f"--device {device}: expected auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """auto -> bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."""
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float16" if device == "mps" else "float32"

@@ -1,0 +1,173 @@
+"""`asrctl infer` independent of where it runs: plan the rows, resume, hand batches to an engine,
+turn results into output rows, report.
+
+Engines (local, ray, ...) only execute: `run(job, items)` yields lists of WorkResult for the
+WorkItems given, in any order. Everything else (order, resume, errors, progress) lives here, so
+every engine has the same semantics.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asrctl.audio import probe_duration
+from asrctl.errors import AsrctlError
+from asrctl.manifest import LineError, ManifestReader, Row
+from asrctl.resume import ResumableOutput, file_identity
+from asrctl.specs import INFER_OPTIONS, BackendSpec, Transcript
+
+
+@dataclass
+class InferJob:
+    """Everything an engine needs to transcribe a manifest."""
+
+    manifest: Path
+    output: Path
+    backend: str
+    model: str
+    engine: str = "local"
+    device: str = "auto"
+    dtype: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 16
+    batch_seconds: float = 300.0
+    num_workers: int = 2
+    pred_key: str = "pred_text"
+    overwrite: bool = False
+
+    def fingerprint(self) -> dict[str, Any]:
+        # Batch sizes, workers and device may change between a crash and its resume; these may not.
+        return {
+            "manifest": file_identity(self.manifest),
+            "backend": self.backend,
+            "model": self.model,
+            "dtype": self.dtype,
+            "options": self.options,
+            "pred_key": self.pred_key,
+        }
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One utterance to transcribe: position among the manifest's good rows, and where its audio is."""
+
+    index: int
+    line: int
+    audio_path: str
+    offset: float | None  # None: the whole file; else the segment [offset, offset + duration]
+    duration: float
+
+
+@dataclass
+class WorkResult:
+    index: int
+    transcript: Transcript | None = None
+    error: str | None = None
+
+
+@dataclass
+class InferSummary:
+    rows: int = 0
+    resumed: int = 0
+    ok: int = 0
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rtfx(self) -> float:
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+
+def check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        takes = ", ".join("--" + n.replace("_", "-") for n in sorted(spec.options)) or "none of the model options"
+        raise AsrctlError(f"backend {spec.name!r} does not take {flags} (it takes {takes})")
+    assert set(spec.options) <= set(INFER_OPTIONS), f"{spec.name} declares unknown options"
+
+
+def output_record(row: Row, result: WorkResult, pred_key: str) -> dict[str, Any]:
+    """The input row with the prediction added; every input field is kept."""
+    record = dict(row.record)
+    transcript = result.transcript
+    if transcript is None:
+        record[pred_key] = None
+        record["error"] = result.error or "no result"
+        return record
+    record.pop("error", None)  # a stale error from an earlier run on this file
+    record[pred_key] = transcript.text
+    for key, value in (("segments", transcript.segments), ("words", transcript.words), ("lang", transcript.language)):
+        if value is not None:
+            record[f"pred_{key}"] = value
+    return record
+
+
+def _duration(row: Row) -> float | str:
+    """The row's duration from the manifest, else from the file's header; a string is an error."""
+    duration = row.record.get("duration")
+    if duration is not None:
+        return float(duration)
+    try:
+        return max(probe_duration(row.audio_path) - float(row.record.get("offset") or 0), 0.0)
+    except AsrctlError as exc:
+        return str(exc)
+
+
+def plan(rows: list[Row], done: set[int], *, threads: int = 8) -> tuple[list[WorkItem], list[WorkResult]]:
+    """Work items for the rows not done yet, and error results for rows that cannot be read at all."""
+    todo = [(i, row) for i, row in enumerate(rows) if i not in done]
+    with ThreadPoolExecutor(threads) as pool:  # header probes are I/O bound
+        durations = list(pool.map(lambda pair: _duration(pair[1]), todo))
+    items, failed = [], []
+    for (i, row), duration in zip(todo, durations):
+        if isinstance(duration, str):
+            failed.append(WorkResult(i, error=duration))
+        else:
+            offset = row.record.get("offset")
+            items.append(WorkItem(i, row.line, str(row.audio_path), None if offset is None else float(offset), duration))
+    return items, failed
+
+
+def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
+    """Transcribe job.manifest into job.output; resumable, order-preserving, errors per row."""
+    from asrctl import plugins
+    from asrctl.progress import InferProgress
+
+    start = time.perf_counter()
+    engine = plugins.engines().get(job.engine)
+    spec = plugins.backends().get(job.backend)
+    check_options(spec, job.options)
+
+    summary = InferSummary()
+    reader = ManifestReader(job.manifest, on_error=lambda e: summary.errors.append(str(e)))
+    rows = list(reader)
+    summary.rows = len(rows)
+    store = ResumableOutput(job.output, job.fingerprint(), overwrite=job.overwrite)
+    try:
+        summary.resumed = len(store.rows)
+        items, failed = plan(rows, set(store.rows))
+        seconds = {item.index: item.duration for item in items}
+        progress = (progress_factory or InferProgress)(
+            total=len(rows), done=summary.resumed, audio_total=sum(seconds.values())
+        )
+        with progress:
+            store.append((r.index, output_record(rows[r.index], r, job.pred_key)) for r in failed)
+            for results in engine.run(job, spec, items):
+                store.append((r.index, output_record(rows[r.index], r, job.pred_key)) for r in results)
+                audio = sum(seconds[r.index] for r in results if r.transcript is not None)
+                summary.audio_seconds += audio
+                progress.update(len(results), audio)
+        store.finish(len(rows))
+    finally:
+        store.close()
+    failures = list(store.errors(job.pred_key))
+    summary.errors.extend(str(LineError(str(job.manifest), rows[i].line, error)) for i, error in failures)
+    summary.ok = summary.rows - len(failures)
+    summary.wall_seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,72 @@
+"""Progress bars and summaries on stderr (stdout stays clean for data), via rich."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+stderr = Console(stderr=True)
+
+
+class _AudioColumn(ProgressColumn):
+    """Audio hours done / total and the live RTFx (audio seconds per wall second)."""
+
+    def __init__(self, owner: InferProgress) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def render(self, task) -> Text:
+        o = self.owner
+        elapsed = time.perf_counter() - o.started
+        rtfx = o.audio_done / elapsed if elapsed > 0 else 0.0
+        return Text(f"{o.audio_done / 3600:.2f}/{o.audio_total / 3600:.2f} h  RTFx {rtfx:.1f}")
+
+
+class InferProgress:
+    """Rows and audio hours transcribed, with live RTFx; silent when quiet."""
+
+    def __init__(self, total: int, done: int, audio_total: float, quiet: bool = False) -> None:
+        self.audio_total = audio_total
+        self.audio_done = 0.0
+        self.started = time.perf_counter()
+        self._progress = None
+        if not quiet:
+            self._progress = Progress(
+                TextColumn("infer"), BarColumn(bar_width=24), MofNCompleteColumn(), _AudioColumn(self),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
+            )
+            self._task = self._progress.add_task("infer", total=total, completed=done)
+
+    def __enter__(self) -> InferProgress:
+        if self._progress:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def update(self, rows: int, audio_seconds: float) -> None:
+        self.audio_done += audio_seconds
+        if self._progress:
+            self._progress.advance(self._task, rows)
+
+
+def print_summary(title: str, pairs: list[tuple[str, str]], errors: list[str], quiet: bool = False,
+                  max_errors: int = 20) -> None:
+    """A two-column summary table, then the errors (always shown, even when quiet)."""
+    if not quiet:
+        table = Table(title=title, show_header=False)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        for key, value in pairs:
+            table.add_row(key, value)
+        stderr.print(table)
+    for line in errors[:max_errors]:
+        stderr.print(Text(f"error: {line}", style="red"), soft_wrap=True)
+    if len(errors) > max_errors:
+        stderr.print(f"... and {len(errors) - max_errors} more errors", style="red")

@@ -1,0 +1,106 @@
+"""Resumable row-wise output: results are appended (and fsync'd) to OUT.partial as they come,
+then written to OUT in input order, atomically, when every row is done.
+
+The first line of the partial file fingerprints the job (input file, model, options), so a re-run
+of the same command resumes and a different command is refused instead of mixing results.
+A line cut short by a crash is dropped on resume; every other row is kept and not redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from asrctl.errors import AsrctlError
+from asrctl.manifest import AtomicWriter, dumps
+
+
+def partial_path(output: Path) -> Path:
+    return output.with_name(output.name + ".partial")
+
+
+def file_identity(path: Path) -> dict[str, Any]:
+    """What changes when a file is edited: used in job fingerprints."""
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class ResumableOutput:
+    """Append-only store of finished rows keyed by input position; see the module docstring."""
+
+    def __init__(self, output: Path, fingerprint: dict[str, Any], *, overwrite: bool = False) -> None:
+        self.output = output
+        self.partial = partial_path(output)
+        self.fingerprint = fingerprint
+        self.rows: dict[int, str] = {}
+        if overwrite:
+            self.partial.unlink(missing_ok=True)
+        elif output.exists() and not self.partial.exists():
+            raise AsrctlError(f"{output}: already exists; pass --overwrite to replace it")
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+            if self.partial.exists():
+                self._load()
+            else:
+                with open(self.partial, "w", encoding="utf-8") as f:
+                    f.write(json.dumps({"job": self.fingerprint}) + "\n")
+            self._file = open(self.partial, "a", encoding="utf-8")
+        except OSError as exc:
+            raise AsrctlError(f"{self.output}: cannot write output ({exc.strerror})") from None
+
+    def _load(self) -> None:
+        data = self.partial.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # a line cut short by a crash: drop it before appending
+            with open(self.partial, "r+b") as f:
+                f.truncate(end)
+        lines = data[:end].decode("utf-8").splitlines()
+        header = json.loads(lines[0]) if lines else {}
+        if header.get("job") != self.fingerprint:
+            raise AsrctlError(
+                f"{self.partial}: unfinished output of a different job (other input, model or options); "
+                "re-run that command to finish it, or pass --overwrite to start again"
+            )
+        for line in lines[1:]:
+            index, _, row = line.partition("\t")
+            self.rows[int(index)] = row
+
+    def append(self, results: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Record finished rows durably: one write and fsync per batch."""
+        lines = []
+        for index, record in results:
+            line = dumps(record)
+            self.rows[index] = line
+            lines.append(f"{index}\t{line}\n")
+        if lines:
+            self._file.write("".join(lines))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def finish(self, count: int) -> None:
+        """Write OUT in input order once rows 0..count-1 are all done, then drop the partial file."""
+        self.close()
+        missing = [i for i in range(count) if i not in self.rows]
+        if missing:
+            raise AsrctlError(f"{self.output}: {len(missing)} rows are not done; re-run to finish them")
+        with AtomicWriter(self.output) as f:
+            for i in range(count):
+                f.write(self.rows[i] + "\n")
+        self.partial.unlink()
+
+    def errors(self, pred_key: str) -> Iterator[tuple[int, str]]:
+        """(index, reason) of every finished row that has no prediction, in input order."""
+        for index in sorted(self.rows):
+            record = json.loads(self.rows[index])
+            if record.get(pred_key) is None:
+                yield index, record.get("error") or "no result"
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()

@@ -1,0 +1,174 @@
+"""`asrctl infer` semantics with a toy backend plugin: order, per-row errors, resume, SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asrctl.batching import duration_batches
+from asrctl.testing import make_plugin_dist, run_cli
+
+# A backend whose "transcript" is the number of samples it was given: it shows that each row
+# got its own audio, whatever the batching and ordering did.
+TOY = """
+import os, time
+from asrctl import BackendSpec, Transcript, hookimpl
+
+class Toy:
+    def transcribe(self, batch):
+        time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
+        if any(len(a) == 16000 * 7 for a in batch):  # 7-second audio makes this backend raise
+            raise RuntimeError("toy failure")
+        return [Transcript(text=f"samples {len(a)}") for a in batch]
+
+def load(model, *, device, dtype, **options):
+    assert device == "cpu" and dtype == "float32", (device, dtype)
+    return Toy()
+
+@hookimpl
+def register_backends(register):
+    register(BackendSpec(name="toy", load=load, options=frozenset({"language"})))
+"""
+
+
+@pytest.fixture
+def toy_site(tmp_path):
+    return make_plugin_dist(tmp_path / "site", "asrctl-toy", TOY)
+
+
+def write_wav(path, seconds, sr=16000):
+    t = np.arange(int(seconds * sr)) / sr
+    sf.write(path, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), sr)
+
+
+def make_manifest(folder, durations, extra_rows=()):
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, seconds in enumerate(durations):
+        write_wav(folder / f"a{i}.wav", seconds)
+        rows.append({"audio_filepath": f"a{i}.wav", "duration": seconds, "text": f"utt {i}", "id": i})
+    rows.extend(extra_rows)
+    path = folder / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, rows
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def infer(manifest, out, site, *extra, env=None):
+    return run_cli("infer", str(manifest), "-b", "toy", "-m", "none", "-o", str(out), "--device", "cpu",
+                   "--num-workers", "1", *extra, pythonpath=site, env=env)
+
+
+def test_order_kept_errors_per_row_and_fields_preserved(tmp_path, toy_site):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corrupt.wav").write_text("this is not audio")
+    bad = [{"audio_filepath": "missing.wav", "duration": 1.0, "text": "gone"},
+           {"audio_filepath": "corrupt.wav", "duration": 1.0, "text": "broken"}]
+    durations = [0.5, 3.0, 1.25, 2.0, 0.75]
+    manifest, rows = make_manifest(tmp_path / "data", durations, bad)
+    manifest.write_text(manifest.read_text() + '{"audio_filepath": "x.wav", "text": \n')  # malformed line 8
+    out = tmp_path / "out" / "pred.jsonl"
+    result = infer(manifest, out, toy_site, "--batch-size", "2")
+    assert result.returncode == 3, result.stderr
+    got = read_jsonl(out)
+    assert [r["text"] for r in got] == [r["text"] for r in rows]
+    for row, seconds in zip(got, durations):
+        assert row["pred_text"] == f"samples {int(seconds * 16000)}"
+        assert "error" not in row and row["id"] == rows[got.index(row)]["id"]
+    missing, corrupt = got[5], got[6]
+    assert missing["pred_text"] is None and "missing.wav" in missing["error"]
+    assert corrupt["pred_text"] is None and "corrupt.wav" in corrupt["error"]
+    assert f"{manifest}:6:" in result.stderr and f"{manifest}:7:" in result.stderr
+    assert f"{manifest}:8: invalid JSON" in result.stderr
+    assert not (out.parent / "pred.jsonl.partial").exists()
+
+
+def test_failing_batch_is_split_and_only_the_bad_row_fails(tmp_path, toy_site):
+    manifest, _ = make_manifest(tmp_path, [7.0, 6.5, 6.0, 5.5])
+    out = tmp_path / "pred.jsonl"
+    result = infer(manifest, out, toy_site, "--batch-size", "4")
+    assert result.returncode == 3
+    got = read_jsonl(out)
+    assert "toy failure" in got[0]["error"] and got[0]["pred_text"] is None
+    assert [r["pred_text"] for r in got[1:]] == [f"samples {int(s * 16000)}" for s in (6.5, 6.0, 5.5)]
+    assert "retrying it in halves" in result.stderr
+
+
+def test_missing_durations_are_probed_and_segments_honoured(tmp_path, toy_site):
+    write_wav(tmp_path / "long.wav", 4.0)
+    manifest = tmp_path / "in.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "long.wav"}) + "\n"
+                        + json.dumps({"audio_filepath": "long.wav", "offset": 1.0, "duration": 2.0}) + "\n")
+    out = tmp_path / "pred.jsonl"
+    assert infer(manifest, out, toy_site).returncode == 0
+    assert [r["pred_text"] for r in read_jsonl(out)] == ["samples 64000", "samples 32000"]
+
+
+def test_existing_output_needs_overwrite_and_options_are_checked(tmp_path, toy_site):
+    manifest, _ = make_manifest(tmp_path, [1.0])
+    out = tmp_path / "pred.jsonl"
+    assert infer(manifest, out, toy_site).returncode == 0
+    again = infer(manifest, out, toy_site)
+    assert again.returncode == 1 and "--overwrite" in again.stderr
+    assert infer(manifest, out, toy_site, "--overwrite").returncode == 0
+    wrong = infer(manifest, tmp_path / "x.jsonl", toy_site, "--beam-size", "4")
+    assert wrong.returncode == 1 and "does not take --beam-size" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_partial_output_of_another_job_is_refused(tmp_path, toy_site):
+    manifest, _ = make_manifest(tmp_path, [1.0, 2.0])
+    out = tmp_path / "pred.jsonl"
+    (tmp_path / "pred.jsonl.partial").write_text(json.dumps({"job": {"other": 1}}) + "\n")
+    result = infer(manifest, out, toy_site)
+    assert result.returncode == 1 and "different job" in result.stderr
+
+
+def test_sigkill_then_rerun_gives_every_row_exactly_once(tmp_path, toy_site):
+    durations = [0.5 + 0.1 * i for i in range(12)]
+    manifest, rows = make_manifest(tmp_path, durations)
+    clean = tmp_path / "clean.jsonl"
+    assert infer(manifest, clean, toy_site).returncode == 0
+
+    out = tmp_path / "pred.jsonl"
+    partial = tmp_path / "pred.jsonl.partial"
+    args = [sys.executable, "-m", "asrctl", "infer", str(manifest), "-b", "toy", "-m", "none", "-o", str(out),
+            "--device", "cpu", "--batch-size", "1", "--num-workers", "1", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(toy_site), "TOY_SLEEP": "0.3"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not partial.exists() or len(partial.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    done_before = len(partial.read_text().splitlines()) - 1
+    assert 3 <= done_before < len(rows)
+    with open(partial, "a") as f:  # as if killed in the middle of writing a line
+        f.write('3\t{"audio_filepath": "a3.wa')
+
+    result = infer(manifest, out, toy_site)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == clean.read_bytes()
+    assert not partial.exists()
+
+
+@pytest.mark.parametrize(
+    ("durations", "size", "seconds", "expected"),
+    [
+        ([1, 5, 3, 2], 2, 100, [[1, 2], [3, 0]]),
+        ([1, 5, 3, 2], 10, 9, [[1], [2, 3, 0]]),
+        ([20, 1], 4, 10, [[0], [1]]),
+        ([], 4, 10, []),
+    ],
+)
+def test_duration_batches(durations, size, seconds, expected):
+    assert duration_batches(durations, size, seconds) == expected
