@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asrctl.registry import UnknownNameError
-from asrctl.text import NAMES, get_normalizer
+from asrctl.text import get_normalizer
 
 
 @pytest.mark.parametrize(
@@ -33,10 +33,14 @@ def test_unknown_normalizer_suggests():
         get_normalizer("whisper_en")
 
 
-@given(st.text(max_size=60), st.sampled_from(NAMES))
-def test_normalizers_are_idempotent_and_single_spaced(text, name):
-    normalize = get_normalizer(name)
-    once = normalize(text)
-    if name != "none":
-        assert normalize(once) == once
-        assert "  " not in once and once == once.strip()
+@given(st.text(max_size=60), st.sampled_from(["whisper-en", "basic"]))
+def test_normalized_text_is_single_spaced(text, name):
+    # Whisper's English normaliser is not idempotent ("O1" -> "0 one" -> "one"), so only spacing is a property.
+    once = get_normalizer(name)(text)
+    assert "  " not in once and once == once.strip() and "\n" not in once
+
+
+@given(st.text(max_size=60))
+def test_basic_is_idempotent(text):
+    normalize = get_normalizer("basic")
+    assert normalize(normalize(text)) == normalize(text)
