@@ -1,7 +1,7 @@
 """Text normalisers."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asrctl.registry import UnknownNameError
@@ -44,3 +44,27 @@ def test_normalized_text_is_single_spaced(text, name):
 def test_basic_is_idempotent(text):
     normalize = get_normalizer("basic")
     assert normalize(normalize(text)) == normalize(text)
+
+
+# Words that make the normalisers look across words: numbers, currencies, fillers, titles,
+# contractions, British spellings; plus plain words and the punctuation the fast path accepts.
+VOCABULARY = (
+    "one two ten hundred thousand first second oh zero double point and a dollars dollar cents percent "
+    "pounds minus plus half dozen twice mr mrs dr st uh um hmm colour centre realise gonna cause "
+    "o per positive negative triple euros thirty sixth eleventh millions "
+    "the cat sat on mat of in it is was been got done gone he she we they bank river well known"
+).split()
+SEPARATORS = [" ", "  ", ", ", ". ", "? ", "! ", "-", "; ", ": ", "\n", " 's ", "'s ", "'d ", " $", "% ", " 5 "]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.tuples(st.sampled_from(VOCABULARY), st.sampled_from(SEPARATORS)), max_size=12),
+       st.sampled_from(["whisper-en", "basic"]), st.booleans())
+def test_fast_path_equals_the_reference_normaliser(pairs, name, title_case):
+    from whisper_normalizer.basic import BasicTextNormalizer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    text = "".join(w + s for w, s in pairs)
+    text = text.title() if title_case else text
+    reference = (EnglishTextNormalizer() if name == "whisper-en" else BasicTextNormalizer())(text)
+    assert get_normalizer(name)(text) == " ".join(reference.split())

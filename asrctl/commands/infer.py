@@ -4,16 +4,87 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 
 from asrctl.devices import DTYPES
+from asrctl.specs import INFER_OPTIONS
+
+# Options that reach the backend's load(); names match asrctl.specs.INFER_OPTIONS.
+BACKEND_OPTIONS = [
+    click.option("--language", help="Spoken language code (e.g. en), for multilingual models."),
+    click.option("--task", type=click.Choice(["transcribe", "translate"]), help="Whisper: transcribe, or translate to English."),
+    click.option("--beam-size", type=click.IntRange(min=1), help="Beam search width (default: the backend's greedy decoding)."),
+    click.option("--timestamps", type=click.Choice(["segment", "word"]), help="Add pred_segments or pred_words with times."),
+    click.option("--chunk-seconds", type=click.FloatRange(min=1), help="Long audio is cut into windows this long (CTC)."),
+    click.option("--quantize", type=click.Choice(["int8"]),
+                 help="Dynamic int8 quantisation of linear layers (CPU speed-up; changes numerics)."),
+    click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code."),
+]
+
+RUN_OPTIONS = [
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+    click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
+                 help="auto = bfloat16 on GPUs that support it (else float16), float32 on CPU."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+                 help="At most this many utterances per batch."),
+    click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+                 help="At most this much padded audio per batch (count x longest), in seconds."),
+    click.option("--num-workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
+                 help="Processes decoding audio while the model runs (0 = in the main process)."),
+    click.option("--engine", default="local", show_default=True, help="Where the job runs (see `asrctl plugins --all`)."),
+    click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),
+    click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
+    *BACKEND_OPTIONS,
+]
+
+
+def apply_options(options: list[Callable]) -> Callable:
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
 
 
 def default_output(manifest: Path) -> Path:
     stem = manifest.name.removesuffix(".jsonl").removesuffix(".json")
     return manifest.with_name(f"{stem}.pred.jsonl")
+
+
+def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bool, params: dict[str, Any]):
+    """Run (or resume) inference from CLI parameters; returns the InferSummary after printing it."""
+    from asrctl.inference import InferJob, run_infer
+    from asrctl.progress import InferProgress, print_summary
+
+    backend_options = {o: params.pop(o) for o in INFER_OPTIONS}
+    job = InferJob(manifest=manifest, output=output, backend=backend, model=model,
+                   options={k: v for k, v in backend_options.items() if v is not None}, **params)
+    try:
+        summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; finished rows are saved: run the same command to resume {output}", err=True)
+        sys.exit(130)
+    print_summary(
+        f"asrctl infer -> {output}",
+        [
+            ("rows", str(summary.rows)),
+            ("resumed from earlier run", str(summary.resumed)),
+            ("transcribed", str(summary.ok)),
+            ("errors", str(len(summary.errors))),
+            ("audio seconds (this run)", f"{summary.audio_seconds:.1f}"),
+            ("wall seconds (with model load)", f"{summary.wall_seconds:.1f}"),
+            ("RTFx", f"{summary.rtfx:.1f}"),
+        ],
+        summary.errors,
+        quiet=quiet,
+    )
+    return summary
 
 
 @click.command("infer")
@@ -22,29 +93,9 @@ def default_output(manifest: Path) -> Path:
 @click.option("-m", "--model", required=True, help="Hub id (openai/whisper-small) or a local model folder/file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output manifest [default: MANIFEST with .pred.jsonl].")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
-              help="auto = bfloat16 on GPUs that support it (else float16), float32 on CPU.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="At most this many utterances per batch.")
-@click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
-              help="At most this much padded audio per batch (count x longest), in seconds.")
-@click.option("--num-workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
-              help="Processes decoding audio while the model runs (0 = in the main process).")
-@click.option("--engine", default="local", show_default=True, help="Where the job runs (see `asrctl plugins --all`).")
-@click.option("--pred-key", default="pred_text", show_default=True, help="Output field for the transcript.")
-@click.option("--language", help="Spoken language code (e.g. en), for multilingual models.")
-@click.option("--task", type=click.Choice(["transcribe", "translate"]), help="Whisper: transcribe, or translate to English.")
-@click.option("--beam-size", type=click.IntRange(min=1), help="Beam search width (default: the backend's greedy decoding).")
-@click.option("--timestamps", type=click.Choice(["segment", "word"]), help="Add pred_segments or pred_words with times.")
-@click.option("--chunk-seconds", type=click.FloatRange(min=1), help="Long audio is cut into windows this long (CTC).")
-@click.option("--quantize", type=click.Choice(["int8"]), help="Dynamic int8 quantisation of linear layers (CPU speed-up; changes numerics).")
-@click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code.")
-@click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output.")
+@apply_options(RUN_OPTIONS)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table (errors are still shown).")
-def infer_command(manifest: Path, backend: str, model: str, output: Path | None, device: str, dtype: str,
-                  batch_size: int, batch_seconds: float, num_workers: int, engine: str, pred_key: str,
-                  overwrite: bool, quiet: bool, **options) -> None:
+def infer_command(manifest: Path, backend: str, model: str, output: Path | None, quiet: bool, **params) -> None:
     """Transcribe every row of MANIFEST and write the rows back with a prediction added.
 
     Each output row keeps all input fields and adds the transcript under --pred-key (pred_text).
@@ -61,36 +112,6 @@ def infer_command(manifest: Path, backend: str, model: str, output: Path | None,
       asrctl infer test.jsonl -b hf-ctc -m facebook/wav2vec2-base-960h --device cuda
       asrctl infer long.jsonl -b hf-whisper -m ./my-model --timestamps segment --language en
     """
-    from functools import partial
-
-    from asrctl.inference import InferJob, run_infer
-    from asrctl.progress import InferProgress, print_summary
-
-    set_options = {k: v for k, v in options.items() if v is not None}
-    output = output or default_output(manifest)
-    job = InferJob(
-        manifest=manifest, output=output, backend=backend, model=model, engine=engine, device=device,
-        dtype=dtype, options=set_options, batch_size=batch_size, batch_seconds=batch_seconds,
-        num_workers=num_workers, pred_key=pred_key, overwrite=overwrite,
-    )
-    try:
-        summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet))
-    except KeyboardInterrupt:
-        click.echo(f"interrupted; finished rows are saved, run the same command to resume {output}", err=True)
-        sys.exit(130)
-    print_summary(
-        f"asrctl infer -> {output}",
-        [
-            ("rows", str(summary.rows)),
-            ("resumed from earlier run", str(summary.resumed)),
-            ("transcribed", str(summary.ok)),
-            ("errors", str(len(summary.errors))),
-            ("audio seconds (this run)", f"{summary.audio_seconds:.1f}"),
-            ("wall seconds (with model load)", f"{summary.wall_seconds:.1f}"),
-            ("RTFx", f"{summary.rtfx:.1f}"),
-        ],
-        summary.errors,
-        quiet=quiet,
-    )
+    summary = transcribe(manifest, output or default_output(manifest), backend, model, quiet, params)
     if summary.errors:
         sys.exit(3)

@@ -1,0 +1,181 @@
+"""`asrctl eval`: corpus rates checked against jiwer, intervals, comparisons, per-utterance output, report."""
+
+import json
+import shutil
+import subprocess
+
+import jiwer
+import numpy as np
+import pytest
+
+from asrctl.metrics import bootstrap_ci, edit_counts, totals
+from asrctl.testing import make_plugin_dist, run_cli
+from asrctl.text import get_normalizer
+
+ROWS = [
+    ("Mr. Smith paid ten dollars.", "mister smith paid $10"),  # equal after whisper-en normalisation
+    ("the cat sat on the mat", "the cat sat on mat mat"),  # a substitution
+    ("I can't go there today", "i cannot go there"),  # contraction + deletion
+    ("hello world", ""),  # empty prediction: two deletions
+    ("a b c", "a x b c d"),  # insertions
+    ("The 10 Colours!", "the ten colors"),
+    ("good morning everyone", None),  # inference error: no prediction
+]
+
+
+def write_preds(path, rows=ROWS, key="pred_text"):
+    with open(path, "w") as f:
+        for i, (ref, hyp) in enumerate(rows):
+            f.write(json.dumps({"audio_filepath": f"{i}.wav", "duration": 1.0 + i, "text": ref, key: hyp,
+                                "speaker": "ab"[i % 2]}) + "\n")
+    return path
+
+
+def eval_json(*args):
+    result = run_cli("eval", *args, "--json")
+    assert result.returncode in (0, 3), result.stderr
+    return json.loads(result.stdout), result.returncode
+
+
+@pytest.mark.parametrize("normalizer", ["whisper-en", "basic", "none"])
+def test_corpus_wer_and_cer_match_jiwer(tmp_path, normalizer):
+    preds = write_preds(tmp_path / "p.jsonl")
+    result, code = eval_json(str(preds), "--cer", "--normalizer", normalizer)
+    assert code == 3  # one row had no prediction
+    normalize = get_normalizer(normalizer)
+    refs = [normalize(r) for r, _ in ROWS]
+    hyps = [normalize(h or "") for _, h in ROWS]
+    words = jiwer.process_words(refs, hyps)
+    assert result["wer"]["rate"] == pytest.approx(100 * words.wer)
+    assert (result["wer"]["substitutions"], result["wer"]["deletions"], result["wer"]["insertions"]) == (
+        words.substitutions, words.deletions, words.insertions)
+    assert result["cer"]["rate"] == pytest.approx(100 * jiwer.cer(refs, hyps))
+    assert result["no_prediction"] == 1
+
+
+def test_normaliser_matters():
+    refs, hyps = ["Mr. Smith paid ten dollars."], ["mister smith paid $10"]
+    assert totals(edit_counts([get_normalizer("whisper-en")(r) for r in refs], hyps)).errors == 0
+    assert totals(edit_counts(refs, hyps)).errors == 4
+
+
+def test_empty_reference_counts_insertions_and_missing_reference_is_skipped(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        json.dumps({"audio_filepath": "a.wav", "text": "red blue", "pred_text": "red blue"}) + "\n"
+        + json.dumps({"audio_filepath": "b.wav", "text": "", "pred_text": "extra words"}) + "\n"
+        + json.dumps({"audio_filepath": "c.wav", "pred_text": "no ref"}) + "\n"
+    )
+    result, code = eval_json(str(path))
+    assert code == 0
+    assert result["wer"]["insertions"] == 2 and result["wer"]["reference"] == 2 and result["wer"]["rate"] == 100.0
+    assert result["empty_reference"] == 1
+    assert result["skipped"] == [f"{path}:3: no reference field 'text'"]
+
+
+def test_bootstrap_is_reproducible_and_contains_the_estimate(tmp_path):
+    rng = np.random.default_rng(1)
+    counts = np.column_stack([rng.integers(0, 3, 200), rng.integers(0, 2, 200), rng.integers(0, 2, 200),
+                              rng.integers(5, 20, 200)])
+    low, high = bootstrap_ci(counts, seed=7)
+    assert (low, high) == bootstrap_ci(counts, seed=7)
+    assert low < totals(counts).rate < high
+    assert bootstrap_ci(counts, seed=8) != (low, high)
+    preds = write_preds(tmp_path / "p.jsonl")
+    first, _ = eval_json(str(preds), "--ci", "--seed", "3")
+    second, _ = eval_json(str(preds), "--ci", "--seed", "3")
+    assert first["wer"]["ci"] == second["wer"]["ci"]
+    assert first["wer"]["ci"][0] <= first["wer"]["rate"] <= first["wer"]["ci"][1]
+
+
+def test_against_identical_file_is_zero_difference(tmp_path):
+    preds = write_preds(tmp_path / "p.jsonl")
+    other = tmp_path / "q.jsonl"
+    shutil.copy(preds, other)
+    result, _ = eval_json(str(preds), "--against", str(other))
+    c = result["comparison"]
+    assert c["difference"] == 0 and c["ci"] == [0, 0] and c["b_better_share"] == 0 and c["changed_most"] == []
+    assert c["matched"] == len(ROWS)
+
+
+def test_against_better_system(tmp_path):
+    preds = write_preds(tmp_path / "p.jsonl")
+    better = write_preds(tmp_path / "b.jsonl", [(r, r) for r, _ in ROWS])
+    result, _ = eval_json(str(preds), "--against", str(better))
+    c = result["comparison"]
+    assert c["wer_b"] == 0 and c["difference"] == -c["wer_a"] < 0
+    assert c["b_better_share"] > 0.9
+    assert c["changed_most"][0]["error_change"] < 0
+
+
+def test_breakdown_by_field_and_duration_bins(tmp_path):
+    preds = write_preds(tmp_path / "p.jsonl")
+    result, _ = eval_json(str(preds), "--by", "speaker", "--by", "duration:3")
+    speakers = {g["group"]: g for g in result["by"]["speaker"]}
+    assert set(speakers) == {"a", "b"} and speakers["a"]["rows"] == 4 and speakers["b"]["rows"] == 3
+    normalize = get_normalizer("whisper-en")
+    rows_a = [ROWS[i] for i in range(0, len(ROWS), 2)]
+    expected = jiwer.wer([normalize(r) for r, _ in rows_a], [normalize(h or "") for _, h in rows_a])
+    assert speakers["a"]["wer"] == pytest.approx(100 * expected)
+    assert speakers["a"]["hours"] == pytest.approx(sum(1.0 + i for i in range(0, len(ROWS), 2)) / 3600)
+    bins = [g["group"] for g in result["by"]["duration:3"]]
+    assert bins == ["0-3s", "3-6s", "6-9s"]
+
+
+def test_worst_per_utt_and_fail_above(tmp_path):
+    preds = write_preds(tmp_path / "p.jsonl")
+    per_utt = tmp_path / "u.jsonl"
+    result = run_cli("eval", str(preds), "--worst", "2", "--per-utt", str(per_utt))
+    assert "REF: hello world" in result.stdout and "line 4" in result.stdout
+    rows = [json.loads(line) for line in per_utt.read_text().splitlines()]
+    normalize = get_normalizer("whisper-en")
+    expected = [100 * jiwer.wer(normalize(r), normalize(h or "")) for r, h in ROWS]
+    assert [r["wer"] for r in rows] == pytest.approx(expected)
+    assert expected[3] == 100.0 and expected[0] == 0.0
+    assert rows[3]["del"] == 2 and rows[0]["speaker"] == "a"
+    gate = run_cli("eval", str(preds), "--fail-above", "5")
+    assert gate.returncode == 4 and "above --fail-above" in gate.stderr
+    good = write_preds(tmp_path / "g.jsonl", [(r, r) for r, _ in ROWS])
+    assert run_cli("eval", str(good), "--fail-above", "5").returncode == 0
+
+
+def test_eval_runs_inference_first(tmp_path):
+    import soundfile as sf
+
+    site = make_plugin_dist(tmp_path / "site", "asrctl-echo", """
+        from asrctl import BackendSpec, Transcript, hookimpl
+        class Echo:
+            def transcribe(self, batch):
+                return [Transcript(text="red blue" if len(a) > 16000 else "green") for a in batch]
+        @hookimpl
+        def register_backends(register):
+            register(BackendSpec(name="echo", load=lambda model, **kw: Echo()))
+    """)
+    sf.write(tmp_path / "long.wav", np.zeros(32000, dtype=np.float32), 16000)
+    sf.write(tmp_path / "short.wav", np.zeros(8000, dtype=np.float32), 16000)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "long.wav", "text": "red blue"}) + "\n"
+                        + json.dumps({"audio_filepath": "short.wav", "text": "yellow"}) + "\n")
+    result = run_cli("eval", str(manifest), "-b", "echo", "-m", "x", "--device", "cpu", "--json", pythonpath=site)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["wer"]["rate"] == pytest.approx(100 / 3)
+    assert (tmp_path / "m.pred.jsonl").exists()
+
+
+def test_report_renders_in_chromium(tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    preds = write_preds(tmp_path / "p.jsonl")
+    report = tmp_path / "report.html"
+    result = run_cli("eval", str(preds), "--cer", "--by", "speaker", "--ci", "--worst", "3", "--report", str(report), "--json")
+    summary = json.loads(result.stdout)
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=60,
+    ).stdout
+    assert f"WER {summary['wer']['rate']:.2f}%" in dom
+    assert f"CER {summary['cer']['rate']:.2f}%" in dom
+    assert "By speaker" in dom and dom.count("<svg") == 2
