@@ -6,6 +6,7 @@ import click
 
 from asrctl import __version__
 from asrctl.commands.eval import eval_command
+from asrctl.commands.finetune import finetune_command
 from asrctl.commands.infer import infer_command
 from asrctl.commands.manifest import manifest_group
 from asrctl.commands.plugins import plugins_command
@@ -64,7 +65,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for command in (infer_command, eval_command, manifest_group, plugins_command):
+for command in (infer_command, eval_command, finetune_command, manifest_group, plugins_command):
     cli.add_command(command)
 
 

@@ -68,13 +68,19 @@ class FormatSpec:
 
 @dataclass(frozen=True)
 class TrainerSpec:
-    """Fine-tunes the backends it names with the methods it supports ("sft", "lora")."""
+    """Fine-tunes the backends it names with the methods it supports ("sft", "lora").
+
+    `train(recipe, resume=bool, quiet=bool)` gets the merged recipe (see asrctl.recipes) and
+    returns the training summary dict it also writes to OUTPUT_DIR/training_summary.json.
+    `recipes` maps recipe names to the YAML files shipped with the plugin.
+    """
 
     name: str
     backends: tuple[str, ...]
-    train: Callable[..., Any]
+    train: Callable[..., dict]
     methods: tuple[str, ...] = ("sft",)
     description: str = ""
+    recipes: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

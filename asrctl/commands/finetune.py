@@ -1,0 +1,143 @@
+"""`asrctl finetune`: full fine-tuning (SFT) or LoRA through the backend's trainer plugin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+# Command-line flags and the recipe keys they set (flags win over the recipe file, --set wins over both).
+FLAG_KEYS = {
+    "backend": "backend",
+    "model": "model",
+    "output_dir": "output_dir",
+    "train": "data.train",
+    "val": "data.val",
+    "data_format": "data.format",
+    "min_duration": "data.min_duration",
+    "max_duration": "data.max_duration",
+    "build_vocab": "data.build_vocab",
+    "lora_r": "lora.r",
+    "lora_alpha": "lora.alpha",
+    "lora_dropout": "lora.dropout",
+    "target_modules": "lora.target_modules",
+    "freeze_encoder": "freeze.encoder",
+    "freeze_feature_encoder": "freeze.feature_encoder",
+    "max_steps": "training.max_steps",
+    "epochs": "training.num_train_epochs",
+    "learning_rate": "training.learning_rate",
+    "batch_size": "training.per_device_train_batch_size",
+    "eval_steps": "training.eval_steps",
+    "early_stopping_patience": "training.early_stopping_patience",
+    "seed": "training.seed",
+    "tensorboard": "training.tensorboard",
+    "merge": "lora.merge",
+}
+
+
+def all_recipes() -> dict[str, Path]:
+    from asrctl.plugins import trainers
+
+    return {name: path for spec in trainers() for name, path in spec.recipes.items()}
+
+
+def trainer_for(backend: str):
+    from asrctl.errors import AsrctlError
+    from asrctl.plugins import trainers
+
+    for spec in trainers():
+        if backend in spec.backends:
+            return spec
+    known = "; ".join(f"{t.name} ({', '.join(t.backends)})" for t in trainers()) or "none installed (see `asrctl plugins`)"
+    raise AsrctlError(f"no trainer fine-tunes backend {backend!r}; trainers: {known}")
+
+
+def _list_recipes(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    for name, path in sorted(all_recipes().items()):
+        click.echo(f"{name}\t{path}")
+    ctx.exit()
+
+
+def _print_recipe(ctx: click.Context, _param, value: str | None) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from asrctl.recipes import find_recipe
+
+    click.echo(find_recipe(value, all_recipes()).read_text(), nl=False)
+    ctx.exit()
+
+
+def _comma_list(_ctx, _param, value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@click.command("finetune")
+@click.option("-c", "--recipe", help="Recipe name (see --list-recipes) or a YAML file.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe setting, e.g. --set training.learning_rate=3e-5. Repeatable.")
+@click.option("--list-recipes", is_flag=True, expose_value=False, is_eager=True, callback=_list_recipes,
+              help="List the recipes the installed trainers ship, and exit.")
+@click.option("--print-recipe", metavar="NAME", expose_value=False, is_eager=True, callback=_print_recipe,
+              help="Print a recipe's YAML (a starting point for your own), and exit.")
+@click.option("-b", "--backend", help="Model family: hf-ctc, hf-whisper, nemo, ...")
+@click.option("-m", "--model", help="Base model: hub id or local folder.")
+@click.option("--train", help="Training data: a manifest or any registered format.")
+@click.option("--val", help="Validation data, scored by WER during training.")
+@click.option("--data-format", help="Format of --train/--val when it cannot be detected.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the model goes.")
+@click.option("--peft", type=click.Choice(["lora"]), help="Parameter-efficient fine-tuning instead of all weights.")
+@click.option("--lora-r", type=click.IntRange(min=1), help="LoRA rank.")
+@click.option("--lora-alpha", type=float, help="LoRA scaling numerator (alpha / r scales the update).")
+@click.option("--lora-dropout", type=click.FloatRange(0, 1), help="Dropout on the LoRA path.")
+@click.option("--target-modules", callback=_comma_list, help="Comma list of module names LoRA adapts.")
+@click.option("--merge", is_flag=True, default=None, help="LoRA: also write the adapter folded into a full model.")
+@click.option("--freeze-encoder", is_flag=True, default=None, help="SFT: train the decoder/head only.")
+@click.option("--freeze-feature-encoder", is_flag=True, default=None, help="SFT (CTC): keep the convolutional feature encoder fixed.")
+@click.option("--build-vocab", is_flag=True, default=None, help="CTC: build a character vocabulary from the training text.")
+@click.option("--min-duration", type=float, help="Drop training utterances shorter than this (seconds).")
+@click.option("--max-duration", type=float, help="Drop training utterances longer than this (seconds).")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Optimiser steps to train for.")
+@click.option("--epochs", type=float, help="Epochs to train for (when --max-steps is not set).")
+@click.option("--learning-rate", type=float, help="Peak learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Utterances per device per step.")
+@click.option("--eval-steps", type=click.IntRange(min=1), help="Validate (WER) every N steps.")
+@click.option("--early-stopping-patience", type=click.IntRange(min=1), help="Stop after N validations without a better WER.")
+@click.option("--seed", type=int, help="Random seed.")
+@click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs to OUTPUT_DIR/runs.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT_DIR.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str | None, resume: bool, quiet: bool,
+                     **flags: Any) -> None:
+    """Fine-tune a model on your data: all weights (SFT) or LoRA adapters, from flags or a recipe.
+
+    Validation WER is measured during training, the best checkpoint by WER is kept, and the
+    output folder gets the model (or adapter) in safetensors with its processor, plus
+    training_summary.json. `asrctl infer --model OUTPUT_DIR` works on both.
+
+    \b
+    Examples:
+      asrctl finetune -b hf-ctc -m facebook/wav2vec2-base --train train.jsonl --val val.jsonl --build-vocab -o out/
+      asrctl finetune -b hf-whisper -m openai/whisper-small --train train.jsonl --val val.jsonl --peft lora -o out/
+      asrctl finetune -c whisper-small-lora --train train.jsonl --val val.jsonl -o out/ --set training.max_steps=500
+      asrctl finetune --print-recipe whisper-small-lora > my.yaml
+    """
+    from asrctl.recipes import build_recipe, find_recipe
+
+    recipe_file = find_recipe(recipe, all_recipes()) if recipe else None
+    values = {FLAG_KEYS[k]: v for k, v in flags.items()}
+    if peft:
+        values["method"] = peft
+    if values.get("output_dir") is not None:
+        values["output_dir"] = str(values["output_dir"])
+    config = build_recipe(recipe_file, values, assignments)
+    trainer = trainer_for(config["backend"])
+    if config["method"] not in trainer.methods:
+        from asrctl.errors import AsrctlError
+
+        raise AsrctlError(f"trainer {trainer.name!r} does not do {config['method']} (it does {', '.join(trainer.methods)})")
+    summary = trainer.train(config, resume=resume, quiet=quiet)
+    click.echo(json.dumps(summary, indent=2))

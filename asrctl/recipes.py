@@ -1,0 +1,124 @@
+"""Fine-tuning recipes: YAML files of nested settings, overridden by flags and `--set a.b=value`.
+
+A recipe names the backend, the model, the method (sft or lora) and the data, training, lora and
+freeze sections that the backend's trainer reads. Trainers ship recipes in their plugin package
+(TrainerSpec.recipes); `asrctl finetune --list-recipes` shows them all.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asrctl.errors import AsrctlError
+from asrctl.registry import unknown_name_message
+
+# What every recipe has, before the recipe file and the command line fill it in.
+DEFAULTS: dict[str, Any] = {
+    "backend": None,
+    "model": None,
+    "method": "sft",
+    "output_dir": None,
+    "data": {"train": None, "val": None, "format": None, "min_duration": None, "max_duration": None},
+    "training": {},
+    "lora": {},
+    "freeze": {},
+}
+
+
+def load_recipe_file(path: Path) -> dict[str, Any]:
+    try:
+        recipe = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise AsrctlError(f"{path}: cannot read recipe ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise AsrctlError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(recipe, dict):
+        raise AsrctlError(f"{path}: a recipe is a mapping of settings, got {type(recipe).__name__}")
+    return _number(recipe)
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else in `override` replaces."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def set_path(recipe: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted key such as `training.learning_rate`, creating sections on the way."""
+    node = recipe
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise AsrctlError(f"cannot set {key!r}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_assignment(assignment: str) -> tuple[str, Any]:
+    """`a.b.c=value`, the value read as YAML so that 3e-5, true and [q_proj, v_proj] keep their types."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise AsrctlError(f"--set {assignment!r}: expected KEY=VALUE, e.g. training.learning_rate=3e-5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), _number(value)
+
+
+_SCIENTIFIC = re.compile(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+")
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads 3e-5 (no dot) as a string, and learning rates are written that way."""
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _number(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_number(v) for v in value]
+    return value
+
+
+def find_recipe(name: str, available: dict[str, Path]) -> Path:
+    """A recipe by name from the installed trainers, or a path to a YAML file."""
+    if name in available:
+        return available[name]
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise AsrctlError(f"{path}: no such recipe file")
+        return path
+    raise AsrctlError(unknown_name_message("recipe", name, available))
+
+
+def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: tuple[str, ...]) -> dict[str, Any]:
+    """DEFAULTS, then the recipe file, then command-line flags (dotted keys), then --set assignments."""
+    recipe = merge(DEFAULTS, load_recipe_file(recipe_file)) if recipe_file else copy.deepcopy(DEFAULTS)
+    for key, value in flags.items():
+        if value is not None:
+            set_path(recipe, key, value)
+    for assignment in assignments:
+        set_path(recipe, *parse_assignment(assignment))
+    for required in ("backend", "model", "output_dir"):
+        if not recipe.get(required):
+            flag = {"output_dir": "-o/--output-dir"}.get(required, f"--{required}")
+            raise AsrctlError(f"no {required} given: pass {flag} or set it in the recipe")
+    if not recipe["data"].get("train"):
+        raise AsrctlError("no training data given: pass --train or set data.train in the recipe")
+    if recipe["method"] not in ("sft", "lora"):
+        raise AsrctlError(f"method {recipe['method']!r}: expected sft or lora")
+    return recipe
