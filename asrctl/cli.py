@@ -61,7 +61,8 @@ def cli(debug: bool) -> None:
       asrctl finetune ...   full fine-tuning or LoRA from a recipe
       asrctl plugins        what is installed
 
-    Exit codes: 0 success, 1 error, 2 usage error, 3 finished but some rows failed.
+    Exit codes: 0 success, 1 error, 2 usage error, 3 finished but some rows failed,
+    4 eval above --fail-above, 130 interrupted.
     """
 
 
