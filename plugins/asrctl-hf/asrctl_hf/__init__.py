@@ -3,3 +3,40 @@
 Hook implementations live here; torch and transformers are imported only when a backend or
 trainer is used, so `asrctl --help` stays fast.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from asrctl import BackendSpec, Transcriber, hookimpl
+
+
+def load_ctc(model: str, **kwargs: Any) -> Transcriber:
+    from asrctl_hf import ctc
+
+    return ctc.load(model, **kwargs)
+
+
+def load_whisper(model: str, **kwargs: Any) -> Transcriber:
+    from asrctl_hf import whisper
+
+    return whisper.load(model, **kwargs)
+
+
+@hookimpl
+def register_backends(register: Callable[[BackendSpec], None]) -> None:
+    register(BackendSpec(
+        name="hf-ctc",
+        load=load_ctc,
+        description="transformers CTC models (wav2vec2, HuBERT, Parakeet CTC), greedy decoding",
+        options=frozenset({"chunk_seconds", "quantize", "trust_remote_code"}),
+        capabilities=frozenset({"long-form"}),
+    ))
+    register(BackendSpec(
+        name="hf-whisper",
+        load=load_whisper,
+        description="transformers Whisper models: transcribe or translate, timestamps, long-form",
+        options=frozenset({"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code"}),
+        capabilities=frozenset({"timestamps", "long-form", "languages"}),
+    ))

@@ -1,0 +1,149 @@
+"""hf-ctc: any transformers CTC checkpoint (wav2vec2, HuBERT, Parakeet CTC, ...), greedy decoding.
+
+Audio longer than `chunk_seconds` is cut into overlapping windows, as transformers' ASR pipeline
+does with `chunk_length_s`/`stride_length_s`: each window sees `stride` extra audio on either side,
+the frames of those strides are dropped, and what is left tiles the file exactly. The frames are
+concatenated before CTC's collapse of repeats, so a word cut by a window edge is decoded once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoProcessor, ProcessorMixin
+
+from asrctl import AsrctlError, Transcript
+from asrctl_hf.common import SAMPLE_RATE, check_quantize, from_pretrained, load_model, torch_dtype
+
+DEFAULT_CHUNK_SECONDS = 30.0
+WINDOWS_PER_BATCH = 4  # bounds memory by a few windows, however long the file
+
+
+@dataclass(frozen=True)
+class Window:
+    """Samples [start, end) of a long array, of which `left` and `right` at the edges are context only."""
+
+    start: int
+    end: int
+    left: int
+    right: int
+
+
+def plan_windows(n_samples: int, chunk: int, stride: int) -> list[Window]:
+    """Windows of `chunk` samples overlapping by 2*`stride`; their kept parts tile [0, n_samples)."""
+    step = chunk - 2 * stride
+    if step <= 0:
+        raise ValueError(f"chunk ({chunk}) must be longer than twice the stride ({stride})")
+    windows = []
+    for start in range(0, n_samples, step):
+        last = start + chunk >= n_samples
+        windows.append(Window(start, min(start + chunk, n_samples), stride if start else 0, 0 if last else stride))
+        if last:
+            break
+    return windows
+
+
+def kept_frames(window: Window, n_frames: int, samples_per_frame: int) -> slice:
+    """The window's output frames outside its strides (the last window keeps all it has)."""
+    stop = n_frames if window.right == 0 else round((window.end - window.start - window.right) / samples_per_frame)
+    return slice(round(window.left / samples_per_frame), stop)
+
+
+def samples_per_frame(config: Any, feature_extractor: Any) -> int:
+    """Input samples per output frame: the conv stack's stride (wav2vec2), or mel hop x subsampling."""
+    ratio = getattr(config, "inputs_to_logits_ratio", None)
+    if ratio is None:  # Parakeet keeps its subsampling in the encoder's config
+        ratio = getattr(getattr(config, "encoder_config", config), "subsampling_factor", 1)
+    # mel-input models count frames of the feature extractor's hop (as the pipeline does for lasr)
+    return int(ratio * getattr(feature_extractor, "hop_length", 1))
+
+
+@dataclass
+class FeaturesAndTokenizer:
+    """A processor for checkpoints where AutoProcessor finds only the tokenizer (data2vec-audio)."""
+
+    feature_extractor: Any
+    tokenizer: Any
+
+    def __call__(self, audio: Any, **kwargs: Any) -> Any:
+        return self.feature_extractor(audio, **kwargs)
+
+    def batch_decode(self, ids: Any, **kwargs: Any) -> list[str]:
+        return self.tokenizer.batch_decode(ids, **kwargs)
+
+
+class CTCTranscriber:
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, model: Any, processor: Any, *, device: str, dtype: torch.dtype, chunk_seconds: float) -> None:
+        self.model = model
+        self.processor = processor
+        self.device = device
+        self.dtype = dtype
+        self.samples_per_frame = samples_per_frame(model.config, processor.feature_extractor)
+        # Window and stride in whole frames, so that every window starts on the file's frame grid.
+        frames = round(chunk_seconds * SAMPLE_RATE / self.samples_per_frame)
+        self.chunk = frames * self.samples_per_frame
+        self.stride = round(frames / 6) * self.samples_per_frame
+        if self.chunk <= 2 * self.stride:
+            raise AsrctlError(f"chunk_seconds={chunk_seconds} is too short for this model's frame rate")
+
+    @torch.inference_mode()
+    def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
+        # Arrays too short for one output frame (the model cannot run on them) decode to "".
+        ids = [torch.zeros(0, dtype=torch.long)] * len(batch)
+        short = [i for i, audio in enumerate(batch) if self._output_frames(len(audio)) and len(audio) <= self.chunk]
+        if short:
+            for i, row in zip(short, self.logits([batch[i] for i in short])):
+                ids[i] = row[: self._output_frames(len(batch[i]))].argmax(-1)  # drop frames of padding
+        for i, audio in enumerate(batch):
+            if len(audio) > self.chunk:
+                ids[i] = torch.cat([part.argmax(-1) for part in self.window_logits(audio)])
+        texts = self.processor.batch_decode([row.tolist() for row in ids])
+        return [Transcript(text=text.strip()) for text in texts]
+
+    def window_logits(self, audio: np.ndarray) -> Iterator[torch.Tensor]:
+        """A long array's logits window by window, strides dropped: concatenated, they cover it once."""
+        windows = plan_windows(len(audio), self.chunk, self.stride)
+        # Only windows of one length share a batch: padding would change what unmasked models see.
+        for _, same_length in itertools.groupby(windows, key=lambda w: w.end - w.start):
+            same_length = list(same_length)
+            for first in range(0, len(same_length), WINDOWS_PER_BATCH):
+                group = same_length[first : first + WINDOWS_PER_BATCH]
+                rows = self.logits([audio[w.start : w.end] for w in group])
+                for window, row in zip(group, rows):
+                    yield row[kept_frames(window, len(row), self.samples_per_frame)]
+
+    def logits(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
+        """The model's float32 logits for a batch of arrays, padded to the longest."""
+        features = self.processor(list(arrays), sampling_rate=SAMPLE_RATE, return_tensors="pt", padding=True)
+        features = features.to(self.device, dtype=self.dtype)
+        return self.model(**features).logits.float()
+
+    def _output_frames(self, n_samples: int) -> int:
+        """Output frames of an array of `n_samples` (0: too short to run the model on)."""
+        exact = getattr(self.model, "_get_feat_extract_output_lengths", None)  # the wav2vec2 family's conv arithmetic
+        count = int(exact(n_samples)) if exact else math.ceil(n_samples / self.samples_per_frame)
+        return max(count, 0)
+
+
+def load(model: str, *, device: str, dtype: str, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+         quantize: str | None = None, trust_remote_code: bool = False) -> CTCTranscriber:
+    chunk_seconds = float(chunk_seconds)
+    if not chunk_seconds > 0:
+        raise AsrctlError(f"chunk_seconds must be positive, got {chunk_seconds}")
+    int8 = check_quantize(quantize, device=device, dtype=dtype)
+    dtype_ = torch_dtype(dtype)
+    processor = from_pretrained(AutoProcessor, model, trust_remote_code=trust_remote_code)
+    if not isinstance(processor, ProcessorMixin):
+        features = from_pretrained(AutoFeatureExtractor, model, trust_remote_code=trust_remote_code)
+        processor = FeaturesAndTokenizer(features, processor)
+    loaded = load_model(AutoModelForCTC, model, device=device, dtype=dtype, quantize=int8,
+                        trust_remote_code=trust_remote_code)
+    return CTCTranscriber(loaded, processor, device=device, dtype=dtype_, chunk_seconds=chunk_seconds)

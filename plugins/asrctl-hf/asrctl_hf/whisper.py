@@ -1,0 +1,182 @@
+"""hf-whisper: Whisper checkpoints through transformers' own generate().
+
+Arrays up to 30 s are decoded in one pass, as Whisper was trained; longer ones go through Whisper's
+sequential long-form algorithm (generate() seeks through the un-truncated features 30 s at a time,
+guided by the timestamp tokens it predicts). The two kinds are generated apart so that short
+items keep the one-pass path. Segment times come from the timestamp tokens, word times from
+cross-attention alignment (DTW over the checkpoint's alignment heads).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+from transformers.models.whisper.tokenization_whisper import (
+    LANGUAGES,
+    TO_LANGUAGE_CODE,
+    _combine_tokens_into_words,  # the word grouping of transformers' ASR pipeline
+)
+
+from asrctl import AsrctlError, Transcript
+from asrctl_hf.common import SAMPLE_RATE, check_quantize, from_pretrained, load_model, torch_dtype
+
+TASKS = ("transcribe", "translate")
+TIMESTAMPS = ("none", "segment", "word")
+
+# transformers 5.23's Whisper generate() passes suppress tokens beside its own generation_config, and
+# GenerationMixin then warns of a deprecation that only transformers can act on: keep it off users' screens.
+logging.getLogger("transformers.generation.utils").addFilter(
+    lambda record: "together with generation-related arguments" not in record.getMessage()
+)
+
+
+def language_code(language: str) -> str:
+    """The code of a language given as generate() takes it: "en", "English" or "<|en|>" -> "en"."""
+    name = language.strip().lower().removeprefix("<|").removesuffix("|>")
+    code = TO_LANGUAGE_CODE.get(name, name)
+    if code not in LANGUAGES:
+        raise AsrctlError(f"language={language!r}: not a Whisper language (give a code such as en or de, or a name)")
+    return code
+
+
+def prompt_options(config: Any, model: str, language: str | None, task: str | None) -> dict[str, str]:
+    """generate()'s language and task, checked against what the checkpoint can do.
+
+    A multilingual model without `language` detects it per item. Its task is always given:
+    generate() puts a task token in the prompt only when language or task is set (or the
+    checkpoint's legacy forced_decoder_ids say so), and without one Whisper stops early.
+    An English-only model takes neither (generate() rejects them), so English is left implicit.
+    """
+    code = language_code(language) if language is not None else None
+    if not is_multilingual(config):
+        if code not in (None, "en") or task == "translate":
+            raise AsrctlError(f"{model} is an English-only Whisper: it cannot take language={language} or translate")
+        return {}
+    if code is not None and f"<|{code}|>" not in config.lang_to_id:
+        raise AsrctlError(f"{model} does not know language {language!r}")
+    return {"task": task or "transcribe", **({"language": code} if code else {})}
+
+
+def is_multilingual(config: Any) -> bool:
+    return getattr(config, "is_multilingual", hasattr(config, "lang_to_id"))
+
+
+class WhisperTranscriber:
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, model: Any, processor: Any, *, device: str, dtype: torch.dtype, prompt: dict[str, str],
+                 beam_size: int, timestamps: str) -> None:
+        self.model = model
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.device = device
+        self.dtype = dtype
+        self.timestamps = timestamps
+        self.generate_options = {"num_beams": beam_size, **prompt}
+        config = model.generation_config
+        self.language = prompt.get("language") or (None if is_multilingual(config) else "en")
+        self.language_ids = {token_id: token[2:-2] for token, token_id in getattr(config, "lang_to_id", {}).items()}
+        self.short_samples = processor.feature_extractor.n_samples  # 30 s
+
+    @torch.inference_mode()
+    def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
+        results: list[Transcript | None] = [None] * len(batch)
+        for long_form in (False, True):
+            indices = [i for i, audio in enumerate(batch) if (len(audio) > self.short_samples) == long_form]
+            if indices:
+                for i, transcript in zip(indices, self._generate([batch[i] for i in indices], long_form)):
+                    results[i] = transcript
+        return results  # type: ignore[return-value]  # every index was filled
+
+    def _generate(self, batch: list[np.ndarray], long_form: bool) -> list[Transcript]:
+        # Short-form features are padded to 30 s, as Whisper expects; long-form needs every frame.
+        layout = {"truncation": False, "padding": "longest"} if long_form else {}
+        features = self.processor(batch, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                                  return_attention_mask=True, **layout)
+        features = features.to(self.device, dtype=self.dtype)
+        with warnings.catch_warnings():
+            # word times: when generate() seeks on into a short item's padding, DTW gets no frames to normalise
+            warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom", category=UserWarning)
+            output = self.model.generate(
+                features.input_features,
+                attention_mask=features.attention_mask,  # per-item lengths: where long-form stops, DTW spans
+                return_timestamps=long_form or self.timestamps != "none",
+                return_token_timestamps=self.timestamps == "word",
+                return_segments=True,  # segment times, and the prompt with the detected language
+                **self.generate_options,
+            )
+        texts = self.tokenizer.batch_decode(output["sequences"], skip_special_tokens=True)
+        return [self._transcript(text, segments, len(audio) / SAMPLE_RATE)
+                for text, segments, audio in zip(texts, output["segments"], batch)]
+
+    def _transcript(self, text: str, segments: list[dict], duration: float) -> Transcript:
+        transcript = Transcript(text=text.strip(), language=self.language or self._detected_language(segments))
+        if self.timestamps != "none":
+            transcript.segments = [
+                {"start": _seconds(s["start"], duration), "end": _seconds(s["end"], duration),
+                 "text": self.tokenizer.decode(s["tokens"], skip_special_tokens=True).strip()}
+                for s in segments
+            ]
+        if self.timestamps == "word":
+            transcript.words = self._words(segments, transcript.language, duration)
+        return transcript
+
+    def _detected_language(self, segments: list[dict]) -> str | None:
+        if not segments:
+            return None
+        result = segments[0]["result"]  # the first window's whole sequence, prompt included
+        sequence = result["sequences"] if isinstance(result, dict) else result
+        return next((self.language_ids[t] for t in sequence.tolist() if t in self.language_ids), None)
+
+    def _words(self, segments: list[dict], language: str | None, duration: float) -> list[dict]:
+        if not segments:
+            return []
+        tokens = torch.cat([s["tokens"] for s in segments]).tolist()
+        # A token's timestamp is where it ends (the ASR pipeline reads them so): it starts where the previous ends.
+        ends = torch.cat([s["token_timestamps"] for s in segments]).tolist()
+        text_tokens, spans = [], []
+        for i, token in enumerate(tokens):
+            if token < self.tokenizer.eos_token_id:  # text; special and timestamp tokens come after <|endoftext|>
+                text_tokens.append(token)
+                spans.append((ends[i - 1] if i else 0.0, ends[i]))
+        words, _, indices = _combine_tokens_into_words(self.tokenizer, text_tokens, LANGUAGES.get(language or "en"))
+        timed = []
+        for word, index in zip(words, indices):
+            end = _seconds(spans[index[-1]][1], duration)
+            timed.append({"start": min(_seconds(spans[index[0]][0], duration), end), "end": end, "word": word.strip()})
+        return timed
+
+
+def _seconds(value: Any, duration: float) -> float:
+    """A time from generate() in seconds, within the audio (a last window's timestamps may overshoot it)."""
+    return round(min(float(value), duration), 2)
+
+
+def load(model: str, *, device: str, dtype: str, language: str | None = None, task: str | None = None,
+         beam_size: int = 1, timestamps: str | None = None, quantize: str | None = None,
+         trust_remote_code: bool = False) -> WhisperTranscriber:
+    # Options are checked before the (slow) load: a typo fails at once.
+    timestamps = timestamps or "none"
+    if timestamps not in TIMESTAMPS:
+        raise AsrctlError(f"timestamps={timestamps!r}: expected one of {', '.join(TIMESTAMPS)}")
+    if task is not None and task not in TASKS:
+        raise AsrctlError(f"task={task!r}: expected one of {', '.join(TASKS)}")
+    if language is not None:
+        language_code(language)
+    if int(beam_size) < 1:
+        raise AsrctlError(f"beam_size must be at least 1, got {beam_size}")
+    int8 = check_quantize(quantize, device=device, dtype=dtype)
+    dtype_ = torch_dtype(dtype)
+    processor = from_pretrained(AutoProcessor, model, trust_remote_code=trust_remote_code)
+    # Word times need cross-attention weights, which SDPA does not return.
+    attention = {"attn_implementation": "eager"} if timestamps == "word" else {}
+    loaded = load_model(AutoModelForSpeechSeq2Seq, model, device=device, dtype=dtype, quantize=int8,
+                        trust_remote_code=trust_remote_code, **attention)
+    prompt = prompt_options(loaded.generation_config, model, language, task)
+    return WhisperTranscriber(loaded, processor, device=device, dtype=dtype_, prompt=prompt,
+                              beam_size=int(beam_size), timestamps=timestamps)

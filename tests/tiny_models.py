@@ -1,0 +1,168 @@
+"""Tiny random-weight models, built offline and saved to a folder so that backends load them by path.
+
+Each builder (wav2vec2 and Parakeet CTC, Whisper) writes config, weights, tokenizer and feature
+extractor as a hub checkpoint has them, in well under a second. The session fixtures `tiny_ctc`
+and `tiny_whisper` build each model once; test modules import them (`from tiny_models import tiny_ctc`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CTC_CHARS = "abcdefghijklmnopqrstuvwxyz'"
+WHISPER_TIMESTAMPS = 1501  # <|0.00|> ... <|30.00|>, after the special tokens, as in every Whisper
+
+
+def build_tiny_ctc(path: Path, *, do_normalize: bool = True, **config: Any) -> Path:
+    """A Wav2Vec2ForCTC (hidden 32, 2 layers) with a character vocabulary; `config` overrides its config."""
+    import torch
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, **{c: i + 5 for i, c in enumerate(CTC_CHARS)}}
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    tokenizer = Wav2Vec2CTCTokenizer(str(path / "vocab.json"), word_delimiter_token="|")
+    features = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=do_normalize, return_attention_mask=True
+    )
+    Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(path)
+    settings = {
+        "vocab_size": len(vocab),
+        "pad_token_id": vocab["<pad>"],
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        # the usual 7-layer conv stack (320 samples per frame, 400 receptive), only narrow
+        "conv_dim": (16,) * 7,
+        "feat_extract_norm": "layer",
+        "do_stable_layer_norm": True,
+        "num_conv_pos_embeddings": 16,
+        "num_conv_pos_embedding_groups": 2,
+        **config,
+    }
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(Wav2Vec2Config(**settings)).save_pretrained(path)
+    return path
+
+
+def build_tiny_parakeet(path: Path) -> Path:
+    """A ParakeetForCTC (FastConformer, hidden 32, 2 layers, 16 mels) with a character Unigram tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (
+        ParakeetCTCConfig,
+        ParakeetEncoderConfig,
+        ParakeetFeatureExtractor,
+        ParakeetForCTC,
+        ParakeetProcessor,
+        ParakeetTokenizer,
+    )
+
+    path = Path(path)
+    pieces = ["<unk>", "\u2581", *CTC_CHARS, "<pad>"]  # <pad> is CTC's blank, last as in NeMo vocabularies
+    backend = Tokenizer(models.Unigram([(piece, 0.0) for piece in pieces], unk_id=0))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    tokenizer = ParakeetTokenizer(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>")
+    ParakeetProcessor(feature_extractor=ParakeetFeatureExtractor(feature_size=16), tokenizer=tokenizer,
+                      decoder_type="ctc").save_pretrained(path)
+    encoder = ParakeetEncoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                    num_mel_bins=16, subsampling_conv_channels=8)
+    torch.manual_seed(0)
+    config = ParakeetCTCConfig(vocab_size=len(pieces), pad_token_id=len(pieces) - 1, encoder_config=encoder.to_dict())
+    ParakeetForCTC(config).save_pretrained(path)
+    return path
+
+
+def build_tiny_whisper(path: Path) -> Path:
+    """A multilingual WhisperForConditionalGeneration (d_model 32, 2+2 layers) with a byte-level tokenizer.
+
+    The tokenizer has the 256 bytes and no merges, then Whisper's special tokens in Whisper's order,
+    so prompts, language detection, timestamps and long-form generation work as with real checkpoints.
+    """
+    import torch
+    from transformers import (
+        AddedToken,
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    path = Path(path)
+    byte_chars = bytes_to_unicode()
+    tokenizer = WhisperTokenizer(vocab={byte_chars[b]: b for b in range(256)}, merges=[])  # adds <|endoftext|>
+    languages = [f"<|{code}|>" for code in LANGUAGES]
+    specials = ["<|startoftranscript|>", *languages, "<|translate|>", "<|transcribe|>", "<|startoflm|>",
+                "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
+    tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in specials], special_tokens=True)
+    ids = dict(zip(specials, tokenizer.convert_tokens_to_ids(specials)))
+    eot = tokenizer.eos_token_id
+    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer)
+    processor.save_pretrained(path)
+
+    config = WhisperConfig(
+        vocab_size=len(tokenizer) + WHISPER_TIMESTAMPS,
+        num_mel_bins=80,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=1500,  # 30 s of 10 ms frames, halved by the conv stem: what long-form expects
+        max_target_positions=64,  # short generations keep random-weight tests fast
+        init_std=1.0,  # with the usual 0.02, random Whisper decodes every input alike; tests need them apart
+        bos_token_id=eot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+        begin_suppress_tokens=[tokenizer.convert_tokens_to_ids(byte_chars[ord(" ")]), eot],
+    )
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        max_length=config.max_target_positions,
+        bos_token_id=eot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        decoder_start_token_id=config.decoder_start_token_id,
+        begin_suppress_tokens=config.begin_suppress_tokens,
+        suppress_tokens=[],
+        is_multilingual=True,
+        lang_to_id={lang: ids[lang] for lang in languages},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        no_timestamps_token_id=ids["<|notimestamps|>"],
+        prev_sot_token_id=ids["<|startofprev|>"],
+        max_initial_timestamp_index=50,
+        alignment_heads=[[1, 0], [1, 1]],
+    )
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_ctc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_ctc(tmp_path_factory.mktemp("tiny-ctc"))
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
