@@ -48,8 +48,7 @@ class ResumableOutput:
             if self.partial.exists():
                 self._load()
             else:
-                with open(self.partial, "w", encoding="utf-8") as f:
-                    f.write(json.dumps({"job": self.fingerprint}) + "\n")
+                self.partial.write_text(json.dumps({"job": self.fingerprint}) + "\n", encoding="utf-8")
             self._file = open(self.partial, "a", encoding="utf-8")
         except OSError as exc:
             raise AsrctlError(f"{self.output}: cannot write output ({exc.strerror})") from None
@@ -62,6 +61,9 @@ class ResumableOutput:
                 f.truncate(end)
         lines = data[:end].decode("utf-8").splitlines()
         header = json.loads(lines[0]) if lines else {}
+        if len(lines) <= 1:  # nothing finished yet (e.g. the model failed to load): start afresh
+            self.partial.write_text(json.dumps({"job": self.fingerprint}) + "\n", encoding="utf-8")
+            return
         if header.get("job") != self.fingerprint:
             raise AsrctlError(
                 f"{self.partial}: unfinished output of a different job (other input, model or options); "

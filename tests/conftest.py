@@ -18,3 +18,19 @@ def test_assets() -> Path:
     if not root or not (Path(root) / "whisper-base-hf").is_dir():
         pytest.skip("real weights not built: run ../shared/tools/build-whisper-base DIR and set ASRCTL_TEST_ASSETS=DIR")
     return Path(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_ctc(tmp_path_factory) -> Path:
+    """A tiny random wav2vec2 CTC checkpoint with a character vocabulary, saved to a folder."""
+    from tiny_models import build_tiny_ctc
+
+    return build_tiny_ctc(tmp_path_factory.mktemp("tiny-ctc"))
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory) -> Path:
+    """A tiny random Whisper checkpoint with a byte-level tokenizer, saved to a folder."""
+    from tiny_models import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_models import build_tiny_ctc, build_tiny_parakeet, tiny_ctc, tiny_whisper  # noqa: F401  (fixtures)
+from tiny_models import build_tiny_ctc, build_tiny_parakeet
 
 from asrctl import AsrctlError, Transcript
 from asrctl.plugins import backends

@@ -127,9 +127,18 @@ def test_existing_output_needs_overwrite_and_options_are_checked(tmp_path, toy_s
 def test_partial_output_of_another_job_is_refused(tmp_path, toy_site):
     manifest, _ = make_manifest(tmp_path, [1.0, 2.0])
     out = tmp_path / "pred.jsonl"
-    (tmp_path / "pred.jsonl.partial").write_text(json.dumps({"job": {"other": 1}}) + "\n")
+    (tmp_path / "pred.jsonl.partial").write_text(json.dumps({"job": {"other": 1}}) + "\n" + '0\t{"x": 1}\n')
     result = infer(manifest, out, toy_site)
     assert result.returncode == 1 and "different job" in result.stderr
+
+
+def test_a_run_that_failed_before_any_row_does_not_block_the_next(tmp_path, toy_site):
+    manifest, _ = make_manifest(tmp_path, [1.0])
+    out = tmp_path / "pred.jsonl"
+    failed = run_cli("infer", str(manifest), "-b", "toy", "-m", "x", "-o", str(out), "--device", "cuda:7",
+                     pythonpath=toy_site)
+    assert failed.returncode == 1 and "--device cuda:7" in failed.stderr
+    assert infer(manifest, out, toy_site, "--dtype", "float32").returncode == 0
 
 
 def test_sigkill_then_rerun_gives_every_row_exactly_once(tmp_path, toy_site):

@@ -2,7 +2,7 @@
 
 Each builder (wav2vec2 and Parakeet CTC, Whisper) writes config, weights, tokenizer and feature
 extractor as a hub checkpoint has them, in well under a second. The session fixtures `tiny_ctc`
-and `tiny_whisper` build each model once; test modules import them (`from tiny_models import tiny_ctc`).
+and `tiny_whisper` in conftest.py build each model once.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 CTC_CHARS = "abcdefghijklmnopqrstuvwxyz'"
 WHISPER_TIMESTAMPS = 1501  # <|0.00|> ... <|30.00|>, after the special tokens, as in every Whisper
@@ -156,13 +154,3 @@ def build_tiny_whisper(path: Path) -> Path:
     )
     model.save_pretrained(path)
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_ctc(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_ctc(tmp_path_factory.mktemp("tiny-ctc"))
-
-
-@pytest.fixture(scope="session")
-def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
