@@ -1,8 +1,63 @@
-"""`asrctl manifest`: build, check, inspect and convert audio manifests."""
+"""`asrctl manifest`: build, check, inspect, split, filter, convert, shard and merge audio manifests.
+
+The work lives in asrctl/datatools/ (one module per subcommand), imported inside each command so
+that `asrctl --help` stays light. Bad rows are reported as they are met (FILE:LINE: reason) and
+the job goes on; exit code 3 says some rows failed. Outputs are written atomically.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from asrctl.datatools.parallel import DEFAULT_WORKERS
+
+SOME_ROWS_FAILED = 3
+
+WORKERS = click.option("--workers", type=click.IntRange(min=1), default=DEFAULT_WORKERS, show_default=True,
+                       help="Threads reading audio headers.")
+QUIET = click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary (errors are still shown).")
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+SOURCE_FORMAT = click.option("--from", "source_format", metavar="FORMAT",
+                             help="Input format (default: detected; see `asrctl plugins --all`).")
+FILE = click.Path(dir_okay=False, path_type=Path)
+MANIFEST = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _regex(ctx: click.Context, param: click.Parameter, value: str | None) -> re.Pattern[str] | None:
+    if value is None:
+        return None
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise click.BadParameter(f"not a regular expression: {exc}") from None
+
+
+def _parsed(module: str, function: str):
+    """A click callback applying module.function (raising ValueError) to the value, or to each value
+    of a multiple option; the module is imported only when the option is given."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None or value == ():
+            return [] if param.multiple else None
+        parse = getattr(importlib.import_module(module), function)
+        try:
+            return [parse(v) for v in value] if param.multiple else parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def _finish(errors: int) -> None:
+    if errors:
+        sys.exit(SOME_ROWS_FAILED)
 
 
 @click.group("manifest")
@@ -11,5 +66,359 @@ def manifest_group() -> None:
 
     The native format is NeMo's JSONL: one JSON object per line with audio_filepath, duration and
     text, plus any other fields, which every command keeps. Relative audio paths resolve against
-    the manifest's folder.
+    the manifest's folder. Other formats (hf-datasets, hf-parquet, lhotse, kaldi, csv, tsv,
+    nemo-tarred, webdataset, and any a plugin adds) go through `convert`.
+
+    Bad rows are reported as FILE:LINE: reason and the rest goes on; the exit code is then 3.
+    Guide: docs/manifest.md.
     """
+
+
+@manifest_group.command("create")
+@click.argument("audio_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=FILE, required=True, help="Manifest to write.")
+@click.option("--ext", "extensions", multiple=True, metavar="EXT[,EXT]",
+              help="Audio extensions to take (repeatable) [default: wav,flac,mp3,ogg,opus,m4a,aac,webm,mp4,...].")
+@click.option("--transcripts", type=MANIFEST,
+              help="TSV (path<TAB>text) or .csv (path,text); paths relative to AUDIO_DIR, absolute, or stems.")
+@click.option("--speaker-from", metavar="REGEX", callback=_parsed("asrctl.datatools.create", "speaker_pattern"),
+              help="Regex on the path relative to AUDIO_DIR, with one group or a group named 'speaker'.")
+@click.option("--absolute", is_flag=True, help="Write absolute audio paths [default: relative to the output's folder].")
+@WORKERS
+@QUIET
+def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], transcripts: Path | None,
+                   speaker_from: re.Pattern[str] | None, absolute: bool, workers: int, quiet: bool) -> None:
+    """Build a manifest from the audio files under AUDIO_DIR (searched recursively).
+
+    Durations come from the file headers, read in parallel. Transcripts come from sidecar files
+    (utt.txt or utt.lab beside utt.wav) or --transcripts. A file whose header cannot be read is
+    reported as FILE: reason and left out.
+
+    \b
+    Examples:
+      asrctl manifest create corpus/ -o corpus/all.jsonl
+      asrctl manifest create wavs/ --transcripts metadata.tsv -o data/train.jsonl
+      asrctl manifest create LibriSpeech/dev-clean --ext flac --speaker-from '^(\\d+)/' -o dev.jsonl
+    """
+    from functools import partial
+
+    from asrctl.datatools.console import ErrorLog, hours, progress
+    from asrctl.datatools.create import DEFAULT_EXTENSIONS, create_manifest
+    from asrctl.progress import print_summary
+
+    chosen = tuple(e.strip() for value in extensions for e in value.split(",") if e.strip()) or DEFAULT_EXTENSIONS
+    errors = ErrorLog()
+    summary = create_manifest(audio_dir, output, extensions=chosen, transcripts=transcripts, speaker_from=speaker_from,
+                              absolute=absolute, workers=workers, on_error=errors,
+                              progress=partial(progress, "create", quiet=quiet))
+    pairs = [("rows", str(summary.rows)), ("hours", hours(summary.seconds)), ("unreadable (left out)", str(summary.failed)),
+             ("without text", str(summary.no_text))]
+    if speaker_from is not None:
+        pairs.append(("without speaker", str(summary.no_speaker)))
+    if transcripts:
+        pairs.append(("transcripts matching no audio", str(summary.unused_transcripts)))
+    print_summary(f"asrctl manifest create -> {output}", pairs, [], quiet=quiet)
+    _finish(errors.count)
+
+
+@manifest_group.command("validate")
+@click.argument("manifest", type=MANIFEST)
+@click.option("--duration-tolerance", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="Seconds a row's duration may differ from the file's.")
+@click.option("--sample-rate", type=click.IntRange(min=1), help="Expected sample rate (not checked unless given).")
+@click.option("--channels", type=click.IntRange(min=1), help="Expected channel count (not checked unless given).")
+@click.option("--charset", callback=_parsed("asrctl.datatools.validate", "parse_charset"), metavar="CHARS|FILE",
+              help="Allowed characters in text: ranges and literals (\"a-z' \") or a file of them.")
+@click.option("--min-duration", type=float, help="Rows shorter than this (seconds) are problems.")
+@click.option("--max-duration", type=float, help="Rows longer than this (seconds) are problems.")
+@click.option("--allow-empty-text", is_flag=True, help="Rows without text are fine (manifests for inference).")
+@click.option("--fix", type=FILE, help="Write the clean rows here.")
+@click.option("--rejects", type=FILE, help="Write the other rows here, each with a reject_reason field.")
+@AS_JSON
+@WORKERS
+@QUIET
+def validate_command(manifest: Path, duration_tolerance: float, sample_rate: int | None, channels: int | None,
+                     charset: frozenset[str] | None, min_duration: float | None, max_duration: float | None,
+                     allow_empty_text: bool, fix: Path | None, rejects: Path | None, as_json: bool, workers: int,
+                     quiet: bool) -> None:
+    """Check every row of MANIFEST and report the problems, grouped, with line numbers.
+
+    Always checked: malformed lines, missing files, unreadable audio, a duration that differs from
+    the file by more than --duration-tolerance (for rows with an offset: a segment running past the
+    end of the file), empty text, and repeated audio (same resolved path and offset; the first row
+    is kept). Sample rate, channels, charset and duration range are checked when given.
+
+    --fix and --rejects together hold every input line exactly once; a malformed line goes to the
+    rejects as {"line": N, "raw": "...", "reject_reason": ...}. Exit code 3 when problems were found.
+
+    \b
+    Examples:
+      asrctl manifest validate train.jsonl
+      asrctl manifest validate train.jsonl --sample-rate 16000 --channels 1 --charset "a-z' "
+      asrctl manifest validate train.jsonl --fix clean.jsonl --rejects rejects.jsonl --json
+    """
+    from rich.console import Console
+
+    from asrctl.datatools.console import progress
+    from asrctl.datatools.reading import count_rows
+    from asrctl.datatools.validate import Checks, render, validate
+
+    checks = Checks(duration_tolerance=duration_tolerance, sample_rate=sample_rate, channels=channels, charset=charset,
+                    min_duration=min_duration, max_duration=max_duration, require_text=not allow_empty_text)
+    with progress("validate", count_rows(manifest), quiet=quiet) as advance:
+        report = validate(manifest, checks, fix=fix, rejects=rejects, workers=workers, advance=advance)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        render(report, Console())
+    _finish(report.rejected)
+
+
+@manifest_group.command("stats")
+@click.argument("source", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@SOURCE_FORMAT
+@click.option("--speaker-key", default="speaker", show_default=True, help="Field naming the speaker.")
+@click.option("--bins", type=click.IntRange(min=1), default=20, show_default=True, help="Duration histogram bins.")
+@click.option("--top", type=click.IntRange(min=0), default=20, show_default=True, help="Speakers listed in the table.")
+@click.option("--plot", type=FILE, help="Write the duration histogram as an SVG image (e.g. stats.svg).")
+@AS_JSON
+def stats_command(source: Path, source_format: str | None, speaker_key: str, bins: int, top: int, plot: Path | None,
+                  as_json: bool) -> None:
+    """Rows, hours, durations (min/median/mean/max and a histogram), words, characters and speakers.
+
+    INPUT is a manifest or any readable format (a Kaldi dir, an HF dataset, a tarred dataset
+    folder...); tarred audio is not unpacked, only the rows' fields are read. Streams the input:
+    memory grows by 4 bytes per row (durations, for the exact median).
+
+    \b
+    Examples:
+      asrctl manifest stats train.jsonl
+      asrctl manifest stats data/train --from kaldi --json
+      asrctl manifest stats tarred/ --plot durations.svg
+    """
+    from rich.console import Console
+
+    from asrctl.datatools.console import ErrorLog
+    from asrctl.datatools.reading import read_records
+    from asrctl.datatools.stats import collect, render, summarize, svg_histogram
+    from asrctl.manifest import AtomicWriter
+
+    if plot is not None and plot.suffix.lower() != ".svg":
+        raise click.BadParameter("the plot is written as SVG: give a path ending in .svg", param_hint="--plot")
+    errors = ErrorLog()
+    spec, records = read_records(source, source_format, errors, audio=False)
+    summary = {"file": str(source), "format": spec.name, **summarize(collect(records, speaker_key), bins)}
+    if plot is not None:
+        with AtomicWriter(plot) as f:
+            f.write(svg_histogram(summary["histogram"]["edges"], summary["histogram"]["counts"],
+                                  f"{source.name}: {summary['rows']} rows, {summary['hours']:.2f} h"))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        render(summary, f"asrctl manifest stats: {source} ({spec.name})", Console(), top)
+    _finish(errors.count)
+
+
+@manifest_group.command("split")
+@click.argument("manifest", type=MANIFEST)
+@click.option("--ratios", required=True, callback=_parsed("asrctl.datatools.split", "parse_ratios"), metavar="R1,R2[,...]",
+              help="Shares of the splits, e.g. 0.8,0.1,0.1 (normalised to sum 1).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for NAME.jsonl per split.")
+@click.option("--names", help="Split names, comma-separated [default: train,val,test for 3, train,test for 2].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed: the same seed, the same splits.")
+@click.option("--group-by", metavar="FIELD", help="Keep all rows with the same FIELD (e.g. speaker) in one split.")
+@click.option("--stratify-duration", is_flag=True, help="Give each split its share of short and long audio.")
+@click.option("--strata", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Duration quantile bins for --stratify-duration.")
+@AS_JSON
+def split_command(manifest: Path, ratios: list[float], out_dir: Path, names: str | None, seed: int,
+                  group_by: str | None, stratify_duration: bool, strata: int, as_json: bool) -> None:
+    """Split MANIFEST into seeded, disjoint parts by hours.
+
+    Rows (or groups, with --group-by) are shuffled with --seed, then each goes to the split
+    furthest below its target hours. With --group-by speaker, no speaker is in two splits (rows
+    without the field are each a group of their own). Ratios count rows when some rows lack a
+    duration.
+
+    \b
+    Examples:
+      asrctl manifest split all.jsonl --ratios 0.8,0.1,0.1 --out-dir splits/
+      asrctl manifest split all.jsonl --ratios 0.9,0.1 --names train,dev --group-by speaker --seed 7 --out-dir data/
+      asrctl manifest split all.jsonl --ratios 0.8,0.1,0.1 --stratify-duration --out-dir splits/ --json
+    """
+    from asrctl.datatools.console import ErrorLog
+    from asrctl.datatools.split import default_names, split_manifest
+    from asrctl.progress import print_summary
+
+    chosen = tuple(n.strip() for n in names.split(",")) if names else default_names(len(ratios))
+    if len(chosen) != len(ratios) or len(set(chosen)) != len(chosen) or not all(chosen):
+        raise click.BadParameter(f"{len(ratios)} ratios need {len(ratios)} distinct names", param_hint="--names")
+    errors = ErrorLog()
+    report = split_manifest(manifest, out_dir, ratios, chosen, seed=seed, group_by=group_by,
+                            stratify=strata if stratify_duration else 0, on_error=errors)
+    result = report.to_dict()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        print_summary(f"asrctl manifest split -> {out_dir} (ratios of {report.by})",
+                      [(f"{s['name']}.jsonl", f"{s['rows']} rows  {s['hours']:.3f} h  {100 * s['share']:.1f}% "
+                        f"(target {100 * s['target']:.1f}%)") for s in result["splits"]]
+                      + ([("groups", str(report.groups))] if group_by else []), [])
+    _finish(errors.count)
+
+
+@manifest_group.command("filter")
+@click.argument("manifest", type=MANIFEST)
+@click.option("-o", "--output", type=FILE, required=True, help="Manifest of the kept rows.")
+@click.option("--min-duration", type=float, help="Drop rows shorter than this (seconds) or without a duration.")
+@click.option("--max-duration", type=float, help="Drop rows longer than this (seconds) or without a duration.")
+@click.option("--text-regex", callback=_regex, help="Keep rows whose text matches (re.search).")
+@click.option("--exclude-regex", callback=_regex, help="Drop rows whose text matches (re.search).")
+@click.option("--where", "conditions", multiple=True, metavar="'FIELD OP VALUE'",
+              callback=_parsed("asrctl.datatools.filter", "parse_condition"),
+              help="Keep rows where FIELD OP VALUE holds; OP is <= >= < > == !=. Repeatable (all must hold).")
+@QUIET
+def filter_command(manifest: Path, output: Path, min_duration: float | None, max_duration: float | None,
+                   text_regex: re.Pattern[str] | None, exclude_regex: re.Pattern[str] | None, conditions: list,
+                   quiet: bool) -> None:
+    """Keep the rows of MANIFEST that pass every condition, line by line (any size, flat memory).
+
+    --where is parsed, never evaluated: VALUE is a number or a string (quote it to keep spaces).
+    A row without the field fails the condition. With `asrctl eval --per-utt`, dropping badly
+    transcribed rows is one command.
+
+    \b
+    Examples:
+      asrctl manifest filter train.jsonl -o short.jsonl --max-duration 20
+      asrctl eval preds.jsonl --per-utt scored.jsonl && asrctl manifest filter scored.jsonl --where 'wer<=20' -o clean.jsonl
+      asrctl manifest filter all.jsonl -o en.jsonl --where 'lang==en' --exclude-regex '\\[noise\\]'
+    """
+    from asrctl.datatools.console import ErrorLog
+    from asrctl.datatools.filter import duration_tests, filter_manifest, text_tests, where_tests
+    from asrctl.progress import print_summary
+
+    tests = duration_tests(min_duration, max_duration) + text_tests(text_regex, exclude_regex) + where_tests(conditions)
+    errors = ErrorLog()
+    report = filter_manifest(manifest, output, tests, errors)
+    pairs = [("kept", str(report.kept)), ("dropped", str(sum(report.dropped.values())))]
+    pairs += [(f"  {reason}", str(count)) for reason, count in report.dropped.most_common()]
+    print_summary(f"asrctl manifest filter -> {output}", pairs, [], quiet=quiet)
+    _finish(errors.count)
+
+
+@manifest_group.command("convert")
+@click.argument("source", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--to", "target", required=True, metavar="FORMAT",
+              help="Output format: nemo, hf-datasets, hf-parquet, lhotse, kaldi, csv, tsv, nemo-tarred, webdataset...")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output file or folder.")
+@SOURCE_FORMAT
+@click.option("--extract-to", type=click.Path(file_okay=False, path_type=Path),
+              help="Unpack audio kept inside the input (tar shards, embedded HF audio) into this folder.")
+@click.option("--absolute", is_flag=True, help="Write absolute audio paths [default: relative to the output's folder].")
+@QUIET
+def convert_command(source: Path, target: str, output: Path, source_format: str | None, extract_to: Path | None,
+                    absolute: bool, quiet: bool) -> None:
+    """Convert INPUT to another format; every field is kept wherever the format can hold it.
+
+    The input format is detected when --from is not given. Formats are plugins: `asrctl plugins
+    --all` lists them. Kaldi keeps fields its files cannot hold in asrctl_extra.jsonl; tarred
+    formats write one shard per 1000 rows (use `manifest shard` for control).
+
+    \b
+    Examples:
+      asrctl manifest convert train.jsonl --to hf-datasets -o hf/train
+      asrctl manifest convert train.jsonl --to kaldi -o data/train
+      asrctl manifest convert data/train --to nemo -o train.jsonl
+      asrctl manifest convert cuts.jsonl.gz --to csv -o train.csv
+      asrctl manifest convert tarred/ --to nemo -o train.jsonl --extract-to audio/
+    """
+    from asrctl.datatools.console import ErrorLog
+    from asrctl.datatools.convert import convert
+    from asrctl.progress import print_summary
+
+    errors = ErrorLog()
+    report = convert(source, output, to=target, source_format=source_format, extract_to=extract_to,
+                     absolute=absolute, on_error=errors)
+    print_summary(f"asrctl manifest convert {report.source_format} -> {target}: {output}",
+                  [("rows read", str(report.read)), ("rows written", str(report.written))], [], quiet=quiet)
+    _finish(errors.count or report.read - report.written)
+
+
+@manifest_group.command("shard")
+@click.argument("manifest", type=MANIFEST)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Dataset folder.")
+@click.option("--num-shards", type=click.IntRange(min=1), required=True, help="Shards (per bucket).")
+@click.option("--format", "fmt", type=click.Choice(["nemo-tarred", "webdataset"]), default="nemo-tarred",
+              show_default=True, help="NeMo tarred audio dataset, or WebDataset shards.")
+@click.option("--buckets", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Duration buckets (bucket1/ ... bucketK/, equal row counts), each with its own shards.")
+@click.option("--shuffle", is_flag=True, help="Shuffle rows (with --seed) before sharding.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Shards written at once.")
+@QUIET
+def shard_command(manifest: Path, out_dir: Path, num_shards: int, fmt: str, buckets: int, shuffle: bool, seed: int,
+                  workers: int, quiet: bool) -> None:
+    """Pack the audio of MANIFEST into tar shards for streaming training.
+
+    nemo-tarred writes audio_0.tar ... and tarred_audio_manifest.json (rows name their tar
+    member and shard_id), as NeMo's convert_to_tarred_audio_dataset.py does; webdataset writes
+    shard-000000.tar ... with KEY.<audio ext> and KEY.json members. Rows with an offset are cut
+    out and stored as mono FLAC. Each shard appears atomically; a re-run skips finished shards whose
+    rows did not change, so an interrupted run resumes.
+
+    \b
+    Examples:
+      asrctl manifest shard train.jsonl --out-dir tarred/ --num-shards 64 --shuffle
+      asrctl manifest shard train.jsonl --out-dir tarred/ --num-shards 16 --buckets 4
+      asrctl manifest shard train.jsonl --out-dir wds/ --num-shards 32 --format webdataset
+    """
+    from asrctl.datatools.console import ErrorLog, hours, progress
+    from asrctl.datatools.paths import resolve_record
+    from asrctl.datatools.shard import Item, with_durations, write_shards
+    from asrctl.manifest import ManifestReader
+    from asrctl.progress import print_summary
+
+    errors = ErrorLog()
+    items = [Item(resolve_record(row.record, row.base_dir), str(manifest), row.line)
+             for row in ManifestReader(manifest, on_error=errors)]
+    items = with_durations(items, errors, DEFAULT_WORKERS)
+    with progress("shard", len(items), quiet=quiet) as advance:
+        report = write_shards(items, out_dir, num_shards=num_shards, fmt=fmt, buckets=buckets, shuffle=shuffle,
+                              seed=seed, workers=workers, on_error=errors, advance=advance)
+    pairs = [("rows", str(report.rows)), ("hours", hours(report.seconds)), ("shards written", str(report.written)),
+             ("shards already done (skipped)", str(report.skipped))]
+    if buckets > 1:
+        pairs += [(Path(b["folder"]).name, f"{b['rows']} rows  {b['hours']:.3f} h  "
+                   f"{b['min_duration']:.2f}–{b['max_duration']:.2f} s") for b in report.buckets]
+    print_summary(f"asrctl manifest shard ({fmt}) -> {out_dir}", pairs, [], quiet=quiet)
+    _finish(errors.count)
+
+
+@manifest_group.command("merge")
+@click.argument("inputs", nargs=-1, required=True, type=MANIFEST)
+@click.option("-o", "--output", type=FILE, required=True, help="Merged manifest.")
+@QUIET
+def merge_command(inputs: tuple[Path, ...], output: Path, quiet: bool) -> None:
+    """Concatenate manifests, dropping rows whose audio (resolved path + offset) came earlier.
+
+    The first occurrence wins; relative paths are re-expressed from the output's folder.
+    Streams line by line.
+
+    \b
+    Examples:
+      asrctl manifest merge a.jsonl b.jsonl c.jsonl -o all.jsonl
+    """
+    from asrctl.datatools.console import ErrorLog
+    from asrctl.datatools.merge import merge_manifests
+    from asrctl.progress import print_summary
+
+    errors = ErrorLog()
+    report = merge_manifests(list(inputs), output, errors)
+    print_summary(f"asrctl manifest merge -> {output}",
+                  [("rows written", str(report.rows)), ("duplicates dropped", str(report.duplicates))],
+                  [], quiet=quiet)
+    if not quiet:
+        for example in report.examples:
+            click.echo(f"duplicate: {example}", err=True)
+    _finish(errors.count)

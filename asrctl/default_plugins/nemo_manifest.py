@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from asrctl.hookspecs import hookimpl
@@ -13,6 +13,10 @@ from asrctl.specs import FormatSpec
 def read(path: Path, on_error: Callable[[LineError], None]) -> Iterator[dict]:
     for row in ManifestReader(path, on_error=on_error):
         yield row.record
+
+
+def write(records: Iterable[dict], path: Path) -> int:
+    return write_manifest(path, records)
 
 
 def detect(path: Path) -> bool:
@@ -26,7 +30,7 @@ def register_formats(register) -> None:
             name="nemo",
             description="NeMo JSONL manifest: one JSON object per line (audio_filepath, duration, text, ...)",
             read=read,
-            write=write_manifest,
+            write=write,
             detect=detect,
         )
     )

@@ -1,0 +1,117 @@
+"""Reading inputs: manifest rows and bad lines in file order, and records from any registered format."""
+
+from __future__ import annotations
+
+import inspect
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from asrctl.datatools.paths import Record, resolve_record
+from asrctl.errors import AsrctlError
+from asrctl.manifest import LineError, ManifestReader, Row, check_record
+from asrctl.specs import FormatSpec
+
+# The native format: when another format's detect() also accepts a path, that one is meant.
+NATIVE_FORMAT = "nemo"
+
+
+def read_items(path: Path) -> Iterator[Row | LineError]:
+    """Every non-blank line of a manifest, as a Row or a LineError, in file order."""
+    errors: deque[LineError] = deque()
+    reader = ManifestReader(path, on_error=errors.append)
+    for row in reader:  # on_error runs before the row after the bad line is yielded
+        while errors:
+            yield errors.popleft()
+        yield row
+    yield from errors
+
+
+def count_rows(path: Path) -> int:
+    """Non-blank lines: the total for a progress bar, at disk speed."""
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+class RawLines:
+    """The raw text of given line numbers, read forward in step with a reader (lines asked in order)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = None
+        self._number = 0
+
+    def __call__(self, number: int) -> str:
+        if self._file is None:
+            self._file = open(self.path, "rb")
+        raw = b""
+        while self._number < number:
+            raw = self._file.readline()
+            self._number += 1
+        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def get_format(name: str) -> FormatSpec:
+    from asrctl.plugins import formats
+
+    return formats().get(name)
+
+
+def detect_format(path: Path) -> FormatSpec:
+    """The registered format whose detect() accepts `path`; the native one only when no other does."""
+    from asrctl.plugins import formats
+
+    registry = formats()
+    matches = [spec for spec in registry if spec.detect is not None and _detects(spec, path)]
+    if len(matches) > 1:
+        matches = [spec for spec in matches if spec.name != NATIVE_FORMAT]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise AsrctlError(f"{path}: cannot tell its format; give --from (one of: {', '.join(registry.names())})")
+    raise AsrctlError(f"{path}: looks like {' and '.join(s.name for s in matches)}; give --from to choose")
+
+
+def _detects(spec: FormatSpec, path: Path) -> bool:
+    try:
+        return bool(spec.detect(path))
+    except Exception:  # a plugin's detect() that trips over a path just does not claim it
+        return False
+
+
+def optional_kwargs(function: Callable, **wanted: Any) -> dict[str, Any]:
+    """The keyword arguments `function` accepts among `wanted` (format plugins may take fewer)."""
+    parameters = inspect.signature(function).parameters
+    return {name: value for name, value in wanted.items() if name in parameters}
+
+
+def read_records(path: Path, fmt: str | None, on_error: Callable[[LineError], None], *,
+                 extract_to: Path | None = None, audio: bool = True) -> tuple[FormatSpec, Iterator[Record]]:
+    """The format of `path` and its records, each checked as a manifest row; bad ones go to on_error.
+
+    With `audio`, relative audio paths come back absolute (resolved against the input's folder) and
+    formats that keep audio in archives unpack it into `extract_to`. Without it the records are for
+    counting (stats): durations and text, audio paths as the format stores them.
+    """
+    spec = get_format(fmt) if fmt else detect_format(path)
+    if spec.read is None:
+        raise AsrctlError(f"format {spec.name} can be written but not read")
+    options = optional_kwargs(spec.read, extract_to=extract_to, audio=audio)
+    if extract_to is not None and "extract_to" not in options:
+        raise AsrctlError(f"format {spec.name} keeps its audio as plain files: --extract-to does not apply")
+    base = path.resolve().parent
+
+    def records() -> Iterator[Record]:
+        for number, record in enumerate(spec.read(path, on_error, **options), start=1):
+            reason = check_record(record)
+            if reason:
+                on_error(LineError(str(path), number, f"record {number}: {reason}"))
+            else:
+                yield resolve_record(record, base) if audio else record
+
+    return spec, records()
