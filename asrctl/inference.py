@@ -17,6 +17,8 @@ from typing import Any
 from asrctl.audio import probe_duration
 from asrctl.errors import AsrctlError
 from asrctl.manifest import LineError, ManifestReader, Row
+from asrctl.registry import unknown_name_message
+from asrctl.paths import Rebaser
 from asrctl.resume import ResumableOutput, file_identity
 from asrctl.specs import INFER_OPTIONS, BackendSpec, Transcript
 
@@ -84,17 +86,23 @@ class InferSummary:
 
 
 def check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+    """Refuse, before anything loads, options the backend does not declare: flags, then -O keys."""
+    unknown = sorted(set(options) - set(spec.options) - set(spec.extra_options))
+    flags = [name for name in unknown if name in INFER_OPTIONS]
+    if flags:
+        given = ", ".join("--" + name.replace("_", "-") for name in flags)
         takes = ", ".join("--" + n.replace("_", "-") for n in sorted(spec.options)) or "none of the model options"
-        raise AsrctlError(f"backend {spec.name!r} does not take {flags} (it takes {takes})")
-    assert set(spec.options) <= set(INFER_OPTIONS), f"{spec.name} declares unknown options"
+        raise AsrctlError(f"backend {spec.name!r} does not take {given} (it takes {takes})")
+    if unknown:
+        if not spec.extra_options:
+            raise AsrctlError(f"backend {spec.name!r} takes no -O options (got -O {unknown[0]})")
+        raise AsrctlError(f"backend {spec.name!r}: " + unknown_name_message("-O option", unknown[0], spec.extra_options))
 
 
-def output_record(row: Row, result: WorkResult, pred_key: str) -> dict[str, Any]:
-    """The input row with the prediction added; every input field is kept."""
-    record = dict(row.record)
+def output_record(row: Row, result: WorkResult, pred_key: str, rebase: Rebaser) -> dict[str, Any]:
+    """The input row with the prediction added; every input field is kept (a relative audio path
+    is re-expressed from the output's folder, so that it still points at the file)."""
+    record = dict(rebase(row.record, row.base_dir))
     transcript = result.transcript
     if transcript is None:
         record[pred_key] = None
@@ -156,10 +164,12 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
         progress = (progress_factory or InferProgress)(
             total=len(rows), done=summary.resumed, audio_total=sum(seconds.values())
         )
+        rebase = Rebaser(job.output)
         with progress:
-            store.append((r.index, output_record(rows[r.index], r, job.pred_key)) for r in failed)
+            store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in failed)
+            progress.update(len(failed), 0.0)
             for results in engine.run(job, spec, items):
-                store.append((r.index, output_record(rows[r.index], r, job.pred_key)) for r in results)
+                store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in results)
                 audio = sum(seconds[r.index] for r in results if r.transcript is not None)
                 summary.audio_seconds += audio
                 progress.update(len(results), audio)

@@ -7,12 +7,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from asrctl.batching import duration_batches
-from asrctl.testing import make_plugin_dist, run_cli
+from asrctl.testing import make_manifest, make_plugin_dist, run_cli, write_tone_wav
 
 # A backend whose "transcript" is the number of samples it was given: it shows that each row
 # got its own audio, whatever the batching and ordering did.
@@ -40,23 +38,6 @@ def register_backends(register):
 @pytest.fixture
 def toy_site(tmp_path):
     return make_plugin_dist(tmp_path / "site", "asrctl-toy", TOY)
-
-
-def write_wav(path, seconds, sr=16000):
-    t = np.arange(int(seconds * sr)) / sr
-    sf.write(path, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), sr)
-
-
-def make_manifest(folder, durations, extra_rows=()):
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, seconds in enumerate(durations):
-        write_wav(folder / f"a{i}.wav", seconds)
-        rows.append({"audio_filepath": f"a{i}.wav", "duration": seconds, "text": f"utt {i}", "id": i})
-    rows.extend(extra_rows)
-    path = folder / "in.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path, rows
 
 
 def read_jsonl(path):
@@ -104,7 +85,7 @@ def test_failing_batch_is_split_and_only_the_bad_row_fails(tmp_path, toy_site):
 
 
 def test_missing_durations_are_probed_and_segments_honoured(tmp_path, toy_site):
-    write_wav(tmp_path / "long.wav", 4.0)
+    write_tone_wav(tmp_path / "long.wav", 4.0)
     manifest = tmp_path / "in.jsonl"
     manifest.write_text(json.dumps({"audio_filepath": "long.wav"}) + "\n"
                         + json.dumps({"audio_filepath": "long.wav", "offset": 1.0, "duration": 2.0}) + "\n")
@@ -181,3 +162,12 @@ def test_sigkill_then_rerun_gives_every_row_exactly_once(tmp_path, toy_site):
 )
 def test_duration_batches(durations, size, seconds, expected):
     assert duration_batches(durations, size, seconds) == expected
+
+
+def test_relative_audio_paths_still_resolve_from_the_output_folder(tmp_path, toy_site):
+    manifest, _ = make_manifest(tmp_path / "data", [1.0])
+    out = tmp_path / "results" / "pred.jsonl"
+    assert infer(manifest, out, toy_site).returncode == 0
+    row = read_jsonl(out)[0]
+    assert row["audio_filepath"] == "../data/a0.wav"
+    assert (out.parent / row["audio_filepath"]).resolve() == (tmp_path / "data" / "a0.wav").resolve()

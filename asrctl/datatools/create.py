@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.paths import portable_path
+from asrctl.paths import portable_path
 from asrctl.datatools.probing import try_probe
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.manifest import AUDIO_KEY, LineError, write_manifest

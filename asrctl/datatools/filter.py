@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.datatools.paths import Rebaser
+from asrctl.paths import Rebaser
 from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {

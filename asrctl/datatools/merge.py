@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asrctl.datatools.paths import Rebaser, audio_key
+from asrctl.paths import Rebaser, audio_key
 from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
 
 SHOWN_DUPLICATES = 20

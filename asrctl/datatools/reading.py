@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from asrctl.datatools.paths import Record, resolve_record
+from asrctl.paths import Record, resolve_record
 from asrctl.errors import AsrctlError
 from asrctl.manifest import LineError, ManifestReader, Row, check_record
 from asrctl.specs import FormatSpec

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.datatools.paths import Rebaser
+from asrctl.paths import Rebaser
 from asrctl.errors import AsrctlError
 from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
 

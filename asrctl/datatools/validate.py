@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.paths import Rebaser, audio_key
+from asrctl.paths import Rebaser, audio_key
 from asrctl.datatools.probing import try_probe
 from asrctl.datatools.reading import RawLines, read_items
 from asrctl.errors import AudioError

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from asrctl.datatools.paths import absolute_path
+from asrctl.paths import absolute_path
 from asrctl.errors import AsrctlError
 from asrctl.formats import Spool, atomic_dir, need
 from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError

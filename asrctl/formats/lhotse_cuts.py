@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.paths import resolve_record
+from asrctl.paths import resolve_record
 from asrctl.datatools.probing import try_probe
 from asrctl.errors import AudioError
 from asrctl.formats import atomic_path, ids, need

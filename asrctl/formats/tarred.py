@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from asrctl.datatools.parallel import DEFAULT_WORKERS
-from asrctl.datatools.paths import resolve_record
+from asrctl.paths import resolve_record
 from asrctl.datatools.shard import TARRED_MANIFEST, Item, with_durations, write_shards
 from asrctl.errors import AsrctlError
 from asrctl.formats.safe_tar import UnsafeMember, extract_member, member_problem
