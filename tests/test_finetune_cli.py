@@ -58,7 +58,8 @@ def test_flags_and_set_override_the_recipe(tmp_path, site):
 
 
 def test_list_and_print_recipes(site):
-    listed = run_cli("finetune", "--list-recipes", pythonpath=site)
+    only_toy = {"ASRCTL_LOAD_PLUGINS": "asrctl-toytrainer"}
+    listed = run_cli("finetune", "--list-recipes", pythonpath=site, env=only_toy)
     assert listed.returncode == 0 and listed.stdout.startswith("toy-lora\t")
     printed = run_cli("finetune", "--print-recipe", "toy-lora", pythonpath=site)
     assert printed.stdout == RECIPE
@@ -67,7 +68,8 @@ def test_list_and_print_recipes(site):
 
 
 def test_backend_without_trainer_and_missing_settings_are_one_line_errors(tmp_path, site):
-    result = run_cli("finetune", "-b", "nope", "-m", "x", "--train", "t.jsonl", "-o", str(tmp_path), pythonpath=site)
+    result = run_cli("finetune", "-b", "nope", "-m", "x", "--train", "t.jsonl", "-o", str(tmp_path), pythonpath=site,
+                     env={"ASRCTL_LOAD_PLUGINS": "asrctl-toytrainer"})
     assert result.returncode == 1 and "no trainer fine-tunes backend 'nope'; trainers: toy (toy-ctc)" in result.stderr
     missing = run_cli("finetune", "-b", "toy-ctc", "-m", "x", "-o", str(tmp_path), pythonpath=site)
     assert missing.returncode == 1 and "--train" in missing.stderr and "Traceback" not in missing.stderr
