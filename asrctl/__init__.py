@@ -5,7 +5,7 @@ The public API for plugins: the hook markers, the specs they register, and the c
 
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.hookspecs import hookimpl
-from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, TrainerSpec, Transcriber, Transcript
+from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, FormatSpec, TrainerSpec, Transcriber, Transcript
 
 __version__ = "0.1.0"
 
@@ -15,6 +15,7 @@ __all__ = [
     "BackendSpec",
     "EngineSpec",
     "FormatSpec",
+    "INFER_OPTIONS",
     "TrainerSpec",
     "Transcriber",
     "Transcript",

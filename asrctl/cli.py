@@ -8,6 +8,7 @@ from asrctl import __version__
 from asrctl.commands.eval import eval_command
 from asrctl.commands.finetune import finetune_command
 from asrctl.commands.infer import infer_command
+from asrctl.commands.install import install_command, uninstall_command
 from asrctl.commands.manifest import manifest_group
 from asrctl.commands.plugins import plugins_command
 from asrctl.errors import AsrctlError
@@ -60,13 +61,15 @@ def cli(debug: bool) -> None:
       asrctl eval ...       WER/CER with normalisation and breakdowns
       asrctl finetune ...   full fine-tuning or LoRA from a recipe
       asrctl plugins        what is installed
+      asrctl install ...    add a plugin (pip for this interpreter); uninstall removes one
 
     Exit codes: 0 success, 1 error, 2 usage error, 3 finished but some rows failed,
     4 eval above --fail-above, 130 interrupted.
     """
 
 
-for command in (infer_command, eval_command, finetune_command, manifest_group, plugins_command):
+for command in (infer_command, eval_command, finetune_command, manifest_group, plugins_command, install_command,
+                uninstall_command):
     cli.add_command(command)
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from asrctl.audio import probe_duration
 from asrctl.errors import AsrctlError
 from asrctl.manifest import LineError, ManifestReader, Row
-from asrctl.registry import unknown_name_message
 from asrctl.paths import Rebaser
+from asrctl.registry import unknown_name_message
 from asrctl.resume import ResumableOutput, file_identity
-from asrctl.specs import INFER_OPTIONS, BackendSpec, Transcript
+from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, Transcript
 
 
 @dataclass
@@ -32,6 +32,7 @@ class InferJob:
     backend: str
     model: str
     engine: str = "local"
+    engine_options: dict[str, Any] = field(default_factory=dict)  # -E KEY=VALUE; not fingerprinted
     device: str = "auto"
     dtype: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
@@ -96,7 +97,17 @@ def check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
     if unknown:
         if not spec.extra_options:
             raise AsrctlError(f"backend {spec.name!r} takes no -O options (got -O {unknown[0]})")
-        raise AsrctlError(f"backend {spec.name!r}: " + unknown_name_message("-O option", unknown[0], spec.extra_options))
+        unknown_key = unknown_name_message("-O option", unknown[0], spec.extra_options)
+        raise AsrctlError(f"backend {spec.name!r}: {unknown_key}")
+
+
+def check_engine_options(engine: EngineSpec, options: dict[str, Any]) -> None:
+    """Refuse, before anything starts, -E keys the engine does not declare."""
+    unknown = sorted(set(options) - set(engine.options))
+    if unknown and not engine.options:
+        raise AsrctlError(f"engine {engine.name!r} takes no -E options (got -E {unknown[0]})")
+    if unknown:
+        raise AsrctlError(f"engine {engine.name!r}: " + unknown_name_message("-E option", unknown[0], engine.options))
 
 
 def output_record(row: Row, result: WorkResult, pred_key: str, rebase: Rebaser) -> dict[str, Any]:
@@ -151,6 +162,7 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     engine = plugins.engines().get(job.engine)
     spec = plugins.backends().get(job.backend)
     check_options(spec, job.options)
+    check_engine_options(engine, job.engine_options)
 
     summary = InferSummary()
     reader = ManifestReader(job.manifest, on_error=lambda e: summary.errors.append(str(e)))

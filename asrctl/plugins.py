@@ -27,7 +27,8 @@ from asrctl.registry import Registry
 from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, TrainerSpec
 
 ENTRY_POINT_GROUP = "asrctl"
-BUILTIN_PLUGINS = ("asrctl.default_plugins.nemo_manifest", "asrctl.default_plugins.local_engine", "asrctl.default_plugins.formats")
+BUILTIN_PLUGINS = ("asrctl.default_plugins.nemo_manifest", "asrctl.default_plugins.local_engine", "asrctl.default_plugins.ray_engine",
+                   "asrctl.default_plugins.formats")
 # hook name -> (registry kind, spec type); register_commands is handled by the CLI.
 REGISTRY_HOOKS = {
     "register_backends": ("backend", BackendSpec),

@@ -32,7 +32,8 @@ class Transcriber(Protocol):
         """Transcribe 16 kHz mono float32 arrays; one Transcript per array, in the same order."""
 
 
-# Options `asrctl infer` passes to `load` when the user sets them; a backend lists those it takes.
+# Options `asrctl infer` has flags for and passes to `load` when the user sets them; a backend lists
+# those it takes in `options`. Anything else a backend needs it declares in `extra_options`.
 INFER_OPTIONS = ("language", "task", "beam_size", "timestamps", "chunk_seconds", "quantize", "trust_remote_code")
 
 
@@ -41,7 +42,9 @@ class BackendSpec:
     """A model family: `load(model, device=, dtype=, **options)` returns a Transcriber.
 
     `device` arrives resolved ("cpu", "cuda:0", "mps") and `dtype` as "float32", "float16" or
-    "bfloat16"; `options` holds only the INFER_OPTIONS the user set, all of them in `options`.
+    "bfloat16"; `options` holds only the options the user set: INFER_OPTIONS named in `options`,
+    and the backend's own `extra_options` (name -> help text), which users give as `-O NAME=VALUE`
+    with the value read as a YAML scalar (int8 -> "int8", 5 -> 5, true -> True).
     """
 
     name: str
@@ -50,6 +53,17 @@ class BackendSpec:
     options: frozenset[str] = field(default_factory=frozenset)
     # What it supports, e.g. {"timestamps", "long-form", "languages", "trainable", "peft"}.
     capabilities: frozenset[str] = field(default_factory=frozenset)
+    extra_options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Checked at registration, where a failure names the plugin rather than surfacing in a job.
+        if not set(self.options) <= set(INFER_OPTIONS):
+            unknown = ", ".join(sorted(set(self.options) - set(INFER_OPTIONS)))
+            raise ValueError(f"backend {self.name!r}: {unknown} not in INFER_OPTIONS (declare it in extra_options)")
+        for name in self.extra_options:
+            if not name.isidentifier() or name in INFER_OPTIONS:
+                raise ValueError(f"backend {self.name!r}: extra option {name!r} must be an identifier "
+                                 "that is not one of INFER_OPTIONS")
 
 
 @dataclass(frozen=True)
@@ -85,8 +99,13 @@ class TrainerSpec:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """Where a job runs: `run(job)` executes it (this process, a Ray cluster, ...)."""
+    """Where a job runs: `run(job, spec, items)` executes it (this process, a Ray cluster, ...).
+
+    `options` (name -> help text) are the engine's own settings, which users give as
+    `-E NAME=VALUE` (value read as YAML) and the engine finds in `job.engine_options`.
+    """
 
     name: str
     run: Callable[..., Any]
     description: str = ""
+    options: dict[str, str] = field(default_factory=dict)

@@ -1,12 +1,16 @@
-"""Helpers for testing asrctl and its plugins: fake plugin distributions and CLI runs.
+"""Helpers for testing asrctl and its plugins: fake plugin distributions, CLI runs, tiny audio.
 
 `make_plugin_dist` writes a module plus a `.dist-info` with an "asrctl" entry point into a folder;
 putting that folder on PYTHONPATH makes the plugin discoverable exactly as an installed one.
+`overlay_venv` makes a throwaway environment for testing a real `asrctl install`.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
+import site
 import subprocess
 import sys
 import textwrap
@@ -26,12 +30,82 @@ def make_plugin_dist(site: Path, dist_name: str, code: str, version: str = "0.1"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 600,
-            pythonpath: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the real `asrctl` entry point in a subprocess of this interpreter."""
+            pythonpath: Path | None = None, python: Path | str = sys.executable) -> subprocess.CompletedProcess:
+    """Run the real `asrctl` entry point in a subprocess of `python` (this interpreter by default)."""
     full_env = {**os.environ, **(env or {})}
     if pythonpath is not None:
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), full_env.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, "-m", "asrctl", *args],
+        [str(python), "-m", "asrctl", *args],
         env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def overlay_venv(folder: Path) -> Path:
+    """A new virtual environment that also sees this environment's packages; returns its python.
+
+    Whatever is installed into it (`python -m asrctl install ...`) stays out of this environment,
+    while asrctl, pip and their dependencies come from here, so a real install is quick. (`venv
+    --system-site-packages` would show the base interpreter's packages, not this environment's.)
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # addsitedir (unlike a plain path line) also runs this environment's .pth files: editable installs.
+    lines = "; ".join(f"site.addsitedir({path!r})" for path in site.getsitepackages())
+    (Path(purelib) / "_asrctl_overlay.pth").write_text(f"import site; {lines}\n")
+    return python
+
+
+def write_tone_wav(path: Path, seconds: float, sample_rate: int = 16000) -> Path:
+    """A 220 Hz tone of `seconds` as a WAV file: audio that every decoder reads."""
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    sf.write(path, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), sample_rate)
+    return path
+
+
+def make_manifest(folder: Path, durations: list[float], extra_rows: tuple[dict, ...] = ()) -> tuple[Path, list[dict]]:
+    """`folder/in.jsonl` over tones a0.wav, a1.wav... of the given durations (text "utt N", id N),
+    then `extra_rows` as given; returns the manifest's path and its rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, seconds in enumerate(durations):
+        write_tone_wav(folder / f"a{i}.wav", seconds)
+        rows.append({"audio_filepath": f"a{i}.wav", "duration": seconds, "text": f"utt {i}", "id": i})
+    rows.extend(extra_rows)
+    path = folder / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path, rows
+
+
+def cli_help(*args: str) -> str:
+    """`asrctl ARGS --help` as a markdown code block, 80 columns wide: for cog blocks in docs."""
+    from click.testing import CliRunner
+
+    from asrctl.cli import cli
+
+    result = CliRunner().invoke(cli, [*args, "--help"], prog_name="asrctl", terminal_width=80)
+    if result.exit_code != 0:
+        raise RuntimeError(f"asrctl {' '.join(args)} --help failed: {result.output}")
+    return f"```\n$ asrctl {' '.join([*args, '--help'])}\n{result.output}```\n"
+
+
+def hookspec_names() -> list[str]:
+    """The hooks of asrctl.hookspecs, in the order they are defined."""
+    from asrctl import hookspecs
+
+    return [name for name, value in vars(hookspecs).items() if hasattr(value, f"{hookspecs.PROJECT}_spec")]
+
+
+def hookspec_signature(name: str) -> str:
+    """`def NAME(ARGS) -> RETURN:` of a hookspec, as its source spells the annotations."""
+    from asrctl import hookspecs
+
+    function = getattr(hookspecs, name)
+    signature = inspect.signature(function)
+    params = ", ".join(f"{p.name}: {p.annotation}" for p in signature.parameters.values())
+    return f"def {name}({params}) -> {signature.return_annotation}:"

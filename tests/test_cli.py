@@ -6,7 +6,7 @@ import sys
 
 from asrctl.testing import run_cli
 
-HEAVY = ("torch", "transformers", "nemo", "peft", "av", "soxr", "jiwer")
+HEAVY = ("torch", "transformers", "nemo", "peft", "av", "soxr", "jiwer", "ray")
 
 PROBE = """
 import sys

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,28 +11,33 @@ import time
 import pytest
 
 from asrctl.batching import duration_batches
+from asrctl.specs import BackendSpec
 from asrctl.testing import make_manifest, make_plugin_dist, run_cli, write_tone_wav
 
 # A backend whose "transcript" is the number of samples it was given: it shows that each row
-# got its own audio, whatever the batching and ordering did.
+# got its own audio, whatever the batching and ordering did. Options given to load() follow as JSON.
 TOY = """
-import os, time
+import json, os, time
 from asrctl import BackendSpec, Transcript, hookimpl
 
 class Toy:
+    def __init__(self, options):
+        self.suffix = f" {json.dumps(options, sort_keys=True)}" if options else ""
+
     def transcribe(self, batch):
         time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
         if any(len(a) == 16000 * 7 for a in batch):  # 7-second audio makes this backend raise
             raise RuntimeError("toy failure")
-        return [Transcript(text=f"samples {len(a)}") for a in batch]
+        return [Transcript(text=f"samples {len(a)}{self.suffix}") for a in batch]
 
 def load(model, *, device, dtype, **options):
     assert device == "cpu" and dtype == "float32", (device, dtype)
-    return Toy()
+    return Toy(options)
 
 @hookimpl
 def register_backends(register):
-    register(BackendSpec(name="toy", load=load, options=frozenset({"language"})))
+    register(BackendSpec(name="toy", load=load, options=frozenset({"language"}),
+                         extra_options={"flavour": "a word", "rounds": "a count", "loud": "on or off"}))
 """
 
 
@@ -103,6 +109,49 @@ def test_existing_output_needs_overwrite_and_options_are_checked(tmp_path, toy_s
     assert infer(manifest, out, toy_site, "--overwrite").returncode == 0
     wrong = infer(manifest, tmp_path / "x.jsonl", toy_site, "--beam-size", "4")
     assert wrong.returncode == 1 and "does not take --beam-size" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_backend_options_reach_load_as_yaml_scalars(tmp_path, toy_site):
+    manifest, _ = make_manifest(tmp_path, [1.0])
+    out = tmp_path / "pred.jsonl"
+    result = infer(manifest, out, toy_site, "--language", "en", "-O", "flavour=int8", "--backend-option", "rounds=5",
+                   "-O", "loud=true")
+    assert result.returncode == 0, result.stderr
+    [row] = read_jsonl(out)
+    assert row["pred_text"] == 'samples 16000 {"flavour": "int8", "language": "en", "loud": true, "rounds": 5}'
+
+
+def test_unknown_backend_option_is_one_line_with_the_backend_keys(tmp_path, toy_site):
+    manifest, _ = make_manifest(tmp_path, [1.0])
+    for command in (["infer"], ["eval", "--wer"]):  # eval transcribes with the same options
+        result = run_cli(*command, str(manifest), "-b", "toy", "-m", "none", "-o", str(tmp_path / "x.jsonl"),
+                         "-O", "flavor=x", pythonpath=toy_site)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert "backend 'toy': unknown -O option 'flavor' (did you mean 'flavour'?)" in line
+        assert line.endswith("known -O options: flavour, loud, rounds")
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.parametrize(("option", "message"), [("beam_size=4", "use --beam-size"), ("rounds", "expected KEY=VALUE")])
+def test_malformed_backend_option_is_a_usage_error(tmp_path, toy_site, option, message):
+    manifest, _ = make_manifest(tmp_path, [1.0])
+    result = infer(manifest, tmp_path / "x.jsonl", toy_site, "-O", option)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_backend_options_are_listed_by_asrctl_plugins(toy_site):
+    rows = {row["name"]: row for row in json.loads(run_cli("plugins", "--json", pythonpath=toy_site).stdout)}
+    options = {"flavour": "a word", "rounds": "a count", "loud": "on or off"}
+    assert rows["asrctl-toy"]["backend_options"] == {"toy": options}
+    table = run_cli("plugins", pythonpath=toy_site).stdout
+    assert "toy -O: flavour, rounds, loud" in table and re.search(r"\n +rounds +a count", table)
+
+
+@pytest.mark.parametrize("extra", [{"beam_size": "clashes with --beam-size"}, {"compute-type": "not a keyword"}])
+def test_a_backend_cannot_declare_an_unusable_option(extra):
+    with pytest.raises(ValueError, match="must be an identifier that is not one of INFER_OPTIONS"):
+        BackendSpec(name="x", load=print, extra_options=extra)
 
 
 def test_partial_output_of_another_job_is_refused(tmp_path, toy_site):

@@ -14,7 +14,7 @@ import click
 from asrctl.devices import DTYPES
 from asrctl.specs import INFER_OPTIONS
 
-# Options that reach the backend's load(); names match asrctl.specs.INFER_OPTIONS.
+# Options that reach the backend's load(): flags named as asrctl.specs.INFER_OPTIONS, and -O for the rest.
 BACKEND_OPTIONS = [
     click.option("--language", help="Spoken language code (e.g. en), for multilingual models."),
     click.option("--task", type=click.Choice(["transcribe", "translate"]), help="Whisper: transcribe, or translate to English."),
@@ -24,7 +24,42 @@ BACKEND_OPTIONS = [
     click.option("--quantize", type=click.Choice(["int8"]),
                  help="Dynamic int8 quantisation of linear layers (CPU speed-up; changes numerics)."),
     click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code."),
+    click.option("-O", "--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
+                 callback=lambda ctx, param, values: parse_backend_options(values),
+                 help="An option of the backend's own, e.g. -O compute_type=int8 (each backend's keys: "
+                      "`asrctl plugins`). Repeatable; the value is read as YAML (5, true, int8)."),
 ]
+
+
+def parse_backend_options(assignments: tuple[str, ...]) -> dict[str, Any]:
+    """-O KEY=VALUE pairs as load() keywords; the backend's keys are checked once it is known."""
+    options: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise click.BadParameter(f"{assignment!r}: expected KEY=VALUE, e.g. -O compute_type=int8")
+        if key in INFER_OPTIONS:
+            raise click.BadParameter(f"{key} has its own flag: use --{key.replace('_', '-')}")
+        from asrctl.recipes import parse_assignment  # YAML values as --set reads them
+
+        value = parse_assignment(assignment)[1]
+        # Scalars only: the options are part of the job's JSON fingerprint (YAML would also make dates).
+        options[key] = value if value is None or isinstance(value, (str, int, float, bool)) else raw.strip()
+    return options
+
+
+def parse_engine_options(assignments: tuple[str, ...]) -> dict[str, Any]:
+    """-E KEY=VALUE pairs (values read as YAML); the engine's keys are checked once it is known."""
+    from asrctl.recipes import parse_assignment
+
+    options: dict[str, Any] = {}
+    for assignment in assignments:
+        if "=" not in assignment or not assignment.partition("=")[0].strip():
+            raise click.BadParameter(f"{assignment!r}: expected KEY=VALUE, e.g. -E workers=4")
+        key, value = parse_assignment(assignment)
+        options[key.replace("-", "_")] = value
+    return options
 
 RUN_OPTIONS = [
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
@@ -37,6 +72,10 @@ RUN_OPTIONS = [
     click.option("--num-workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
                  help="Processes decoding audio while the model runs (0 = in the main process)."),
     click.option("--engine", default="local", show_default=True, help="Where the job runs (see `asrctl plugins --all`)."),
+    click.option("-E", "--engine-option", "engine_options", multiple=True, metavar="KEY=VALUE",
+                 callback=lambda ctx, param, values: parse_engine_options(values),
+                 help="A setting of the engine's own, e.g. --engine ray -E workers=4 (see docs/scaling.md). "
+                      "Repeatable; the value is read as YAML."),
     click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),
     click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
     *BACKEND_OPTIONS,
@@ -62,9 +101,9 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
     from asrctl.inference import InferJob, run_infer
     from asrctl.progress import InferProgress, print_summary
 
-    backend_options = {o: params.pop(o) for o in INFER_OPTIONS}
-    job = InferJob(manifest=manifest, output=output, backend=backend, model=model,
-                   options={k: v for k, v in backend_options.items() if v is not None}, **params)
+    flags = {o: params.pop(o) for o in INFER_OPTIONS}
+    options = {k: v for k, v in flags.items() if v is not None} | params.pop("backend_options")
+    job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=options, **params)
     try:
         summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet))
     except KeyboardInterrupt:

@@ -374,7 +374,7 @@ def shard_command(manifest: Path, out_dir: Path, num_shards: int, fmt: str, buck
       asrctl manifest shard train.jsonl --out-dir wds/ --num-shards 32 --format webdataset
     """
     from asrctl.datatools.console import ErrorLog, hours, progress
-    from asrctl.datatools.paths import resolve_record
+    from asrctl.paths import resolve_record
     from asrctl.datatools.shard import Item, with_durations, write_shards
     from asrctl.manifest import ManifestReader
     from asrctl.progress import print_summary

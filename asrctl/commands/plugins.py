@@ -13,31 +13,52 @@ import click
 def plugins_command(as_json: bool, include_builtin: bool) -> None:
     """List installed plugins, their versions, the hooks they implement and what they register.
 
+    A backend's own options (set with `asrctl infer -O KEY=VALUE`) are listed under it.
+
     \b
     Plugins are Python distributions with an "asrctl" entry point. Choose which load with:
       ASRCTL_LOAD_PLUGINS=a,b     load only these external plugins ("" = none)
       ASRCTL_DISABLE_PLUGINS=a,b  leave these out
       ASRCTL_STRICT_PLUGINS=1     fail instead of warning when a plugin breaks
     """
-    from asrctl.plugins import get_plugins
+    from asrctl.plugins import backends, get_plugins
 
     rows = get_plugins().summary(include_builtin=include_builtin)
+    extra = {spec.name: spec.extra_options for spec in backends() if spec.extra_options}
+    for row in rows:
+        row["backend_options"] = {name: extra[name] for name in row["backends"] if name in extra}
     if as_json:
         click.echo(json.dumps(rows, indent=2))
-        return
+    else:
+        print_table(rows)
+
+
+def print_table(rows: list[dict]) -> None:
+    """The plugins table of `asrctl plugins` from its JSON rows, then each backend's -O options."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    console = Console()
+    if not rows:
+        console.print("No plugins installed.")
+        return
     table = Table(title="asrctl plugins")
     for column in ("plugin", "version", "hooks", "provides"):
         table.add_column(column)
     for row in rows:
-        provides = "; ".join(
+        provides = [
             f"{kind}: {', '.join(row[kind])}" for kind in ("backends", "formats", "trainers", "engines") if row[kind]
-        )
+        ]
+        provides += [f"{backend} -O: {', '.join(options)}" for backend, options in row["backend_options"].items()]
         if row["error"]:
-            provides = f"[red]failed: {escape(row['error'])}[/red]"
+            provides = [f"[red]failed: {escape(row['error'])}[/red]"]
         name = row["name"] + (" (built-in)" if row["builtin"] else "")
-        table.add_row(name, row["version"] or "", "\n".join(row["hooks"]) or "-", provides or "-")
-    Console().print(table if rows else "No plugins installed.")
+        table.add_row(name, row["version"] or "", "\n".join(row["hooks"]) or "-", "\n".join(provides) or "-")
+    console.print(table)
+    for row in rows:
+        for backend, options in row["backend_options"].items():
+            listing = Table.grid(padding=(0, 2))
+            for key, help_text in options.items():
+                listing.add_row(f"  {key}", escape(help_text))
+            console.print(f"\n{backend} options (asrctl infer -b {backend} -O KEY=VALUE):", listing)

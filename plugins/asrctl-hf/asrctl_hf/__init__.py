@@ -7,9 +7,12 @@ trainer is used, so `asrctl --help` stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from asrctl import BackendSpec, Transcriber, hookimpl
+from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl
+
+RECIPES = Path(__file__).with_name("recipes")
 
 
 def load_ctc(model: str, **kwargs: Any) -> Transcriber:
@@ -31,12 +34,30 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         load=load_ctc,
         description="transformers CTC models (wav2vec2, HuBERT, Parakeet CTC), greedy decoding",
         options=frozenset({"chunk_seconds", "quantize", "trust_remote_code"}),
-        capabilities=frozenset({"long-form"}),
+        capabilities=frozenset({"long-form", "trainable", "peft"}),
     ))
     register(BackendSpec(
         name="hf-whisper",
         load=load_whisper,
         description="transformers Whisper models: transcribe or translate, timestamps, long-form",
         options=frozenset({"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code"}),
-        capabilities=frozenset({"timestamps", "long-form", "languages"}),
+        capabilities=frozenset({"timestamps", "long-form", "languages", "trainable", "peft"}),
+    ))
+
+
+def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
+    from asrctl_hf.training import run
+
+    return run.train(recipe, resume=resume, quiet=quiet)
+
+
+@hookimpl
+def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
+    register(TrainerSpec(
+        name="hf",
+        backends=("hf-ctc", "hf-whisper"),
+        train=train,
+        methods=("sft", "lora"),
+        description="transformers Trainer: full fine-tuning or LoRA (peft), validation WER, best checkpoint kept",
+        recipes={path.stem: path for path in sorted(RECIPES.glob("*.yaml"))},
     ))

@@ -1,4 +1,5 @@
-"""Loading shared by the hf backends: dtype names, errors that name the model, int8 quantisation.
+"""Loading shared by the hf backends: dtype names, errors that name the model, int8 quantisation,
+and LoRA adapter folders (what `asrctl finetune --peft lora` writes) on their base model.
 
 Imported only when a backend is loaded: it imports torch.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from asrctl import AsrctlError
 SAMPLE_RATE = 16000
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 QUANTIZE = ("none", "int8")
+ADAPTER_CONFIG = "adapter_config.json"  # marks a peft adapter folder
 # What the hub accepts as a repo id; anything else that is not a folder is a path that does not exist.
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
@@ -62,6 +66,51 @@ def from_pretrained(auto_class: Any, model: str, *, trust_remote_code: bool, **k
         raise load_error(model, exc) from exc
 
 
+def is_adapter(model: str) -> bool:
+    return (Path(model).expanduser() / ADAPTER_CONFIG).is_file()
+
+
+def load_adapted(auto_class: Any, folder: str, *, trust_remote_code: bool, **kwargs: Any) -> torch.nn.Module:
+    """A peft adapter folder on its base model (adapter_config.json's base_model_name_or_path), merged.
+
+    The trainer saves the trained model's config.json and generation_config.json beside the adapter:
+    they win over the base's, so that a CTC head resized to a new vocabulary fits its weights (the
+    adapter carries that head in full) and Whisper keeps the language it was tuned for.
+    """
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoConfig, GenerationConfig
+
+    base = PeftConfig.from_pretrained(folder).base_model_name_or_path
+    path = Path(folder).expanduser()
+    if (path / "config.json").is_file():
+        kwargs |= {"config": from_pretrained(AutoConfig, folder, trust_remote_code=trust_remote_code),
+                   "ignore_mismatched_sizes": True}
+    try:
+        with quiet_transformers():  # a replaced head is reported as newly initialised; the adapter fills it
+            model = from_pretrained(auto_class, base, trust_remote_code=trust_remote_code, **kwargs)
+    except AsrctlError as exc:
+        raise AsrctlError(f"{exc} (the base model of adapter {folder})") from exc
+    if (path / "generation_config.json").is_file():
+        model.generation_config = GenerationConfig.from_pretrained(folder)
+    return PeftModel.from_pretrained(model, folder).merge_and_unload()
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and tqdm bars off for a block: they speak of internals users cannot act on."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_model(auto_class: Any, model: str, *, device: str, dtype: str, quantize: bool,
                trust_remote_code: bool, **kwargs: Any) -> torch.nn.Module:
     """The model on `device`, in eval mode, int8-quantised if asked.
@@ -69,7 +118,8 @@ def load_model(auto_class: Any, model: str, *, device: str, dtype: str, quantize
     transformers 5 picks SDPA attention when the model supports it and falls back to eager
     otherwise, so no attn_implementation is passed unless a caller needs a specific one.
     """
-    loaded = from_pretrained(auto_class, model, trust_remote_code=trust_remote_code, dtype=torch_dtype(dtype), **kwargs)
+    load = load_adapted if is_adapter(model) else from_pretrained
+    loaded = load(auto_class, model, trust_remote_code=trust_remote_code, dtype=torch_dtype(dtype), **kwargs)
     loaded = loaded.to(device).eval()
     if quantize:
         with warnings.catch_warnings():

@@ -64,6 +64,13 @@ def samples_per_frame(config: Any, feature_extractor: Any) -> int:
     return int(ratio * getattr(feature_extractor, "hop_length", 1))
 
 
+def output_frames(model: Any, n_samples: int, samples_per_frame: int) -> int:
+    """Output frames of an array of `n_samples` (0: too short to run the model on)."""
+    exact = getattr(model, "_get_feat_extract_output_lengths", None)  # the wav2vec2 family's conv arithmetic
+    count = int(exact(n_samples)) if exact else math.ceil(n_samples / samples_per_frame)
+    return max(count, 0)
+
+
 @dataclass
 class FeaturesAndTokenizer:
     """A processor for checkpoints where AutoProcessor finds only the tokenizer (data2vec-audio)."""
@@ -76,6 +83,19 @@ class FeaturesAndTokenizer:
 
     def batch_decode(self, ids: Any, **kwargs: Any) -> list[str]:
         return self.tokenizer.batch_decode(ids, **kwargs)
+
+    def save_pretrained(self, folder: Any) -> None:
+        self.feature_extractor.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+
+
+def load_processor(model: str, *, trust_remote_code: bool) -> Any:
+    """The checkpoint's processor: feature extractor and tokenizer, with batch_decode doing CTC's collapse."""
+    processor = from_pretrained(AutoProcessor, model, trust_remote_code=trust_remote_code)
+    if not isinstance(processor, ProcessorMixin):
+        features = from_pretrained(AutoFeatureExtractor, model, trust_remote_code=trust_remote_code)
+        processor = FeaturesAndTokenizer(features, processor)
+    return processor
 
 
 class CTCTranscriber:
@@ -127,10 +147,7 @@ class CTCTranscriber:
         return self.model(**features).logits.float()
 
     def _output_frames(self, n_samples: int) -> int:
-        """Output frames of an array of `n_samples` (0: too short to run the model on)."""
-        exact = getattr(self.model, "_get_feat_extract_output_lengths", None)  # the wav2vec2 family's conv arithmetic
-        count = int(exact(n_samples)) if exact else math.ceil(n_samples / self.samples_per_frame)
-        return max(count, 0)
+        return output_frames(self.model, n_samples, self.samples_per_frame)
 
 
 def load(model: str, *, device: str, dtype: str, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
@@ -140,10 +157,7 @@ def load(model: str, *, device: str, dtype: str, chunk_seconds: float = DEFAULT_
         raise AsrctlError(f"chunk_seconds must be positive, got {chunk_seconds}")
     int8 = check_quantize(quantize, device=device, dtype=dtype)
     dtype_ = torch_dtype(dtype)
-    processor = from_pretrained(AutoProcessor, model, trust_remote_code=trust_remote_code)
-    if not isinstance(processor, ProcessorMixin):
-        features = from_pretrained(AutoFeatureExtractor, model, trust_remote_code=trust_remote_code)
-        processor = FeaturesAndTokenizer(features, processor)
+    processor = load_processor(model, trust_remote_code=trust_remote_code)
     loaded = load_model(AutoModelForCTC, model, device=device, dtype=dtype, quantize=int8,
                         trust_remote_code=trust_remote_code)
     return CTCTranscriber(loaded, processor, device=device, dtype=dtype_, chunk_seconds=chunk_seconds)

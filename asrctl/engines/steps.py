@@ -1,0 +1,71 @@
+"""The steps every engine runs, wherever it runs them: load the model, decode a work item,
+transcribe a decoded batch. Engines differ only in where these run and how batches travel.
+
+A batch that fails is retried in halves, so one bad utterance (or an out-of-memory batch)
+costs only itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asrctl.audio import load_audio
+from asrctl.devices import resolve_device, resolve_dtype
+from asrctl.errors import AsrctlError
+from asrctl.inference import InferJob, WorkItem, WorkResult
+from asrctl.specs import BackendSpec, Transcriber
+
+Decoded = tuple[WorkItem, "np.ndarray | None", "str | None"]
+
+
+def load_model(job: InferJob, spec: BackendSpec) -> Transcriber:
+    """The job's model on this machine's device (`--device auto` resolves where the model runs)."""
+    device = resolve_device(job.device)
+    return spec.load(job.model, device=device, dtype=resolve_dtype(job.dtype, device), **job.options)
+
+
+def decode(item: WorkItem) -> Decoded:
+    """The item's audio at 16 kHz mono, or the reason it cannot be read."""
+    try:
+        audio = load_audio(item.audio_path, offset=item.offset or 0.0,
+                           duration=item.duration if item.offset is not None else None)
+    except AsrctlError as exc:
+        return item, None, str(exc)
+    if audio.size == 0:
+        return item, None, f"{item.audio_path}: audio is empty"
+    return item, audio, None
+
+
+def transcribe_batch(model: Transcriber, batch: list[Decoded]) -> list[WorkResult]:
+    """One result per item: its decoding error, or its transcript (or transcription error)."""
+    results = [WorkResult(item.index, error=error) for item, audio, error in batch if audio is None]
+    good = [(item, audio) for item, audio, _ in batch if audio is not None]
+    if good:
+        results += transcribe_safely(model, [item for item, _ in good], [audio for _, audio in good])
+    return results
+
+
+def transcribe_safely(model: Transcriber, items: list[WorkItem], audios: list[np.ndarray]) -> list[WorkResult]:
+    """Transcribe a batch; on failure retry each half, down to single utterances."""
+    try:
+        transcripts = model.transcribe(audios)
+        if len(transcripts) != len(audios):
+            raise RuntimeError(f"backend returned {len(transcripts)} results for {len(audios)} inputs")
+        return [WorkResult(item.index, transcript=t) for item, t in zip(items, transcripts)]
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        _free_accelerator_memory()
+        if len(items) == 1:
+            return [WorkResult(items[0].index, error=f"{items[0].audio_path}: transcription failed ({reason})")]
+        from asrctl.progress import stderr
+
+        stderr.print(f"warning: a batch of {len(items)} failed ({reason[:200]}); retrying it in halves", style="yellow")
+        half = len(items) // 2
+        return transcribe_safely(model, items[:half], audios[:half]) + transcribe_safely(model, items[half:], audios[half:])
+
+
+def _free_accelerator_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,136 @@
+"""Training data: rows from any registered format, kept or dropped (with the reason), decoded on the fly.
+
+Rows are read through asrctl's format registry (NeMo JSONL, or whatever `asrctl manifest convert`
+reads), so TRAIN and VAL may be any of them. Audio is decoded and resampled by asrctl.audio in the
+Dataset's __getitem__, that is in DataLoader worker processes while the model trains.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asrctl import AsrctlError, AudioError
+from asrctl.audio import load_audio, probe_duration
+from asrctl.datatools.reading import detect_format, get_format, optional_kwargs, read_records
+from asrctl.manifest import AUDIO_KEY
+from asrctl.plugins import formats
+
+
+@dataclass(frozen=True)
+class Utterance:
+    audio: str  # absolute path
+    text: str
+    labels: list[int]
+    duration: float
+    offset: float = 0.0
+    segment: bool = False  # a part of the file (offset/duration), as NeMo manifests allow
+
+
+@dataclass
+class Split:
+    """The utterances of one data file that the model can learn from, and what was left out, by reason."""
+
+    path: str
+    utterances: list[Utterance] = field(default_factory=list)
+    dropped: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)  # unreadable records, "FILE:LINE: reason"
+
+    @property
+    def hours(self) -> float:
+        return sum(u.duration for u in self.utterances) / 3600
+
+    def report(self) -> dict[str, Any]:
+        return {"file": self.path, "rows": len(self.utterances), "hours": round(self.hours, 4),
+                "dropped": sum(self.dropped.values()), "dropped_by_reason": dict(self.dropped)}
+
+
+def read_rows(path: str, data_format: str | None, unpack_to: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every record of a data file in any registered format (audio paths absolute), and the unreadable ones.
+
+    Formats that keep audio inside archives (tarred shards) unpack it into `unpack_to` first.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise AsrctlError(f"{path}: no such file or folder")
+    if data_format is None:
+        try:
+            data_format = detect_format(source).name
+        except AsrctlError:  # none or several formats claim it
+            names = ", ".join(formats().names())
+            raise AsrctlError(f"{path}: cannot tell its data format; pass --data-format (one of: {names})") from None
+    unpack = optional_kwargs(get_format(data_format).read, extract_to=unpack_to)
+    errors: list[str] = []
+    _, records = read_records(source, data_format, lambda error: errors.append(str(error)), **unpack)
+    return list(records), errors
+
+
+def select(path: str, records: Iterable[dict[str, Any]], errors: list[str], *, labels: Callable[[str], list[int]],
+           unfit: Callable[[float, list[int]], str | None], min_duration: float | None,
+           max_duration: float | None) -> Split:
+    """The records a model can learn from, as Utterances; the others counted by reason."""
+    split = Split(path, errors=errors)
+    split.dropped.update({"unreadable record": len(errors)} if errors else {})
+    for record in records:
+        reason, utterance = _utterance(record, labels, unfit, min_duration, max_duration)
+        if utterance is None:
+            split.dropped[reason] += 1
+        else:
+            split.utterances.append(utterance)
+    return split
+
+
+def _utterance(record: dict[str, Any], labels: Callable[[str], list[int]], unfit: Callable[[float, list[int]], str | None],
+               min_duration: float | None, max_duration: float | None) -> tuple[str, Utterance | None]:
+    text = (record.get("text") or "").strip()
+    if not text:
+        return "no transcript", None
+    audio = record[AUDIO_KEY]
+    if not os.path.isfile(audio):
+        return "audio file missing", None
+    duration = record.get("duration")
+    if duration is None:
+        try:
+            duration = probe_duration(audio)
+        except AudioError:
+            return "unreadable audio", None
+    if min_duration is not None and duration < min_duration:
+        return f"shorter than {min_duration:g} s", None
+    if max_duration is not None and duration > max_duration:
+        return f"longer than {max_duration:g} s", None
+    ids = labels(text)
+    reason = unfit(duration, ids)
+    if reason:
+        return reason, None
+    offset = record.get("offset")
+    return "", Utterance(audio, text, ids, float(duration), float(offset or 0.0), segment=offset is not None)
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Utterances decoded to the model's inputs on access; `lengths` (seconds) group batches by length."""
+
+    def __init__(self, utterances: list[Utterance], features: Callable[[Any], dict[str, Any]]) -> None:
+        self.utterances = utterances
+        self.features = features
+
+    @property
+    def lengths(self) -> list[float]:
+        return [u.duration for u in self.utterances]
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        u = self.utterances[index]
+        segment = {"offset": u.offset, "duration": u.duration} if u.segment else {}
+        try:
+            audio = load_audio(u.audio, **segment)
+        except AudioError as exc:  # probed fine, failed to decode: nothing sensible to train on instead
+            raise AsrctlError(f"{exc} (remove it from the training data)") from exc
+        return {**self.features(audio), "labels": u.labels}

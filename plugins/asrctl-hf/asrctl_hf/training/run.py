@@ -1,0 +1,172 @@
+"""`asrctl finetune` for hf-ctc and hf-whisper: the merged recipe in; the model or adapter and a summary out.
+
+OUTPUT_DIR gets the final model (SFT) or LoRA adapter in safetensors with its processor,
+checkpoint-N folders (the best by validation WER and the last), trainer_state.json (the log),
+recipe.yaml (what ran), training_summary.json, and with lora.merge the merged model in merged/.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from transformers import EarlyStoppingCallback
+from transformers.trainer_callback import PrinterCallback
+
+from asrctl import AsrctlError
+from asrctl.manifest import AtomicWriter
+from asrctl.progress import print_summary
+from asrctl_hf.common import quiet_transformers
+from asrctl_hf.training.checkpoints import resume_point
+from asrctl_hf.training.collator import SpeechCollator
+from asrctl_hf.training.data import SpeechDataset, Split, read_rows, select
+from asrctl_hf.training.lora import add_lora, save_merged
+from asrctl_hf.training.metrics import ValidationWER
+from asrctl_hf.training.progress import RichProgress
+from asrctl_hf.training.settings import check_recipe, training_arguments
+from asrctl_hf.training.task import Task
+
+SUMMARY = "training_summary.json"
+
+
+def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    check_recipe(recipe)
+    out = Path(recipe["output_dir"])
+    checkpoint = resume_point(out, resume)
+    data = recipe["data"]
+    rows = {name: read_rows(data[name], data.get("format"), unpack_to=out / "audio" / name)
+            for name in ("train", "val") if data.get(name)}
+    with quiet_transformers():
+        task = make_task(recipe, [record.get("text") or "" for record in rows["train"][0]])
+        limits = {"labels": task.labels, "unfit": task.unfit}
+        train_split = select(data["train"], *rows["train"], **limits, min_duration=data.get("min_duration"),
+                             max_duration=data.get("max_duration"))
+        # Validation keeps every row the model can take: the duration limits are for training memory.
+        val_split = select(data["val"], *rows["val"], **limits, min_duration=None, max_duration=None) if "val" in rows else None
+        show_data([train_split, val_split], quiet)
+        for split in (train_split, val_split):
+            if split and not split.utterances:
+                raise AsrctlError(f"{split.path}: no usable row ({_reasons(split) or 'it is empty'})")
+        model = task.model if recipe["method"] == "sft" else add_lora(task, recipe["lora"], recipe["model"])
+        if recipe["method"] == "sft":
+            task.freeze(encoder=bool(recipe["freeze"].get("encoder")),
+                        feature_encoder=bool(recipe["freeze"].get("feature_encoder")))
+        trainable, total = _parameters(model)
+        out.mkdir(parents=True, exist_ok=True)
+        with AtomicWriter(out / "recipe.yaml") as f:
+            yaml.safe_dump(recipe, f, sort_keys=False)
+        trainer = make_trainer(task, model, recipe, train_split, val_split, quiet)
+        trainer.train(resume_from_checkpoint=checkpoint)
+        save_outputs(trainer, task, out, lora=recipe["method"] == "lora")
+        state = trainer.state
+        val_wer = state.best_metric
+        if val_split and val_wer is None:  # it stopped before the first validation
+            val_wer = trainer.evaluate()["eval_wer"]
+        merged = out / "merged" if recipe["method"] == "lora" and recipe["lora"].get("merge") else None
+        if merged:
+            save_merged(trainer.model, task.processor, merged)
+    summary = {
+        "backend": recipe["backend"],
+        "base_model": recipe["model"],
+        "method": recipe["method"],
+        "output_dir": str(out),
+        "data": {"train": train_split.report(), "val": val_split.report() if val_split else None},
+        "vocabulary": "built from the training text" if task.vocabulary_built else "the model's",
+        "steps": state.global_step,
+        "epochs": round(state.epoch or 0.0, 3),
+        "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
+        "best_val_wer": val_wer,
+        "best_checkpoint": state.best_model_checkpoint,
+        "trainable_parameters": trainable,
+        "parameters": total,
+        "trainable_share": trainable / total,
+        **peak_memory(trainer.args.device),
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "merged_model": str(merged) if merged else None,
+    }
+    with AtomicWriter(out / SUMMARY) as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def make_task(recipe: dict[str, Any], train_texts: list[str]) -> Task:
+    data, spec_augment = recipe["data"], recipe["training"].get("spec_augment")
+    if recipe["backend"] == "hf-whisper":
+        from asrctl_hf.training.whisper_task import WhisperTask
+
+        return WhisperTask(recipe["model"], language=data.get("language") or "en", task=data.get("task"),
+                           spec_augment=spec_augment)
+    from asrctl_hf.training.ctc_task import CTCTask
+
+    return CTCTask(recipe["model"], build_vocab=bool(data.get("build_vocab")), train_texts=train_texts,
+                   spec_augment=spec_augment)
+
+
+def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Split, val_split: Split | None,
+                 quiet: bool) -> Any:
+    has_val = val_split is not None
+    args = training_arguments(recipe, has_val=has_val, seq2seq=task.seq2seq)
+    val = sorted(val_split.utterances, key=lambda u: u.duration) if has_val else []  # less padding per batch
+    callbacks = [] if quiet else [RichProgress()]
+    if recipe["training"].get("early_stopping_patience"):
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(recipe["training"]["early_stopping_patience"])))
+    trainer = task.make_trainer(
+        model=model,
+        args=args,
+        train_dataset=SpeechDataset(train_split.utterances, task.features),
+        eval_dataset=SpeechDataset(val, task.features) if has_val else None,
+        data_collator=SpeechCollator(task.feature_extractor),
+        processing_class=task.processor,  # saved into every checkpoint, so each is a usable model folder
+        compute_metrics=ValidationWER([u.text for u in val], task.decode, task.pad_id,
+                                      recipe["data"].get("normalizer") or "whisper-en") if has_val else None,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which carries the summary
+    return trainer
+
+
+def save_outputs(trainer: Any, task: Task, out: Path, *, lora: bool) -> None:
+    """The final (best) model, or adapter, with its processor; and the log of the run."""
+    trainer.save_model(str(out))
+    if lora:  # the adapted model's settings beside the adapter (see asrctl_hf.common.load_adapted)
+        task.model.config.save_pretrained(out)
+        if getattr(task.model, "generation_config", None) is not None:
+            task.model.generation_config.save_pretrained(out)
+    trainer.save_state()
+
+
+def show_data(splits: list[Split | None], quiet: bool) -> None:
+    pairs, errors = [], []
+    for name, split in zip(("train", "val"), splits):
+        if split is not None:
+            pairs.append((name, f"{len(split.utterances)} rows, {split.hours:.2f} h from {split.path}"))
+            if split.dropped:
+                pairs.append((f"{name} dropped", _reasons(split)))
+            errors += split.errors
+    print_summary("data", pairs, errors, quiet=quiet)
+
+
+def _reasons(split: Split) -> str:
+    return ", ".join(f"{count} {reason}" for reason, count in split.dropped.most_common())
+
+
+def _parameters(model: torch.nn.Module) -> tuple[int, int]:
+    parameters = list(model.parameters())
+    return sum(p.numel() for p in parameters if p.requires_grad), sum(p.numel() for p in parameters)
+
+
+def peak_memory(device: torch.device) -> dict[str, Any]:
+    """Peak memory of this process: allocated on the GPU, or resident set size on the CPU."""
+    if device.type == "cuda":
+        return {"peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),
+                "peak_memory_kind": "cuda max allocated"}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return {"peak_memory_mb": round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1),
+            "peak_memory_kind": "rss"}

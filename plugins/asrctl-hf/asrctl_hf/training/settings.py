@@ -1,0 +1,95 @@
+"""The recipe's sections as this trainer reads them: checked keys, defaults, and TrainingArguments.
+
+`training` passes through to transformers' TrainingArguments where the names match; the keys in
+OWN_TRAINING_KEYS are this trainer's. Settings the trainer depends on (output_dir, WER as the
+metric for the best checkpoint, no tqdm) are set here and win over the recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import os
+from typing import Any
+
+from asrctl import AsrctlError
+
+OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment")
+DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "build_vocab", "language", "task", "normalizer")
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge")
+FREEZE_KEYS = ("encoder", "feature_encoder")
+DEFAULT_EVAL_STEPS = 100
+
+
+def check_keys(section: str, values: dict[str, Any], known: tuple[str, ...] | set[str]) -> None:
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise AsrctlError(f"{section}.{key}: not a setting this trainer knows{hint}")
+
+
+def check_recipe(recipe: dict[str, Any]) -> None:
+    """Mistakes in the recipe, found before anything is loaded."""
+    check_keys("data", recipe["data"], DATA_KEYS)
+    check_keys("training", recipe["training"], training_keys(seq2seq=recipe["backend"] == "hf-whisper"))
+    check_keys("lora", recipe["lora"], LORA_KEYS)
+    check_keys("freeze", recipe["freeze"], FREEZE_KEYS)
+    if recipe["method"] == "lora" and any(recipe["freeze"].values()):
+        raise AsrctlError("freeze.* applies to SFT; LoRA keeps every base weight fixed already")
+    if recipe["backend"] != "hf-ctc" and recipe["data"].get("build_vocab"):
+        raise AsrctlError("data.build_vocab is for CTC models (--backend hf-ctc)")
+    if recipe["training"].get("early_stopping_patience") and not recipe["data"].get("val"):
+        raise AsrctlError("early stopping watches validation WER: give --val too")
+    if recipe["training"].get("tensorboard") and importlib.util.find_spec("tensorboard") is None:
+        raise AsrctlError("TensorBoard logs need the tensorboard package: pip install tensorboard")
+
+
+def arguments_class(*, seq2seq: bool) -> type:
+    from transformers import Seq2SeqTrainingArguments, TrainingArguments
+
+    return Seq2SeqTrainingArguments if seq2seq else TrainingArguments
+
+
+def training_keys(*, seq2seq: bool) -> set[str]:
+    return {f.name for f in dataclasses.fields(arguments_class(seq2seq=seq2seq))} | set(OWN_TRAINING_KEYS)
+
+
+def training_arguments(recipe: dict[str, Any], *, has_val: bool, seq2seq: bool) -> Any:
+    """TrainingArguments (Seq2SeqTrainingArguments for Whisper) from the recipe's training section."""
+    import torch
+
+    given = {k: v for k, v in recipe["training"].items() if k not in OWN_TRAINING_KEYS and v is not None}
+    eval_steps = given.get("eval_steps", DEFAULT_EVAL_STEPS)
+    workers = given.get("dataloader_num_workers", min(4, os.cpu_count() or 1))
+    tensorboard = bool(recipe["training"].get("tensorboard"))
+    batch_size = given.get("per_device_train_batch_size", 8)
+    settings = {
+        "per_device_train_batch_size": batch_size,
+        "per_device_eval_batch_size": batch_size,
+        "learning_rate": 1e-4 if recipe["method"] == "lora" else 1e-5,
+        "logging_steps": min(10, eval_steps),
+        "logging_first_step": True,
+        "eval_strategy": "steps" if has_val else "no",
+        "eval_steps": eval_steps,
+        "save_steps": eval_steps,  # every validation can be the best checkpoint
+        "save_total_limit": 2,  # the best and the last survive rotation
+        "load_best_model_at_end": has_val,
+        "metric_for_best_model": "wer",
+        "greater_is_better": False,
+        "dataloader_num_workers": workers,
+        "dataloader_persistent_workers": workers > 0,  # no re-forking workers every epoch of a small data set
+        "dataloader_pin_memory": torch.cuda.is_available(),
+        "report_to": ["tensorboard"] if tensorboard else "none",  # logs under OUTPUT_DIR/runs
+        **({"predict_with_generate": True} if seq2seq else {}),
+        **given,
+        "output_dir": recipe["output_dir"],
+        "disable_tqdm": True,  # RichProgress shows progress instead
+        "label_names": ["labels"],  # a peft model hides the forward signature the Trainer looks for them in
+        "remove_unused_columns": False,  # batches are built by our collator, not from dataset columns
+    }
+    try:
+        return arguments_class(seq2seq=seq2seq)(**settings)
+    except (ValueError, TypeError) as exc:
+        raise AsrctlError(f"training settings: {str(exc).strip().splitlines()[0]}") from None

@@ -1,0 +1,78 @@
+"""The transformers Trainer, adjusted for speech: length-grouped batches from known durations, CTC validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils.data import SequentialSampler
+from transformers import Seq2SeqTrainer, Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+
+class EpochSeededLengthSampler(LengthGroupedSampler):
+    """Batches of similar durations, shuffled by a generator seeded from (seed, epoch).
+
+    The Trainer calls set_epoch before each epoch, so a run resumed in epoch N draws the batches
+    the uninterrupted run drew, whatever the global random state was when it was restarted.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[float], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator = torch.Generator().manual_seed(self.seed + epoch)
+
+
+class SpeechTrainerMixin:
+    args: Any
+    train_dataset: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The models average their loss themselves and ignore num_items_in_batch, so the Trainer must
+        # divide by the gradient accumulation steps (it skips that for models whose forward takes **kwargs).
+        self.model_accepts_loss_kwargs = False
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler:
+        # The Trainer's own LengthGroupedSampler would measure each item by decoding its audio.
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        return EpochSeededLengthSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        dataset.lengths, seed)
+
+    def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler:
+        # Validation rows are sorted by duration already, and WER pairs predictions with references by position.
+        return SequentialSampler(eval_dataset)
+
+
+class CTCTrainer(SpeechTrainerMixin, Trainer):
+    """Validation predictions are greedy ids with the frames of padding set to blank (they would decode as noise)."""
+
+    def __init__(self, *args: Any, output_frames: Callable[[int], int], blank_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.output_frames = output_frames
+        self.blank_id = blank_id
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        inputs = {key: value for key, value in inputs.items() if key != "input_lengths"}
+        return super().compute_loss(model, inputs, *args, **kwargs)
+
+    def prediction_step(self, model: Any, inputs: dict[str, Any], prediction_loss_only: bool,
+                        ignore_keys: list[str] | None = None) -> tuple[Any, Any, Any]:
+        inputs = dict(inputs)
+        lengths = inputs.pop("input_lengths")
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        if logits is None:
+            return loss, None, labels
+        ids = logits.argmax(-1)
+        frames = torch.tensor([self.output_frames(int(n)) for n in lengths], device=ids.device)
+        ids[torch.arange(ids.shape[1], device=ids.device)[None, :] >= frames[:, None]] = self.blank_id
+        return loss, ids, labels
+
+
+class Seq2SeqSpeechTrainer(SpeechTrainerMixin, Seq2SeqTrainer):
+    """Whisper: validation predictions come from generate() (predict_with_generate)."""

@@ -1,0 +1,55 @@
+"""hf-whisper models for training: labels with the language/task prompt, greedy generation for WER."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, AutoProcessor
+
+from asrctl_hf.common import SAMPLE_RATE, from_pretrained
+from asrctl_hf.training.task import TRAINING_DTYPE, Task, model_overrides
+from asrctl_hf.training.trainers import Seq2SeqSpeechTrainer
+from asrctl_hf.whisper import prompt_options
+
+
+class WhisperTask(Task):
+    seq2seq = True
+    lora_targets = ("q_proj", "k_proj", "v_proj", "out_proj")  # every attention block: encoder, decoder, cross
+
+    def __init__(self, model: str, *, language: str | None, task: str | None, spec_augment: bool | None) -> None:
+        self.processor = from_pretrained(AutoProcessor, model, trust_remote_code=False)
+        self.feature_extractor = self.processor.feature_extractor
+        self.tokenizer = self.processor.tokenizer
+        overrides = model_overrides(from_pretrained(AutoConfig, model, trust_remote_code=False), spec_augment)
+        self.model = from_pretrained(AutoModelForSpeechSeq2Seq, model, trust_remote_code=False, dtype=TRAINING_DTYPE,
+                                     **overrides)
+        prompt = prompt_options(self.model.generation_config, model, language, task)
+        self.language = prompt.get("language")
+        # Labels start with the prompt generate() will give at inference: <|lang|><|task|><|notimestamps|>.
+        self.tokenizer.set_prefix_tokens(language=self.language, task=prompt.get("task"), predict_timestamps=False)
+        generation = self.model.generation_config
+        generation.language, generation.task, generation.forced_decoder_ids = self.language, prompt.get("task"), None
+        self.max_seconds = self.feature_extractor.n_samples / SAMPLE_RATE
+        self.max_labels = self.model.config.max_target_positions
+
+    def make_trainer(self, **kwargs: Any) -> Seq2SeqSpeechTrainer:
+        return Seq2SeqSpeechTrainer(**kwargs)
+
+    def labels(self, text: str) -> list[int]:
+        ids = self.tokenizer(text.strip()).input_ids
+        # The model puts <|startoftranscript|> before the labels itself (decoder_start_token_id).
+        return ids[1:] if ids and ids[0] == self.model.config.decoder_start_token_id else ids
+
+    def unfit(self, duration: float, labels: list[int]) -> str | None:
+        if duration > self.max_seconds:
+            return f"longer than Whisper's {self.max_seconds:g} s window"
+        if len(labels) > self.max_labels:
+            return f"transcript longer than the decoder's {self.max_labels} positions"
+        return None
+
+    def decode(self, ids: np.ndarray) -> list[str]:
+        return [text.strip() for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    def freeze_encoder(self) -> None:
+        self.model.freeze_encoder()

@@ -1,0 +1,148 @@
+"""The third-party path, for real: `asrctl install ./plugins/asrctl-faster-whisper` into a throwaway
+environment, then real Whisper base (CTranslate2 layout) on real speech, against faster-whisper
+called directly on the same files; then `asrctl uninstall`.
+
+Installing needs faster-whisper from the package index; without one these tests skip.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_infer_real import corpus_wer
+
+from asrctl.testing import overlay_venv, run_cli
+
+pytestmark = pytest.mark.real_model
+
+PLUGIN = Path(__file__).parents[1] / "plugins" / "asrctl-faster-whisper"
+NO_INDEX = ("No matching distribution found", "Could not find a version", "Failed to establish a new connection",
+            "Temporary failure in name resolution", "Network is unreachable")
+
+# faster-whisper as its README uses it, on the same files, greedy as asrctl defaults to.
+DIRECT = """
+import json, sys
+from faster_whisper import WhisperModel
+model_dir, compute_type, *paths = sys.argv[1:]
+model = WhisperModel(model_dir, device="cpu", compute_type=compute_type)
+print(json.dumps(["".join(s.text for s in model.transcribe(p, language="en", beam_size=1)[0]).strip() for p in paths]))
+"""
+
+HEAVY_AT_START = """
+import sys
+from click.testing import CliRunner
+from asrctl.cli import cli
+for args in (["--help"], ["plugins"]):
+    assert CliRunner().invoke(cli, args).exit_code == 0
+print(",".join(m for m in ("faster_whisper", "ctranslate2", "onnxruntime") if m in sys.modules))
+"""
+
+
+@pytest.fixture(scope="module")
+def python(tmp_path_factory, test_assets) -> Path:
+    """A throwaway environment over this one, with the plugin installed as a user would."""
+    python = overlay_venv(tmp_path_factory.mktemp("faster-whisper") / "venv")
+    # Build isolation off ("0"): setuptools comes from here, so only faster-whisper may need the index.
+    result = run_cli("install", str(PLUGIN), python=python, timeout=900, env={"PIP_NO_BUILD_ISOLATION": "0"})
+    if result.returncode != 0:
+        output = result.stdout + result.stderr
+        offline = [line.strip() for line in output.splitlines() if any(sign in line for sign in NO_INDEX)]
+        if offline:
+            pytest.skip(f"faster-whisper cannot be installed here (no package index?): {offline[0]}")
+        pytest.fail(output)
+    assert "faster-whisper" in result.stdout  # install shows what the plugin registers
+    return python
+
+
+@pytest.fixture(scope="module")
+def ct2_model(test_assets) -> Path:
+    model = test_assets / "whisper-base-ct2"
+    if not model.is_dir():
+        pytest.skip(f"{model} missing: build it with ../shared/tools/build-whisper-base")
+    return model
+
+
+@pytest.fixture
+def speech(data_dir, tmp_path) -> Path:
+    shutil.copytree(data_dir / "speech", tmp_path / "speech")
+    return tmp_path / "speech" / "manifest.jsonl"
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def infer(python, manifest, model, *extra):
+    out = manifest.with_name("pred.jsonl")
+    result = run_cli("infer", str(manifest), "-b", "faster-whisper", "-m", str(model), "-o", str(out),
+                     "--device", "cpu", "--language", "en", "-q", "--overwrite", *extra, python=python)
+    assert result.returncode == 0, result.stderr
+    return read_jsonl(out)
+
+
+def test_plugin_is_listed_and_costs_nothing_at_start_up(python):
+    result = run_cli("plugins", "--json", python=python)
+    row = {r["name"]: r for r in json.loads(result.stdout)}["asrctl-faster-whisper"]
+    assert row["backends"] == ["faster-whisper"] and row["error"] is None
+    assert set(row["backend_options"]["faster-whisper"]) == {"compute_type", "vad", "batched"}
+    heavy = subprocess.run([python, "-c", HEAVY_AT_START], capture_output=True, text=True, check=True).stdout.strip()
+    assert heavy == "", f"imported by `asrctl --help`/`plugins`: {heavy}"
+
+
+def test_wer_is_no_worse_than_faster_whisper_called_directly(python, ct2_model, speech):
+    rows = read_jsonl(speech)
+    assert max(r["duration"] for r in rows) > 30, "the fixtures must include long-form audio"
+    ours = infer(python, speech, ct2_model, "-O", "compute_type=int8")
+    assert [r["audio_filepath"] for r in ours] == [r["audio_filepath"] for r in rows]
+    assert all(r["pred_lang"] == "en" for r in ours)
+    direct = subprocess.run([python, "-c", DIRECT, str(ct2_model), "int8", *(str(speech.parent / r["audio_filepath"])
+                             for r in rows)], capture_output=True, text=True, check=True)
+    theirs = [{**r, "pred": text} for r, text in zip(rows, json.loads(direct.stdout))]
+    ours_wer, theirs_wer = corpus_wer(ours, "pred_text"), corpus_wer(theirs, "pred")
+    print(f"WER asrctl {ours_wer:.4f} faster-whisper {theirs_wer:.4f}")
+    assert ours_wer <= theirs_wer + 1e-9
+    assert ours_wer < 0.15
+
+
+def test_batched_decoding_is_as_accurate_as_one_at_a_time(python, ct2_model, speech):
+    short = [line for line in speech.read_text().splitlines() if json.loads(line)["duration"] <= 30]
+    speech.write_text("\n".join(short) + "\n")
+    one = infer(python, speech, ct2_model, "-O", "batched=false")
+    together = infer(python, speech, ct2_model, "-O", "batched=true", "--batch-size", "8")
+    assert corpus_wer(together, "pred_text") <= corpus_wer(one, "pred_text") + 1e-9
+
+
+def test_word_and_segment_timestamps(python, ct2_model, speech):
+    speech.write_text(speech.read_text().splitlines()[0] + "\n")
+    [row] = infer(python, speech, ct2_model, "--timestamps", "word", "-O", "vad=true")
+    words = row["pred_words"]
+    assert " ".join(w["word"] for w in words) == row["pred_text"]
+    assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.05 for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    assert row["pred_segments"][0]["start"] <= words[0]["start"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-O", "compute_typ=int8"],
+     "backend 'faster-whisper': unknown -O option 'compute_typ' (did you mean 'compute_type'?)"),
+    (["-O", "compute_type=float16"], "compute_type='float16' is not supported on cpu (supported there: "),
+    (["-O", "vad=maybe"], "-O vad=maybe: expected true or false"),
+    (["-m", "./no-such-model"], "cannot load model './no-such-model': no such folder"),
+])
+def test_mistakes_are_one_line(python, ct2_model, speech, args, message):
+    result = run_cli("infer", str(speech), "-b", "faster-whisper", "-m", str(ct2_model), "--device", "cpu", "-q",
+                     *args, python=python)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert message in line
+
+
+def test_uninstall_then_the_backend_is_unknown(python, speech):  # last: the module's environment loses the plugin
+    result = run_cli("uninstall", "asrctl-faster-whisper", "-y", python=python)
+    assert result.returncode == 0, result.stderr
+    gone = run_cli("infer", str(speech), "-b", "faster-whisper", "-m", "x", python=python)
+    assert gone.returncode == 1
+    [line] = gone.stderr.strip().splitlines()
+    assert "unknown backend 'faster-whisper'" in line and "known backends: " in line and "hf-whisper" in line

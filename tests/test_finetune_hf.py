@@ -1,0 +1,282 @@
+"""`asrctl finetune` with the hf trainer (plugin asrctl-hf): tiny models learn for real through the CLI,
+LoRA trains adapters only and merges to the same transcripts, and a killed run resumes where it stopped.
+
+The models are small enough to memorise the 7 short fixture utterances in a few hundred steps
+on a laptop CPU: a wav2vec2 CTC model of hidden size 96 without dropout (the conftest one, of
+size 32, learns too slowly), and a Whisper of d_model 64 reading 4 s windows instead of 30 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tiny_models import build_tiny_ctc, build_tiny_whisper
+
+from asrctl import AsrctlError
+from asrctl.metrics import edit_counts, totals
+from asrctl.plugins import backends, trainers
+from asrctl.recipes import build_recipe
+from asrctl.testing import run_cli
+from asrctl.text import get_normalizer
+
+SHORT_SECONDS = 4.0  # the 7 fixtures below this; utt02 (5.2 s) and long01 (34 s) are longer
+# Tiny models run op by op: one thread each is faster than waking a pool, and on a busy 2-core
+# machine 2 threads spin-waiting on each other made training 5x slower (measured).
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+NO_DROPOUT = {key: 0.0 for key in ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
+                                   "final_dropout", "layerdrop")}
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> dict[str, Path]:
+    """Manifests of the fixture speech with absolute paths: `short` (7 rows) and `all` (9 rows)."""
+    folder = Path(__file__).parent / "data" / "speech"
+    rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+    rows = [{**row, "audio_filepath": str(folder / row["audio_filepath"])} for row in rows]
+    out = tmp_path_factory.mktemp("speech")
+    manifests = {"short": [r for r in rows if r["duration"] < SHORT_SECONDS], "all": rows}
+    for name, chosen in manifests.items():
+        (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chosen))
+    return {name: out / f"{name}.jsonl" for name in manifests}
+
+
+@pytest.fixture(scope="module")
+def ctc_model(tmp_path_factory) -> Path:
+    return build_tiny_ctc(tmp_path_factory.mktemp("ctc96"), hidden_size=96, intermediate_size=192, **NO_DROPOUT)
+
+
+@pytest.fixture(scope="module")
+def whisper_model(tmp_path_factory) -> Path:
+    """The conftest tiny Whisper's tokenizer and prompts, with a model that can learn: d_model 64, the usual
+    init (the tiny one's init_std=1.0 keeps random outputs apart, and trains badly), 4 s windows."""
+    import torch
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor
+
+    path = build_tiny_whisper(tmp_path_factory.mktemp("whisper64"))
+    tiny = WhisperForConditionalGeneration.from_pretrained(path)
+    tiny.config.update({"d_model": 64, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "init_std": 0.02,
+                        "max_source_positions": 200})
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(tiny.config)
+    model.generation_config = tiny.generation_config
+    model.save_pretrained(path)
+    processor = WhisperProcessor.from_pretrained(path)
+    processor.feature_extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=4)
+    processor.save_pretrained(path)
+    return path
+
+
+def finetune(*args: str) -> dict:
+    result = run_cli("finetune", "--quiet", *args, env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def transcribe(manifest: Path, backend: str, model: Path, out: Path, *extra: str) -> list[str]:
+    result = run_cli("infer", str(manifest), "-b", backend, "-m", str(model), "-o", str(out), "--device", "cpu", *extra,
+                     env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line)["pred_text"] for line in out.read_text().splitlines()]
+
+
+def wer(manifest: Path, hypotheses: list[str]) -> float:
+    normalize = get_normalizer("whisper-en")
+    references = [normalize(json.loads(line)["text"]) for line in manifest.read_text().splitlines()]
+    return totals(edit_counts(references, [normalize(h) for h in hypotheses])).rate
+
+
+def log(out: Path) -> list[dict]:
+    return json.loads((out / "trainer_state.json").read_text())["log_history"]
+
+
+def tensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(path)
+
+
+# -- registration and recipes ---------------------------------------------------------------------
+
+
+def test_trainer_recipes_and_capabilities():
+    spec = trainers().get("hf")
+    assert set(spec.backends) == {"hf-ctc", "hf-whisper"} and set(spec.methods) == {"sft", "lora"}
+    for backend in spec.backends:
+        assert {"trainable", "peft"} <= backends().get(backend).capabilities
+    assert {"whisper-small-sft", "whisper-small-lora", "whisper-medium-sft", "whisper-medium-lora",
+            "wav2vec2-base-sft", "wav2vec2-base-lora", "parakeet-ctc-0.6b-sft", "parakeet-ctc-0.6b-lora"} <= set(spec.recipes)
+    from asrctl_hf.training.settings import check_recipe
+
+    for name, path in spec.recipes.items():
+        recipe = build_recipe(path, {"data.train": "t.jsonl", "data.val": "v.jsonl", "output_dir": "o"}, ())
+        assert recipe["backend"] in spec.backends and name.endswith(recipe["method"])
+        check_recipe(recipe)  # every key is one the trainer knows
+
+
+# -- learning -------------------------------------------------------------------------------------
+
+
+def test_ctc_learns_the_fixtures_with_a_new_vocabulary(speech, ctc_model, tmp_path):
+    out = tmp_path / "ctc"
+    summary = finetune("-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["all"]), "--val", str(speech["short"]),
+                       "-o", str(out), "--build-vocab", "--freeze-feature-encoder", "--max-duration", "4",
+                       "--learning-rate", "5e-3", "--max-steps", "200", "--batch-size", "7", "--eval-steps", "100",
+                       "--set", "training.warmup_steps=20", "--set", "training.spec_augment=false")
+    assert summary["data"]["train"]["rows"] == 7 and summary["data"]["train"]["dropped_by_reason"] == {"longer than 4 s": 2}
+    assert summary["vocabulary"] == "built from the training text" and summary["steps"] == 200
+    assert summary["best_val_wer"] <= 0.2, summary  # measured: 0.0 after 200 steps (about 30 s on 2 cores)
+    vocab = json.loads((out / "vocab.json").read_text())
+    assert {"|", "[UNK]", "[PAD]", "q", "z"} <= set(vocab) and "." not in vocab and "T" not in vocab
+    assert (out / "model.safetensors").is_file()
+    # the saved model and processor transcribe through `asrctl infer` as validation scored them
+    assert wer(speech["short"], transcribe(speech["short"], "hf-ctc", out, tmp_path / "p.jsonl")) <= 0.2
+
+
+def test_whisper_learns_the_fixtures(speech, whisper_model, tmp_path):
+    out = tmp_path / "whisper"
+    summary = finetune("-b", "hf-whisper", "-m", str(whisper_model), "--train", str(speech["all"]),
+                       "--val", str(speech["short"]), "-o", str(out), "--learning-rate", "5e-3", "--max-steps", "150",
+                       "--batch-size", "7", "--eval-steps", "75", "--set", "training.warmup_steps=10")
+    assert summary["data"]["train"]["dropped_by_reason"] == {"longer than Whisper's 4 s window": 2}
+    losses = [entry["loss"] for entry in log(out) if "loss" in entry]
+    assert losses[-1] <= losses[0] / 2, losses  # measured: 7.6 -> 0.03
+    assert summary["best_val_wer"] == 0.0, summary
+    references = [json.loads(line)["text"] for line in speech["short"].read_text().splitlines()]
+    assert transcribe(speech["short"], "hf-whisper", out, tmp_path / "p.jsonl") == references
+    assert json.loads((out / "generation_config.json").read_text())["language"] == "en"
+
+
+# -- LoRA -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["hf-ctc", "hf-whisper"])
+def test_lora_trains_adapters_only_and_merges_to_the_same_transcripts(backend, speech, ctc_model, tiny_whisper, tmp_path):
+    # Random models whose transcripts are long strings of random characters: any difference in the
+    # weights between the adapter folder and the merged model would show in them.
+    base = ctc_model if backend == "hf-ctc" else tiny_whisper
+    out = tmp_path / "lora"
+    # CTC with a new vocabulary: its new head trains in full beside the adapters (and is saved with them).
+    extra = ["--build-vocab", "--target-modules", "q_proj,v_proj"] if backend == "hf-ctc" else []
+    summary = finetune("-b", backend, "-m", str(base), "--train", str(speech["short"]), "-o", str(out), "--peft", "lora",
+                       "--lora-r", "4", "--merge", "--learning-rate", "1e-3", "--max-steps", "4", "--batch-size", "4", *extra)
+    assert summary["method"] == "lora" and summary["trainable_share"] < 0.05, summary
+    adapter = tensors(out / "adapter_model.safetensors")
+    assert sum(t.numel() for t in adapter.values()) == summary["trainable_parameters"]
+    assert (base / "model.safetensors").stat().st_size >= 10 * (out / "adapter_model.safetensors").stat().st_size
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(base.resolve())
+    head = "lm_head" if backend == "hf-ctc" else None
+    assert all("lora_" in key or (head and head in key) for key in adapter), sorted(adapter)
+
+    # Merged, every weight outside the adapted layers (and the new head) is the base's, bit for bit.
+    before, after = tensors(base / "model.safetensors"), tensors(out / "merged" / "model.safetensors")
+    adapted = {"q_proj", "v_proj"} if backend == "hf-ctc" else {"q_proj", "k_proj", "v_proj", "out_proj"}
+    changed = {key for key in after if key not in before or not before[key].equal(after[key])}
+    assert changed and all(key.split(".")[-2] in adapted or key.startswith(f"{head}.") for key in changed), changed
+    assert any(key.split(".")[-2] in adapted for key in changed)
+
+    language = ["--language", "en"] if backend == "hf-whisper" else []
+    on_adapter = transcribe(speech["short"], backend, out, tmp_path / "a.jsonl", *language)
+    assert on_adapter == transcribe(speech["short"], backend, out / "merged", tmp_path / "m.jsonl", *language)
+    assert any(on_adapter)
+
+
+# -- resume ---------------------------------------------------------------------------------------
+
+
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_model, tmp_path):
+    args = ["-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--learning-rate", "2e-3",
+            "--max-steps", "40", "--batch-size", "4", "--seed", "7", "--set", "training.save_steps=5", "--quiet"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "asrctl", "finetune", *args, "-o", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **ONE_THREAD})
+    try:
+        deadline = time.monotonic() + 300
+        while not (killed / "checkpoint-5" / "trainer_state.json").exists():
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert not (killed / "training_summary.json").exists()
+    assert not (killed / "checkpoint-40").exists()
+
+    again = run_cli("finetune", *args, "-o", str(killed), env=ONE_THREAD)  # without --resume: refuses to mix two runs
+    assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    resumed = finetune(*args, "-o", str(killed), "--resume")
+    assert 5 <= resumed["resumed_from_step"] < 40 and resumed["steps"] == 40
+    steps_logged = [entry["step"] for entry in log(killed) if "loss" in entry]
+    assert steps_logged[-1] == 40
+
+    straight = tmp_path / "straight"
+    finetune(*args, "-o", str(straight))
+    resumed_weights, straight_weights = tensors(killed / "model.safetensors"), tensors(straight / "model.safetensors")
+    assert resumed_weights.keys() == straight_weights.keys()
+    for key, value in straight_weights.items():
+        assert value.allclose(resumed_weights[key], atol=1e-6), key
+
+
+# -- data and settings ----------------------------------------------------------------------------
+
+
+def test_vocabulary_and_alphabet():
+    from transformers import Wav2Vec2CTCTokenizer
+
+    from asrctl_hf.training.vocab import Alphabet, build_vocabulary, character_tokenizer
+
+    vocabulary = build_vocabulary(["Don't stop, Zoë!", "naïve 42"])
+    assert list(vocabulary)[0] == "|" and list(vocabulary)[-2:] == ["[UNK]", "[PAD]"]
+    assert set(vocabulary) == {"|", "d", "o", "n", "'", "t", "s", "p", "z", "ë", "a", "ï", "v", "e", "4", "2", "[UNK]", "[PAD]"}
+    tokenizer = character_tokenizer(vocabulary)
+    assert isinstance(tokenizer, Wav2Vec2CTCTokenizer) and tokenizer.pad_token_id == len(vocabulary) - 1
+    alphabet = Alphabet(tokenizer)
+    assert alphabet.case == "lower" and alphabet.fit("Don't  STOP - Zoë!") == "don't stop zoë"
+    upper = Alphabet(character_tokenizer({"|": 0, "A": 1, "B": 2, "S": 3, "[UNK]": 4, "[PAD]": 5}))
+    assert upper.fit("a b's, c") == "A BS"  # to its case; an apostrophe it cannot spell joins the word
+
+
+def test_rows_are_dropped_with_reasons(tmp_path, data_dir):
+    from asrctl_hf.training.data import read_rows, select
+
+    audio = data_dir / "speech" / "utt01.flac"
+    rows = [{"audio_filepath": str(audio), "duration": 3.3, "text": "kept"},
+            {"audio_filepath": str(audio), "text": "no duration: read from the header"},
+            {"audio_filepath": str(audio), "duration": 3.3, "text": ""},
+            {"audio_filepath": "missing.flac", "duration": 1.0, "text": "gone"},
+            {"audio_filepath": str(audio), "duration": 0.2, "text": "short"},
+            {"audio_filepath": str(audio), "duration": 3.3, "text": "x" * 50}]
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
+    records, errors = read_rows(str(manifest), None)
+    split = select(str(manifest), records, errors, labels=lambda text: list(text),
+                   unfit=lambda seconds, labels: "too many labels" if len(labels) > 40 else None,
+                   min_duration=0.5, max_duration=None)
+    assert [u.text for u in split.utterances] == ["kept", "no duration: read from the header"]
+    assert split.utterances[1].duration == pytest.approx(3.265, abs=0.01)
+    assert split.dropped == {"no transcript": 1, "audio file missing": 1, "shorter than 0.5 s": 1,
+                             "too many labels": 1, "unreadable record": 1}
+    assert split.errors[0].endswith(":7: invalid JSON: Expecting value (column 1)")
+    with pytest.raises(AsrctlError, match="no such file"):
+        read_rows(str(tmp_path / "nope.jsonl"), None)
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"training": {"lerning_rate": 1e-4}}, "training.lerning_rate: not a setting this trainer knows (did you mean 'learning_rate'?)"),
+    ({"method": "lora", "freeze": {"encoder": True}}, "freeze.* applies to SFT"),
+    ({"backend": "hf-whisper", "data": {"train": "t.jsonl", "build_vocab": True}}, "data.build_vocab is for CTC"),
+    ({"training": {"early_stopping_patience": 2}}, "give --val"),
+])
+def test_recipe_mistakes_are_one_line_errors_before_loading(settings, message, tmp_path):
+    recipe = build_recipe(None, {"backend": "hf-ctc", "model": "m", "output_dir": str(tmp_path), "data.train": "t.jsonl"}, ())
+    for key, value in settings.items():
+        recipe[key] = {**recipe[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(AsrctlError, match=re.escape(message)):
+        trainers().get("hf").train(recipe, resume=False, quiet=True)
