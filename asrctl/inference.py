@@ -1,7 +1,7 @@
 """`asrctl infer` independent of where it runs: plan the rows, resume, hand batches to an engine,
 turn results into output rows, report.
 
-Engines (local, ray, ...) only execute: `run(job, items)` yields lists of WorkResult for the
+Engines (local, ray, ...) only execute: `run(job, spec, items)` yields lists of WorkResult for the
 WorkItems given, in any order. Everything else (order, resume, errors, progress) lives here, so
 every engine has the same semantics.
 """

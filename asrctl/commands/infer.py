@@ -25,41 +25,29 @@ BACKEND_OPTIONS = [
                  help="Dynamic int8 quantisation of linear layers (CPU speed-up; changes numerics)."),
     click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code."),
     click.option("-O", "--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
-                 callback=lambda ctx, param, values: parse_backend_options(values),
+                 callback=lambda ctx, param, values: parse_key_values(values, "-O", "compute_type=int8"),
                  help="An option of the backend's own, e.g. -O compute_type=int8 (each backend's keys: "
                       "`asrctl plugins`). Repeatable; the value is read as YAML (5, true, int8)."),
 ]
 
 
-def parse_backend_options(assignments: tuple[str, ...]) -> dict[str, Any]:
-    """-O KEY=VALUE pairs as load() keywords; the backend's keys are checked once it is known."""
+def parse_key_values(assignments: tuple[str, ...], flag: str, example: str) -> dict[str, Any]:
+    """-O/-E KEY=VALUE pairs, values read as YAML as --set reads them; keys are checked once the
+    backend or engine is known. Scalars only: the options go into the job's JSON fingerprint."""
+    from asrctl.recipes import parse_assignment
+
     options: dict[str, Any] = {}
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise click.BadParameter(f"{assignment!r}: expected KEY=VALUE, e.g. -O compute_type=int8")
-        if key in INFER_OPTIONS:
+            raise click.BadParameter(f"{assignment!r}: expected KEY=VALUE, e.g. {flag} {example}")
+        if flag == "-O" and key in INFER_OPTIONS:
             raise click.BadParameter(f"{key} has its own flag: use --{key.replace('_', '-')}")
-        from asrctl.recipes import parse_assignment  # YAML values as --set reads them
-
         value = parse_assignment(assignment)[1]
-        # Scalars only: the options are part of the job's JSON fingerprint (YAML would also make dates).
         options[key] = value if value is None or isinstance(value, (str, int, float, bool)) else raw.strip()
     return options
 
-
-def parse_engine_options(assignments: tuple[str, ...]) -> dict[str, Any]:
-    """-E KEY=VALUE pairs (values read as YAML); the engine's keys are checked once it is known."""
-    from asrctl.recipes import parse_assignment
-
-    options: dict[str, Any] = {}
-    for assignment in assignments:
-        if "=" not in assignment or not assignment.partition("=")[0].strip():
-            raise click.BadParameter(f"{assignment!r}: expected KEY=VALUE, e.g. -E workers=4")
-        key, value = parse_assignment(assignment)
-        options[key.replace("-", "_")] = value
-    return options
 
 RUN_OPTIONS = [
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
@@ -73,7 +61,7 @@ RUN_OPTIONS = [
                  help="Processes decoding audio while the model runs (0 = in the main process)."),
     click.option("--engine", default="local", show_default=True, help="Where the job runs (see `asrctl plugins --all`)."),
     click.option("-E", "--engine-option", "engine_options", multiple=True, metavar="KEY=VALUE",
-                 callback=lambda ctx, param, values: parse_engine_options(values),
+                 callback=lambda ctx, param, values: parse_key_values(values, "-E", "workers=4"),
                  help="A setting of the engine's own, e.g. --engine ray -E workers=4 (see docs/scaling.md). "
                       "Repeatable; the value is read as YAML."),
     click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),

@@ -40,24 +40,12 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     check_recipe(recipe)
     out = Path(recipe["output_dir"])
     checkpoint = resume_point(out, resume)
-    data = recipe["data"]
-    rows = {name: read_rows(data[name], data.get("format"), unpack_to=out / "audio" / name)
-            for name in ("train", "val") if data.get(name)}
+    rows = {name: read_rows(recipe["data"][name], recipe["data"].get("format"), unpack_to=out / "audio" / name)
+            for name in ("train", "val") if recipe["data"].get(name)}
     with quiet_transformers():
         task = make_task(recipe, [record.get("text") or "" for record in rows["train"][0]])
-        limits = {"labels": task.labels, "unfit": task.unfit}
-        train_split = select(data["train"], *rows["train"], **limits, min_duration=data.get("min_duration"),
-                             max_duration=data.get("max_duration"))
-        # Validation keeps every row the model can take: the duration limits are for training memory.
-        val_split = select(data["val"], *rows["val"], **limits, min_duration=None, max_duration=None) if "val" in rows else None
-        show_data([train_split, val_split], quiet)
-        for split in (train_split, val_split):
-            if split and not split.utterances:
-                raise AsrctlError(f"{split.path}: no usable row ({_reasons(split) or 'it is empty'})")
-        model = task.model if recipe["method"] == "sft" else add_lora(task, recipe["lora"], recipe["model"])
-        if recipe["method"] == "sft":
-            task.freeze(encoder=bool(recipe["freeze"].get("encoder")),
-                        feature_encoder=bool(recipe["freeze"].get("feature_encoder")))
+        train_split, val_split = split_data(recipe["data"], rows, task, quiet)
+        model = prepare_model(task, recipe)
         trainable, total = _parameters(model)
         out.mkdir(parents=True, exist_ok=True)
         with AtomicWriter(out / "recipe.yaml") as f:
@@ -66,9 +54,6 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         trainer.train(resume_from_checkpoint=checkpoint)
         save_outputs(trainer, task, out, lora=recipe["method"] == "lora")
         state = trainer.state
-        val_wer = state.best_metric
-        if val_split and val_wer is None:  # it stopped before the first validation
-            val_wer = trainer.evaluate()["eval_wer"]
         merged = out / "merged" if recipe["method"] == "lora" and recipe["lora"].get("merge") else None
         if merged:
             save_merged(trainer.model, task.processor, merged)
@@ -82,7 +67,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         "steps": state.global_step,
         "epochs": round(state.epoch or 0.0, 3),
         "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
-        "best_val_wer": val_wer,
+        "best_val_wer": state.best_metric,  # the Trainer validates at the last step too
         "best_checkpoint": state.best_model_checkpoint,
         "trainable_parameters": trainable,
         "parameters": total,
@@ -107,6 +92,29 @@ def make_task(recipe: dict[str, Any], train_texts: list[str]) -> Task:
 
     return CTCTask(recipe["model"], build_vocab=bool(data.get("build_vocab")), train_texts=train_texts,
                    spec_augment=spec_augment)
+
+
+def split_data(data: dict[str, Any], rows: dict[str, tuple[list[dict], list[str]]], task: Task,
+               quiet: bool) -> tuple[Split, Split | None]:
+    """The training and validation utterances the model can learn from, shown in a table."""
+    limits = {"labels": task.labels, "unfit": task.unfit}
+    train = select(data["train"], *rows["train"], **limits, min_duration=data.get("min_duration"),
+                   max_duration=data.get("max_duration"))
+    # Validation keeps every row the model can take: the duration limits are for training memory.
+    val = select(data["val"], *rows["val"], **limits, min_duration=None, max_duration=None) if "val" in rows else None
+    show_data([train, val], quiet)
+    for split in (train, val):
+        if split and not split.utterances:
+            raise AsrctlError(f"{split.path}: no usable row ({_reasons(split) or 'it is empty'})")
+    return train, val
+
+
+def prepare_model(task: Task, recipe: dict[str, Any]) -> Any:
+    """The model to train: with LoRA adapters, or whole with the parts frozen that the recipe says."""
+    if recipe["method"] == "lora":
+        return add_lora(task, recipe["lora"], recipe["model"])
+    task.freeze(encoder=bool(recipe["freeze"].get("encoder")), feature_encoder=bool(recipe["freeze"].get("feature_encoder")))
+    return task.model
 
 
 def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Split, val_split: Split | None,
