@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "training": {},
     "lora": {},
     "freeze": {},
+    "distributed": {},  # nproc_per_node, nnodes, rdzv_endpoint: see asrctl.launch
 }
 
 

@@ -86,7 +86,10 @@ class TrainerSpec:
 
     `train(recipe, resume=bool, quiet=bool)` gets the merged recipe (see asrctl.recipes) and
     returns the training summary dict it also writes to OUTPUT_DIR/training_summary.json.
-    `recipes` maps recipe names to the YAML files shipped with the plugin.
+    `recipes` maps recipe names to the YAML files shipped with the plugin. With several processes
+    (`--nproc-per-node`, `--nnodes`), `launcher` says who starts them: "torchrun" (the command runs
+    again in each process torchrun starts; `train` runs in every one and the summary of rank 0 is
+    printed) or "self" (`train` runs once and reads recipe["distributed"], e.g. for Lightning's DDP).
     """
 
     name: str
@@ -95,6 +98,7 @@ class TrainerSpec:
     methods: tuple[str, ...] = ("sft",)
     description: str = ""
     recipes: dict[str, Path] = field(default_factory=dict)
+    launcher: str = "torchrun"
 
 
 @dataclass(frozen=True)

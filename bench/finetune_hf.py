@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """`asrctl finetune` with the hf trainer: full fine-tuning against LoRA, and LoRA adapting Whisper to a domain.
 
-    python bench/finetune_hf.py --model WHISPER_DIR [--speech DIR] [--count 80] [--out docs/benchmarks.md]
+    python bench/finetune_hf.py --model WHISPER_DIR [--out docs/finetune.md]
 
-1. SFT and LoRA (rank 16 on every attention projection) of the same model on the same data, one
-   `asrctl finetune` process each, for --compare-steps steps: time per step, samples/s, peak memory
-   (RSS on CPU, torch.cuda.max_memory_allocated on a GPU), size of the saved model or adapter and of
-   a resumable checkpoint (with optimizer state), and the share of parameters trained.
-2. Domain adaptation: LoRA on synthesised speech (bench/make_speech.py: Harvard sentences read by
-   flite's voices), WER on held-out utterances before and after. Held-out sentences never occur in
-   the training data, so what LoRA can learn is the voices, not the text.
+Speech: every Harvard sentence of bench/make_speech.py read by each of its flite voices (flite must
+be installed); the last 8 sentences are the test set and the 4 before them validation, so what LoRA
+can learn from the other 28 is the voices, not the text.
+
+1. SFT and LoRA (rank 16 on every attention projection, with and without LoRA dropout) of the same
+   model on the same data, one `asrctl finetune` process each, for --compare-steps steps: time per
+   step, samples/s, peak memory (RSS on CPU, torch.cuda.max_memory_allocated on a GPU), size of the
+   saved model or adapter and of a resumable checkpoint (with optimizer state), share of parameters trained.
+2. Domain adaptation: a LoRA run on the training sentences (the checkpoint with the best validation
+   WER kept), WER on the test sentences before and after.
 
 WER uses Whisper's English normaliser on both sides, as `asrctl eval` does by default.
 """
@@ -18,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 BENCH = Path(__file__).parent
-HELD_OUT = 8  # the last 8 of make_speech.py's 40 sentences are only ever test data
+HELD_OUT, DEV = 8, 4  # the last 8 of make_speech.py's 40 sentences are test data only, the 4 before them validation
 
 
 def run(*args: str) -> str:
@@ -34,30 +38,58 @@ def run(*args: str) -> str:
     return result.stdout
 
 
-def split_speech(manifest: Path, folder: Path) -> tuple[Path, Path]:
-    """train.jsonl and test.jsonl: test rows are the held-out sentences; train rows contain none of them."""
+def synthesise_speech(folder: Path) -> list[dict]:
+    """Every sentence in every voice (make_speech.py gives each sentence one voice), as manifest rows."""
     sys.path.insert(0, str(BENCH))
-    from make_speech import HARVARD
+    from make_speech import HARVARD, VOICES, synthesise
 
-    held_out = HARVARD[-HELD_OUT:]
-    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
-    base = manifest.resolve().parent
-    rows = [{**row, "audio_filepath": str(base / row["audio_filepath"])} for row in rows]
-    test = [row for row in rows if row["text"] in held_out]
-    train = [row for row in rows if not any(sentence in row["text"] for sentence in held_out)]
-    paths = folder / "train.jsonl", folder / "test.jsonl"
-    for path, chosen in zip(paths, (train, test)):
-        path.write_text("".join(json.dumps(row) + "\n" for row in chosen))
-    return paths
+    if not shutil.which("flite"):
+        raise SystemExit("flite is not installed (apt-get install flite)")
+    folder.mkdir(parents=True)
+    rows = []
+    for number, text in enumerate(HARVARD):
+        for voice in VOICES:
+            audio = folder / f"s{number:02d}-{voice}.flac"
+            duration = synthesise(text, voice, audio, folder.parent)  # its scratch WAV goes beside the folder
+            split = "test" if number >= len(HARVARD) - HELD_OUT else "dev" if number >= len(HARVARD) - HELD_OUT - DEV \
+                else "train"
+            rows.append({"audio_filepath": str(audio), "duration": round(duration, 3), "text": text, "speaker": voice,
+                         "split": split})
+    return rows
 
 
-def finetune(model: str, train: Path, out: Path, method: str, steps: int, extra: list[str]) -> dict:
-    lora = ["--peft", "lora"] if method == "lora" else []
+def with_complete_merges(model: Path, folder: Path) -> Path:
+    """The model, with Whisper's first BPE merge ("Ġ t") put back when its tokenizer.json lacks it.
+
+    The Whisper base that ../shared/tools/build-whisper-base converts from CTranslate2 has 49,999 of
+    Whisper's 50,000 merges: without "Ġ t", " the" encodes as "Ġ" + "the" where Whisper writes "Ġthe".
+    Decoding is unaffected, but training labels are, and a model trained on them learns to write lone
+    spaces (greedy decoding then runs away on them). The fixed copy links to the original's other files.
+    """
+    tokenizer = json.loads((model / "tokenizer.json").read_text())
+    merges = tokenizer["model"]["merges"]
+    if ["Ġ", "t"] in merges or "Ġ t" in merges:
+        return model
+    folder.mkdir()
+    for path in model.iterdir():
+        if path.name != "tokenizer.json":
+            (folder / path.name).symlink_to(path.resolve())
+    merges.insert(0, ["Ġ", "t"] if isinstance(merges[0], list) else "Ġ t")
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False))
+    return folder
+
+
+def write_manifest(rows: list[dict], path: Path) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def finetune(model: str, train: Path, out: Path, extra: list[str]) -> dict:
     summary = json.loads(run("finetune", "-q", "-b", "hf-whisper", "-m", model, "--train", str(train), "-o", str(out),
-                             "--max-steps", str(steps), *lora, *extra))
+                             "--set", "data.language=en", *extra))
     history = json.loads((out / "trainer_state.json").read_text())["log_history"][-1]
     checkpoint = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    saved = out / ("adapter_model.safetensors" if method == "lora" else "model.safetensors")
+    saved = out / ("adapter_model.safetensors" if summary["method"] == "lora" else "model.safetensors")
     return {**summary, "step_seconds": history["train_runtime"] / summary["steps"],
             "samples_per_second": history["train_samples_per_second"], "saved_mb": saved.stat().st_size / 2**20,
             "checkpoint_mb": sum(f.stat().st_size for f in checkpoint.iterdir()) / 2**20}
@@ -82,54 +114,62 @@ def transcribe_wer(manifest: Path, model: str, out: Path, device: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="Whisper checkpoint folder (e.g. from build-whisper-base)")
-    parser.add_argument("--speech", type=Path, help="a folder made by bench/make_speech.py (made here if absent)")
-    parser.add_argument("--count", type=int, default=80, help="utterances to synthesise")
     parser.add_argument("--device", default="cpu", help="for `asrctl infer`; training takes the GPU when there is one")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--compare-steps", type=int, default=6, help="steps of each SFT/LoRA timing run")
-    parser.add_argument("--lora-steps", type=int, default=40, help="steps of the domain-adaptation run")
-    parser.add_argument("--learning-rate", type=float, default=5e-4, help="of the domain-adaptation run")
+    parser.add_argument("--compare-steps", type=int, default=4, help="steps of each SFT/LoRA timing run")
+    parser.add_argument("--lora-steps", type=int, default=35, help="steps of the domain-adaptation run")
+    parser.add_argument("--eval-steps", type=int, default=7, help="its validation interval (the best is kept)")
+    parser.add_argument("--learning-rate", type=float, default=3e-4, help="of the domain-adaptation run")
     parser.add_argument("--out", type=Path, help="append the markdown tables to this file")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        speech = args.speech or work / "speech"
-        if not (speech / "manifest.jsonl").exists():
-            subprocess.run([sys.executable, str(BENCH / "make_speech.py"), str(speech), "--count", str(args.count)],
-                           check=True)
-        train, test = split_speech(speech / "manifest.jsonl", work)
-        common = ["--batch-size", str(args.batch_size), "--set", "data.language=en"]
-        runs = {method: finetune(args.model, train, work / method, method, args.compare_steps, common)
-                for method in ("sft", "lora")}
-        before = transcribe_wer(test, args.model, work / "before.jsonl", args.device)
-        adapted = finetune(args.model, train, work / "adapted", "lora", args.lora_steps,
-                           [*common, "--learning-rate", str(args.learning_rate), "--set", "training.warmup_steps=5"])
+        model = str(with_complete_merges(Path(args.model), work / "model"))
+        rows = synthesise_speech(work / "speech")
+        train, dev, test = (write_manifest([r for r in rows if r["split"] == split], work / f"{split}.jsonl")
+                            for split in ("train", "dev", "test"))
+        steps = ["--batch-size", str(args.batch_size), "--max-steps", str(args.compare_steps)]
+        variants = {
+            "SFT": [],
+            "LoRA": ["--peft", "lora"],  # rank 16 on q/k/v/out_proj, dropout 0.05
+            "LoRA, no dropout": ["--peft", "lora", "--lora-dropout", "0"],
+        }
+        runs = {name: finetune(model, train, work / f"run{i}", [*steps, *extra])
+                for i, (name, extra) in enumerate(variants.items())}
+        before = transcribe_wer(test, model, work / "before.jsonl", args.device)
+        adapted = finetune(model, train, work / "adapted",
+                           ["--peft", "lora", "--val", str(dev), "--batch-size", str(args.batch_size),
+                            "--max-steps", str(args.lora_steps), "--eval-steps", str(args.eval_steps),
+                            "--learning-rate", str(args.learning_rate), "--set", "training.warmup_steps=4"])
         after = transcribe_wer(test, str(work / "adapted"), work / "after.jsonl", args.device)
-        n_train = len(train.read_text().splitlines())
-        n_test = len(test.read_text().splitlines())
 
-    sft, lora = runs["sft"], runs["lora"]
-    rows = [
-        ("time per step (s)", "step_seconds", "{:.2f}"),
-        ("samples / s", "samples_per_second", "{:.2f}"),
-        (f"peak memory, MiB ({sft['peak_memory_kind']})", "peak_memory_mb", "{:.0f}"),
-        ("saved model / adapter, MiB", "saved_mb", "{:.2f}"),
+    sft = runs["SFT"]
+    best_step = adapted["best_checkpoint"].rsplit("-", 1)[1]
+    measures = [
+        ("time per step (s)", "step_seconds", "{:.1f}"),
+        ("samples / s", "samples_per_second", "{:.3f}"),
+        (f"peak memory, MiB ({sft['peak_memory_kind']})", "peak_memory_mb", "{:,.0f}"),
+        ("saved model / adapter, MiB", "saved_mb", "{:.1f}"),
         ("checkpoint with optimizer state, MiB", "checkpoint_mb", "{:.1f}"),
         ("trainable parameters", "trainable_parameters", "{:,}"),
         ("trainable share", "trainable_share", "{:.2%}"),
     ]
+    names = list(runs)
+    n_train, n_dev, n_test = (sum(1 for r in rows if r["split"] == split) for split in ("train", "dev", "test"))
     lines = [
-        f"### Fine-tuning {args.model}: SFT against LoRA ({args.compare_steps} steps, batch {args.batch_size}, "
-        f"{n_train} synthesised utterances)",
+        f"### SFT against LoRA: {Path(args.model).name}, {args.compare_steps} steps of batch {args.batch_size}, "
+        f"on {'CPU' if sft['peak_memory_kind'] == 'rss' else 'GPU'}",
         "",
-        "| | SFT | LoRA (r 16, q/k/v/out) | LoRA / SFT |",
-        "| --- | ---: | ---: | ---: |",
-        *(f"| {label} | {fmt.format(sft[key])} | {fmt.format(lora[key])} | {lora[key] / sft[key]:.3f} |"
-          for label, key, fmt in rows),
+        "| | " + " | ".join(names) + " | " + " | ".join(f"{n} / SFT" for n in names[1:]) + " |",
+        "| --- |" + " ---: |" * (2 * len(names) - 1),
+        *(f"| {label} | " + " | ".join(fmt.format(runs[n][key]) for n in names) + " | "
+          + " | ".join(f"{runs[n][key] / sft[key]:.3f}" for n in names[1:]) + " |" for label, key, fmt in measures),
         "",
-        f"### LoRA domain adaptation: held-out WER on flite speech ({n_train} train, {n_test} held-out utterances, "
-        f"{args.lora_steps} steps, learning rate {args.learning_rate:g})",
+        f"### LoRA domain adaptation: {Path(args.model).name} on flite voices ({n_train} training utterances; "
+        f"validation {n_dev} and test {n_test} utterances of other sentences; {args.lora_steps} steps of batch "
+        f"{args.batch_size}, learning rate {args.learning_rate:g}; best of step {best_step} kept, "
+        f"validation WER {adapted['best_val_wer']:.2%})",
         "",
         "| model | held-out WER |",
         "| --- | ---: |",

@@ -169,7 +169,7 @@ def test_tiny_ctc_model_gives_the_same_file(cluster, tiny_ctc, manifest):
 def test_a_model_that_does_not_load_is_one_line(cluster, manifest, site, tmp_path):
     result = infer(manifest, tmp_path / "x.jsonl", site, engine="ray", address=cluster, model="missing=model")
     assert result.returncode == 1, result.stderr
-    assert "Error: model: no such model" in result.stderr and "Traceback" not in result.stderr
+    assert "Error: model: no such model" in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(

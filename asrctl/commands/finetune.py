@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ FLAG_KEYS = {
     "seed": "training.seed",
     "tensorboard": "training.tensorboard",
     "merge": "lora.merge",
+    "nproc_per_node": "distributed.nproc_per_node",
+    "nnodes": "distributed.nnodes",
+    "rdzv_endpoint": "distributed.rdzv_endpoint",
 }
 
 
@@ -108,6 +112,11 @@ def _comma_list(_ctx, _param, value: str | None) -> list[str] | None:
 @click.option("--early-stopping-patience", type=click.IntRange(min=1), help="Stop after N validations without a better WER.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs to OUTPUT_DIR/runs.")
+@click.option("--nproc-per-node", type=click.IntRange(min=1),
+              help="Data-parallel processes on this machine, one per GPU (torchrun; gloo on CPUs).")
+@click.option("--nnodes", type=click.IntRange(min=1), help="Machines in the job (run the same command on each).")
+@click.option("--rdzv-endpoint", metavar="HOST[:PORT]",
+              help="Where the machines of a multi-node job meet: the first node (port 29500 by default).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT_DIR.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str | None, resume: bool, quiet: bool,
@@ -124,7 +133,9 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
       asrctl finetune -b hf-whisper -m openai/whisper-small --train train.jsonl --val val.jsonl --peft lora -o out/
       asrctl finetune -c whisper-small-lora --train train.jsonl --val val.jsonl -o out/ --set training.max_steps=500
       asrctl finetune --print-recipe whisper-small-lora > my.yaml
+      asrctl finetune -c whisper-small-sft --train train.jsonl --val val.jsonl -o out/ --nproc-per-node 8
     """
+    from asrctl.launch import check_distributed, in_torchrun, is_main_process, relaunch_under_torchrun
     from asrctl.recipes import build_recipe, find_recipe
 
     recipe_file = find_recipe(recipe, all_recipes()) if recipe else None
@@ -139,5 +150,10 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
         from asrctl.errors import AsrctlError
 
         raise AsrctlError(f"trainer {trainer.name!r} does not do {config['method']} (it does {', '.join(trainer.methods)})")
-    summary = trainer.train(config, resume=resume, quiet=quiet)
-    click.echo(json.dumps(summary, indent=2))
+    nproc, nnodes = check_distributed(config["distributed"])
+    if nproc * nnodes > 1 and trainer.launcher == "torchrun" and not in_torchrun():
+        relaunch_under_torchrun(config["distributed"], sys.argv[1:])  # does not return
+    main = is_main_process()
+    summary = trainer.train(config, resume=resume, quiet=quiet or not main)
+    if main:
+        click.echo(json.dumps(summary, indent=2))

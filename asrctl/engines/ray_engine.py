@@ -79,14 +79,15 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
         return
     settings = Settings.parse(job.engine_options)
     started = connect(settings.address)
-    try:
-        for row in dataset(job, spec, items, settings).iter_rows():
-            if row["failure"]:
-                raise AsrctlError(row["failure"])
-            yield unpack(row["results"])
-    finally:
-        if started:
-            ray.shutdown()
+    for row in dataset(job, spec, items, settings).iter_rows():
+        if row["failure"]:
+            # No ray.shutdown() here: Ray Data's executor thread is still running, and Ray ends the
+            # process at once when that thread touches a shut-down worker, before the error is printed.
+            # Ray's own exit handler disconnects after it.
+            raise AsrctlError(row["failure"])
+        yield unpack(row["results"])
+    if started:
+        ray.shutdown()
 
 
 def connect(address: str | None) -> bool:

@@ -104,7 +104,9 @@ def quiet_transformers() -> Iterator[None]:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():  # deprecations inside the libraries, for their own developers
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers|peft")
+            yield
     finally:
         hf_logging.set_verbosity(level)
         if bars:

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from asrctl import AsrctlError
+from asrctl.launch import is_main_process
 from asrctl.progress import stderr
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -19,7 +20,7 @@ STATE = "trainer_state.json"
 
 def checkpoints(folder: Path) -> list[Path]:
     """checkpoint-N folders, newest (highest step) first."""
-    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and _CHECKPOINT.fullmatch(p.name)] if folder.is_dir() else []
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and _CHECKPOINT.fullmatch(p.name)]
     return sorted(found, key=lambda p: int(_CHECKPOINT.fullmatch(p.name).group(1)), reverse=True)
 
 
@@ -34,6 +35,7 @@ def resume_point(folder: Path, resume: bool) -> str | None:
     for checkpoint in found:
         if (checkpoint / STATE).is_file():
             return str(checkpoint)
-        shutil.rmtree(checkpoint)  # cut short while being written
-    stderr.print(f"{folder}: no checkpoint yet, starting from step 0")
+        shutil.rmtree(checkpoint, ignore_errors=True)  # cut short while being written (each rank may try)
+    if is_main_process():
+        stderr.print(f"{folder}: no checkpoint yet, starting from step 0")
     return None

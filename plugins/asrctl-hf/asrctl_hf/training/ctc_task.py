@@ -6,7 +6,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForCTC, AutoTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForCTC,
+    AutoTokenizer,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2Processor,
+)
 
 from asrctl import AsrctlError
 from asrctl_hf.common import SAMPLE_RATE, from_pretrained
@@ -27,24 +34,24 @@ class CTCTask(Task):
 
     def __init__(self, model: str, *, build_vocab: bool, train_texts: Iterable[str], spec_augment: bool | None) -> None:
         self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, trust_remote_code=False)
+        config = from_pretrained(AutoConfig, model, trust_remote_code=False)
         # CTC loss averaged over the batch, as transformers' CTC example trains (the configs default to a sum);
         # an impossible alignment contributes nothing instead of an infinite loss.
-        overrides: dict[str, Any] = {"ctc_loss_reduction": "mean", "ctc_zero_infinity": True,
-                                     **model_overrides(from_pretrained(AutoConfig, model, trust_remote_code=False), spec_augment)}
-        tokenizer = None if build_vocab else _tokenizer(model)
-        if tokenizer is None:
+        overrides = {"ctc_loss_reduction": "mean", "ctc_zero_infinity": True, **model_overrides(config, spec_augment)}
+        if build_vocab or not _has_tokenizer(model):
             if not isinstance(self.feature_extractor, Wav2Vec2FeatureExtractor):
-                raise AsrctlError(f"{model}: a new character vocabulary needs a wav2vec2-style model (raw audio input); "
-                                  "this one has its own tokenizer, so leave data.build_vocab off")
+                raise AsrctlError(f"{model}: a new character vocabulary needs a wav2vec2-style model (raw audio "
+                                  "input); this one has its own tokenizer, so leave data.build_vocab off")
             tokenizer = character_tokenizer(build_vocabulary(train_texts))
             self.processor = Wav2Vec2Processor(feature_extractor=self.feature_extractor, tokenizer=tokenizer)
+            # The head is replaced, sized to the new vocabulary.
             overrides |= {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id,
-                          "ignore_mismatched_sizes": True}  # the head is replaced, sized to the new vocabulary
+                          "ignore_mismatched_sizes": True}
             self.vocabulary_built = True
         else:
             self.processor = load_processor(model, trust_remote_code=False)
-        self.tokenizer = tokenizer
-        self.alphabet = Alphabet(tokenizer)
+        self.tokenizer = self.processor.tokenizer
+        self.alphabet = Alphabet(self.tokenizer)
         self.model = from_pretrained(AutoModelForCTC, model, trust_remote_code=False, dtype=TRAINING_DTYPE, **overrides)
         self.samples_per_frame = samples_per_frame(self.model.config, self.feature_extractor)
         self.head = next(name for name in HEADS if hasattr(self.model, name))
@@ -81,9 +88,10 @@ class CTCTask(Task):
             parameter.requires_grad = name.startswith(f"{self.head}.")
 
 
-def _tokenizer(model: str) -> Any | None:
-    """The checkpoint's tokenizer, or None for a pretrained-only encoder (wav2vec2-base has no vocabulary)."""
+def _has_tokenizer(model: str) -> bool:
+    """False for a pretrained-only encoder (wav2vec2-base has no vocabulary)."""
     try:
-        return AutoTokenizer.from_pretrained(model)
+        AutoTokenizer.from_pretrained(model)
     except (OSError, TypeError, ValueError):  # transformers 5 fails with a TypeError when there are no tokenizer files
-        return None
+        return False
+    return True

@@ -86,8 +86,9 @@ def select(path: str, records: Iterable[dict[str, Any]], errors: list[str], *, l
     return split
 
 
-def _utterance(record: dict[str, Any], labels: Callable[[str], list[int]], unfit: Callable[[float, list[int]], str | None],
-               min_duration: float | None, max_duration: float | None) -> tuple[str, Utterance | None]:
+def _utterance(record: dict[str, Any], labels: Callable[[str], list[int]],
+               unfit: Callable[[float, list[int]], str | None], min_duration: float | None,
+               max_duration: float | None) -> tuple[str, Utterance | None]:
     text = (record.get("text") or "").strip()
     if not text:
         return "no transcript", None

@@ -19,7 +19,9 @@ def add_lora(task: Task, settings: dict[str, Any], base_model: str) -> Any:
     from peft import LoraConfig, get_peft_model
 
     rank = int(settings.get("r") or DEFAULT_RANK)
-    targets = list(settings.get("target_modules") or task.lora_targets)
+    # peft's convention: a list names modules by the end of their name, a string is a regular expression
+    # over whole names (`model\.encoder\..*_proj` adapts Whisper's encoder only).
+    targets = settings.get("target_modules") or list(task.lora_targets)
     config = LoraConfig(
         r=rank,
         lora_alpha=settings.get("alpha") or 2 * rank,

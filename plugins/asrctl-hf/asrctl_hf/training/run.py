@@ -20,6 +20,7 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
+from asrctl.launch import is_main_process
 from asrctl.manifest import AtomicWriter
 from asrctl.progress import print_summary
 from asrctl_hf.common import quiet_transformers
@@ -31,8 +32,10 @@ from asrctl_hf.training.metrics import ValidationWER
 from asrctl_hf.training.progress import RichProgress
 from asrctl_hf.training.settings import check_recipe, training_arguments
 from asrctl_hf.training.task import Task
+from asrctl_hf.training.trainers import StartingStep
 
 SUMMARY = "training_summary.json"
+DEFAULT_NORMALIZER = "whisper-en"  # as `asrctl eval`
 
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
@@ -48,14 +51,18 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         model = prepare_model(task, recipe)
         trainable, total = _parameters(model)
         out.mkdir(parents=True, exist_ok=True)
-        with AtomicWriter(out / "recipe.yaml") as f:
-            yaml.safe_dump(recipe, f, sort_keys=False)
+        main = is_main_process()  # under torchrun, one process writes the job's files
+        if main:
+            with AtomicWriter(out / "recipe.yaml") as f:
+                yaml.safe_dump(recipe, f, sort_keys=False)
         trainer = make_trainer(task, model, recipe, train_split, val_split, quiet)
+        start = StartingStep()
+        trainer.add_callback(start)
         trainer.train(resume_from_checkpoint=checkpoint)
         save_outputs(trainer, task, out, lora=recipe["method"] == "lora")
         state = trainer.state
         merged = out / "merged" if recipe["method"] == "lora" and recipe["lora"].get("merge") else None
-        if merged:
+        if merged and main:
             save_merged(trainer.model, task.processor, merged)
     summary = {
         "backend": recipe["backend"],
@@ -66,18 +73,20 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         "vocabulary": "built from the training text" if task.vocabulary_built else "the model's",
         "steps": state.global_step,
         "epochs": round(state.epoch or 0.0, 3),
-        "resumed_from_step": int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None,
+        "resumed_from_step": start.step or None,
         "best_val_wer": state.best_metric,  # the Trainer validates at the last step too
         "best_checkpoint": state.best_model_checkpoint,
         "trainable_parameters": trainable,
         "parameters": total,
         "trainable_share": trainable / total,
-        **peak_memory(trainer.args.device),
+        "processes": trainer.args.world_size,
+        **peak_memory(trainer.args.device),  # of rank 0 when there are several processes
         "wall_seconds": round(time.perf_counter() - started, 2),
         "merged_model": str(merged) if merged else None,
     }
-    with AtomicWriter(out / SUMMARY) as f:
-        json.dump(summary, f, indent=2)
+    if main:
+        with AtomicWriter(out / SUMMARY) as f:
+            json.dump(summary, f, indent=2)
     return summary
 
 
@@ -113,7 +122,8 @@ def prepare_model(task: Task, recipe: dict[str, Any]) -> Any:
     """The model to train: with LoRA adapters, or whole with the parts frozen that the recipe says."""
     if recipe["method"] == "lora":
         return add_lora(task, recipe["lora"], recipe["model"])
-    task.freeze(encoder=bool(recipe["freeze"].get("encoder")), feature_encoder=bool(recipe["freeze"].get("feature_encoder")))
+    freeze = recipe["freeze"]
+    task.freeze(encoder=bool(freeze.get("encoder")), feature_encoder=bool(freeze.get("feature_encoder")))
     return task.model
 
 
@@ -123,8 +133,9 @@ def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Sp
     args = training_arguments(recipe, has_val=has_val, seq2seq=task.seq2seq)
     val = sorted(val_split.utterances, key=lambda u: u.duration) if has_val else []  # less padding per batch
     callbacks = [] if quiet else [RichProgress()]
-    if recipe["training"].get("early_stopping_patience"):
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(recipe["training"]["early_stopping_patience"])))
+    patience = recipe["training"].get("early_stopping_patience")
+    if patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))
     trainer = task.make_trainer(
         model=model,
         args=args,
@@ -133,7 +144,7 @@ def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Sp
         data_collator=SpeechCollator(task.feature_extractor),
         processing_class=task.processor,  # saved into every checkpoint, so each is a usable model folder
         compute_metrics=ValidationWER([u.text for u in val], task.decode, task.pad_id,
-                                      recipe["data"].get("normalizer") or "whisper-en") if has_val else None,
+                                      recipe["data"].get("normalizer") or DEFAULT_NORMALIZER) if has_val else None,
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which carries the summary
@@ -142,8 +153,8 @@ def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Sp
 
 def save_outputs(trainer: Any, task: Task, out: Path, *, lora: bool) -> None:
     """The final (best) model, or adapter, with its processor; and the log of the run."""
-    trainer.save_model(str(out))
-    if lora:  # the adapted model's settings beside the adapter (see asrctl_hf.common.load_adapted)
+    trainer.save_model(str(out))  # it and save_state write from rank 0 only
+    if lora and trainer.is_world_process_zero():  # the adapted model's settings beside the adapter (see asrctl_hf.common.load_adapted)
         task.model.config.save_pretrained(out)
         if getattr(task.model, "generation_config", None) is not None:
             task.model.generation_config.save_pretrained(out)

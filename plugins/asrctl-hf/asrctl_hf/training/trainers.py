@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 from torch.utils.data import SequentialSampler
-from transformers import Seq2SeqTrainer, Trainer
+from transformers import Seq2SeqTrainer, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 
@@ -76,3 +76,13 @@ class CTCTrainer(SpeechTrainerMixin, Trainer):
 
 class Seq2SeqSpeechTrainer(SpeechTrainerMixin, Seq2SeqTrainer):
     """Whisper: validation predictions come from generate() (predict_with_generate)."""
+
+
+class StartingStep(TrainerCallback):
+    """The step training began at: 0, or the step of the checkpoint the Trainer restored."""
+
+    def __init__(self) -> None:
+        self.step = 0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.step = state.global_step

@@ -30,6 +30,11 @@ class WhisperTask(Task):
         self.tokenizer.set_prefix_tokens(language=self.language, task=prompt.get("task"), predict_timestamps=False)
         generation = self.model.generation_config
         generation.language, generation.task, generation.forced_decoder_ids = self.language, prompt.get("task"), None
+        # Whisper writes a space before every word, the first one too (" The" is one token): so do the labels
+        # (a loss 35% lower on Whisper base before any training), unless generation cannot begin with that
+        # token (a byte-level vocabulary, whose lone space is suppressed at the start).
+        first = self.tokenizer(" a").input_ids[len(self.tokenizer.prefix_tokens)]  # as labels() tokenises
+        self.lead = "" if first in (generation.begin_suppress_tokens or ()) else " "
         self.max_seconds = self.feature_extractor.n_samples / SAMPLE_RATE
         self.max_labels = self.model.config.max_target_positions
 
@@ -37,7 +42,7 @@ class WhisperTask(Task):
         return Seq2SeqSpeechTrainer(**kwargs)
 
     def labels(self, text: str) -> list[int]:
-        ids = self.tokenizer(text.strip()).input_ids
+        ids = self.tokenizer(self.lead + text.strip()).input_ids
         # The model puts <|startoftranscript|> before the labels itself (decoder_start_token_id).
         return ids[1:] if ids and ids[0] == self.model.config.decoder_start_token_id else ids
 

@@ -1,0 +1,65 @@
+"""One fine-tuning job in several processes: `asrctl finetune --nproc-per-node N [--nnodes M ...]`.
+
+Trainers that run under torchrun (TrainerSpec.launcher == "torchrun", e.g. the transformers
+Trainer) get the same command re-run by torchrun in every process; each one sees torchrun's
+environment (RANK, LOCAL_RANK, WORLD_SIZE) and joins the process group itself. Trainers that
+start their own processes (launcher == "self", e.g. Lightning's DDP) read recipe["distributed"].
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from asrctl.errors import AsrctlError
+
+DEFAULT_PORT = 29500
+
+
+def in_torchrun() -> bool:
+    """True in a process that torchrun started (it sets TORCHELASTIC_RUN_ID in each)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def is_main_process() -> bool:
+    """Rank 0 of the job, or the only process: the one that prints and writes the job's own files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def check_distributed(settings: dict[str, Any]) -> tuple[int, int]:
+    """(processes per node, nodes) from the recipe's distributed section, checked."""
+    nproc, nnodes = settings.get("nproc_per_node") or 1, settings.get("nnodes") or 1
+    for key, value in (("nproc_per_node", nproc), ("nnodes", nnodes)):
+        if not isinstance(value, int) or value < 1:
+            raise AsrctlError(f"distributed.{key}: expected a whole number >= 1, got {value!r}")
+    if nnodes > 1 and not settings.get("rdzv_endpoint"):
+        raise AsrctlError("--nnodes > 1 needs --rdzv-endpoint HOST[:PORT] (a host every node reaches, "
+                          "e.g. the first node of the allocation)")
+    return nproc, nnodes
+
+
+def torchrun_command(settings: dict[str, Any], argv: list[str]) -> list[str]:
+    """The torchrun command line that runs `asrctl ARGV` in every process of the job."""
+    nproc, nnodes = check_distributed(settings)
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    if nnodes == 1 and not settings.get("rdzv_endpoint"):
+        command.append("--standalone")  # a free local port, no rendezvous server to name
+    else:
+        endpoint = settings["rdzv_endpoint"]
+        endpoint = endpoint if ":" in endpoint else f"{endpoint}:{DEFAULT_PORT}"
+        command += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}",
+                    f"--rdzv-id={settings.get('rdzv_id') or 'asrctl'}"]
+    return [*command, "-m", "asrctl", *argv]
+
+
+def relaunch_under_torchrun(settings: dict[str, Any], argv: list[str]) -> None:
+    """Replace this process by torchrun running the same command (signals then reach torchrun itself)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise AsrctlError("--nproc-per-node needs PyTorch's torchrun (pip install torch)")
+    command = torchrun_command(settings, argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
