@@ -1,7 +1,7 @@
 """One fine-tuning job in several processes: `asrctl finetune --nproc-per-node N [--nnodes M ...]`.
 
 Trainers that run under torchrun (TrainerSpec.launcher == "torchrun", e.g. the transformers
-Trainer) get the same command re-run by torchrun in every process; each one sees torchrun's
+Trainer) get the same command run by torchrun in every process; each one sees torchrun's
 environment (RANK, LOCAL_RANK, WORLD_SIZE) and joins the process group itself. Trainers that
 start their own processes (launcher == "self", e.g. Lightning's DDP) read recipe["distributed"].
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from asrctl.errors import AsrctlError
 
@@ -39,27 +39,40 @@ def check_distributed(settings: dict[str, Any]) -> tuple[int, int]:
     return nproc, nnodes
 
 
-def torchrun_command(settings: dict[str, Any], argv: list[str]) -> list[str]:
-    """The torchrun command line that runs `asrctl ARGV` in every process of the job."""
+def torchrun_arguments(settings: dict[str, Any], argv: list[str]) -> list[str]:
+    """torchrun's arguments for running `asrctl ARGV` in every process of the job."""
     nproc, nnodes = check_distributed(settings)
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    arguments = [f"--nproc-per-node={nproc}"]
     if nnodes == 1 and not settings.get("rdzv_endpoint"):
-        command.append("--standalone")  # a free local port, no rendezvous server to name
+        arguments.append("--standalone")  # a free local port, no rendezvous server to name
     else:
         endpoint = settings["rdzv_endpoint"]
         endpoint = endpoint if ":" in endpoint else f"{endpoint}:{DEFAULT_PORT}"
-        command += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}",
-                    f"--rdzv-id={settings.get('rdzv_id') or 'asrctl'}"]
-    return [*command, "-m", "asrctl", *argv]
+        arguments += [f"--nnodes={nnodes}", "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}",
+                      f"--rdzv-id={settings.get('rdzv_id') or 'asrctl'}"]
+    return [*arguments, "-m", "asrctl", *argv]
 
 
-def relaunch_under_torchrun(settings: dict[str, Any], argv: list[str]) -> None:
-    """Replace this process by torchrun running the same command (signals then reach torchrun itself)."""
+def run_under_torchrun(settings: dict[str, Any], argv: list[str]) -> NoReturn:
+    """Run the job's processes with torchrun and exit with their status.
+
+    Each process prints its own errors; a failure then ends this one with the same exit code,
+    without torchrun's own traceback and failure report.
+    """
     import importlib.util
+    import logging
 
     if importlib.util.find_spec("torch") is None:
         raise AsrctlError("--nproc-per-node needs PyTorch's torchrun (pip install torch)")
-    command = torchrun_command(settings, argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(command[0], command)
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    # The cores shared out (torchrun would print a banner and give each process one thread).
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // check_distributed(settings)[0])))
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    try:
+        run(parse_args(torchrun_arguments(settings, argv)))
+    except ChildFailedError as exc:
+        codes = [failure.exitcode for failure in exc.failures.values()]
+        raise SystemExit(next((code for code in codes if code > 0), 1)) from None
+    raise SystemExit(0)

@@ -90,6 +90,8 @@ class TrainerSpec:
     (`--nproc-per-node`, `--nnodes`), `launcher` says who starts them: "torchrun" (the command runs
     again in each process torchrun starts; `train` runs in every one and the summary of rank 0 is
     printed) or "self" (`train` runs once and reads recipe["distributed"], e.g. for Lightning's DDP).
+    `check(recipe, resume=bool)`, when given, raises AsrctlError for mistakes found without loading
+    anything; it runs once before the processes start, so such an error is printed once, not by each.
     """
 
     name: str
@@ -99,6 +101,7 @@ class TrainerSpec:
     description: str = ""
     recipes: dict[str, Path] = field(default_factory=dict)
     launcher: str = "torchrun"
+    check: Callable[..., None] | None = None
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,31 @@ def test_lora_trains_adapters_only_and_merges_to_the_same_transcripts(backend, s
 # -- resume ---------------------------------------------------------------------------------------
 
 
+def test_two_processes_train_one_model_through_torchrun(speech, ctc_model, tmp_path):
+    out = tmp_path / "ddp"
+    args = ["-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "-o", str(out), "--build-vocab",
+            "--learning-rate", "2e-3", "--max-steps", "20", "--batch-size", "2", "--nproc-per-node", "2",
+            "--set", "training.save_steps=10", "--set", "training.logging_steps=5"]
+    result = run_cli("finetune", *args)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # one summary: only rank 0 prints and writes the job's files
+    assert summary["processes"] == 2 and summary["steps"] == 20
+    # 2 processes x 2 rows per step over 7 rows: twice the epochs one process would cover in 20 steps
+    assert summary["epochs"] == 10
+    assert result.stderr.count("7 rows") == 1, result.stderr  # the data table is shown once
+    losses = [entry["loss"] for entry in log(out) if "loss" in entry]
+    assert losses[-1] < losses[0] / 2, losses
+    # One checkpoint per save, with each rank's random state in it (processes training apart would
+    # each have written the whole checkpoint, with a single random state).
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]
+    for checkpoint in out.glob("checkpoint-*"):
+        assert {p.name for p in checkpoint.glob("rng_state*")} == {"rng_state_0.pth", "rng_state_1.pth"}
+    # mistakes found before the processes start are printed once
+    again = run_cli("finetune", *args)
+    assert again.returncode == 1 and again.stderr.count("Error:") == 1 and "--resume" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+
+
 def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_model, tmp_path):
     args = ["-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--learning-rate", "2e-3",
             "--max-steps", "40", "--batch-size", "4", "--seed", "7", "--set", "training.save_steps=5"]

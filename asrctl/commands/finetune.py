@@ -135,7 +135,7 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
       asrctl finetune --print-recipe whisper-small-lora > my.yaml
       asrctl finetune -c whisper-small-sft --train train.jsonl --val val.jsonl -o out/ --nproc-per-node 8
     """
-    from asrctl.launch import check_distributed, in_torchrun, is_main_process, relaunch_under_torchrun
+    from asrctl.launch import check_distributed, in_torchrun, is_main_process, run_under_torchrun
     from asrctl.recipes import build_recipe, find_recipe
 
     recipe_file = find_recipe(recipe, all_recipes()) if recipe else None
@@ -152,7 +152,9 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
         raise AsrctlError(f"trainer {trainer.name!r} does not do {config['method']} (it does {', '.join(trainer.methods)})")
     nproc, nnodes = check_distributed(config["distributed"])
     if nproc * nnodes > 1 and trainer.launcher == "torchrun" and not in_torchrun():
-        relaunch_under_torchrun(config["distributed"], sys.argv[1:])  # does not return
+        if trainer.check:
+            trainer.check(config, resume=resume)
+        run_under_torchrun(config["distributed"], sys.argv[1:])
     main = is_main_process()
     summary = trainer.train(config, resume=resume, quiet=quiet or not main)
     if main:

@@ -51,6 +51,12 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     return run.train(recipe, resume=resume, quiet=quiet)
 
 
+def check(recipe: dict[str, Any], *, resume: bool) -> None:
+    from asrctl_hf.training import run
+
+    run.check(recipe, resume=resume)
+
+
 @hookimpl
 def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
     register(TrainerSpec(
@@ -60,4 +66,5 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
         methods=("sft", "lora"),
         description="transformers Trainer: full fine-tuning or LoRA (peft), validation WER, best checkpoint kept",
         recipes={path.stem: path for path in sorted(RECIPES.glob("*.yaml"))},
+        check=check,
     ))

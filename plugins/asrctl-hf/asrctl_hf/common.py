@@ -49,9 +49,14 @@ def check_quantize(quantize: str | None, *, device: str, dtype: str) -> bool:
     return True
 
 
+def missing_folder(model: str) -> bool:
+    """A model named by a path that does not exist (and that cannot be a hub id)."""
+    return not Path(model).expanduser().exists() and not _HUB_ID.fullmatch(model)
+
+
 def load_error(model: str, exc: Exception) -> AsrctlError:
     """One line naming the model, instead of transformers' multi-line OSError."""
-    if not Path(model).expanduser().exists() and not _HUB_ID.fullmatch(model):
+    if missing_folder(model):
         reason = "no such folder"
     else:
         reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)

@@ -23,7 +23,7 @@ from asrctl import AsrctlError
 from asrctl.launch import is_main_process
 from asrctl.manifest import AtomicWriter
 from asrctl.progress import print_summary
-from asrctl_hf.common import quiet_transformers
+from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.checkpoints import resume_point
 from asrctl_hf.training.collator import SpeechCollator
 from asrctl_hf.training.data import SpeechDataset, Split, read_rows, select
@@ -36,6 +36,19 @@ from asrctl_hf.training.trainers import StartingStep
 
 SUMMARY = "training_summary.json"
 DEFAULT_NORMALIZER = "whisper-en"  # as `asrctl eval`
+
+
+def check(recipe: dict[str, Any], *, resume: bool) -> None:
+    """The recipe's mistakes and an output folder of another run, before any process starts."""
+    check_recipe(recipe)
+    if not resume:
+        resume_point(Path(recipe["output_dir"]), resume)
+    if missing_folder(recipe["model"]):
+        raise AsrctlError(f"cannot load model {recipe['model']!r}: no such folder")
+    for name in ("train", "val"):
+        path = recipe["data"].get(name)
+        if path and not Path(path).exists():
+            raise AsrctlError(f"{path}: no such file or folder")
 
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:

@@ -83,6 +83,9 @@ def training_arguments(recipe: dict[str, Any], *, has_val: bool, seq2seq: bool) 
         "dataloader_pin_memory": torch.cuda.is_available(),
         "report_to": ["tensorboard"] if tensorboard else "none",  # logs under OUTPUT_DIR/runs
         **({"predict_with_generate": True} if seq2seq else {}),
+        # Several processes without GPUs (torchrun on CPUs): accelerate joins them with gloo only when told
+        # the job is on the CPU; otherwise each process would train alone and write the same files.
+        **({"use_cpu": True} if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() else {}),
         **given,
         "output_dir": recipe["output_dir"],
         "disable_tqdm": True,  # RichProgress shows progress instead
