@@ -47,6 +47,10 @@ class AsrctlGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # the machine's doing (a full disk, no permission): one line naming the file
+            if ctx.params.get("debug") or not exc.filename:
+                raise
+            raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from exc
 
 
 @click.group(cls=AsrctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

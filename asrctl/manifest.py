@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from asrctl.errors import AsrctlError
+from asrctl.scratch import scratch_file
 
 AUDIO_KEY = "audio_filepath"
 
@@ -150,10 +150,9 @@ class AtomicWriter:
         self._tmp: str | None = None
 
     def __enter__(self) -> IO:
-        folder = self.path.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+            fd, tmp = scratch_file(self.path, ".tmp")
+            self._tmp = str(tmp)
         except OSError as exc:
             raise AsrctlError(f"{self.path}: cannot write ({exc.strerror})") from None
         encoding = None if "b" in self.mode else "utf-8"

@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "backend": None,
     "model": None,
     "method": "sft",
+    "allow_pickle": False,  # load pickle-based base weights (they can run code when loaded)
     "output_dir": None,
     "data": {"train": None, "val": None, "format": None, "min_duration": None, "max_duration": None},
     "training": {},

@@ -49,7 +49,7 @@ class ResumableOutput:
                 self._load()
             else:
                 self.partial.write_text(json.dumps({"job": self.fingerprint}) + "\n", encoding="utf-8")
-            self._file = open(self.partial, "a", encoding="utf-8")
+            self._file = open(self.partial, "ab", buffering=0)  # each batch one write, nothing held back
         except OSError as exc:
             raise AsrctlError(f"{self.output}: cannot write output ({exc.strerror})") from None
 
@@ -74,16 +74,25 @@ class ResumableOutput:
             self.rows[int(index)] = row
 
     def append(self, results: Iterable[tuple[int, dict[str, Any]]]) -> None:
-        """Record finished rows durably: one write and fsync per batch."""
-        lines = []
-        for index, record in results:
-            line = dumps(record)
-            self.rows[index] = line
-            lines.append(f"{index}\t{line}\n")
-        if lines:
-            self._file.write("".join(lines))
-            self._file.flush()
+        """Record finished rows durably: one write and fsync per batch.
+
+        A write that fails (a full disk) is taken back whole, and the rows saved before it stay.
+        """
+        rows = {index: dumps(record) for index, record in results}
+        if not rows:
+            return
+        data = "".join(f"{index}\t{line}\n" for index, line in rows.items()).encode("utf-8")
+        size = os.fstat(self._file.fileno()).st_size
+        try:
+            written = 0
+            while written < len(data):
+                written += self._file.write(data[written:])
             os.fsync(self._file.fileno())
+        except OSError as exc:
+            os.ftruncate(self._file.fileno(), size)
+            raise AsrctlError(f"{self.partial}: cannot save results ({exc.strerror}); the {len(self.rows)} rows "
+                              "saved before are kept: make room and run the same command again") from None
+        self.rows.update(rows)
 
     def finish(self, count: int) -> None:
         """Write OUT in input order once rows 0..count-1 are all done, then drop the partial file."""
@@ -91,9 +100,13 @@ class ResumableOutput:
         missing = [i for i in range(count) if i not in self.rows]
         if missing:
             raise AsrctlError(f"{self.output}: {len(missing)} rows are not done; re-run to finish them")
-        with AtomicWriter(self.output) as f:
-            for i in range(count):
-                f.write(self.rows[i] + "\n")
+        try:
+            with AtomicWriter(self.output) as f:
+                for i in range(count):
+                    f.write(self.rows[i] + "\n")
+        except OSError as exc:
+            raise AsrctlError(f"{self.output}: cannot write ({exc.strerror}); every row is saved in {self.partial}: "
+                              "make room and run the same command again") from None
         self.partial.unlink()
 
     def errors(self, pred_key: str) -> Iterator[tuple[int, str]]:

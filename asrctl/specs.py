@@ -34,7 +34,8 @@ class Transcriber(Protocol):
 
 # Options `asrctl infer` has flags for and passes to `load` when the user sets them; a backend lists
 # those it takes in `options`. Anything else a backend needs it declares in `extra_options`.
-INFER_OPTIONS = ("language", "task", "beam_size", "timestamps", "chunk_seconds", "quantize", "trust_remote_code")
+INFER_OPTIONS = ("language", "task", "beam_size", "timestamps", "chunk_seconds", "quantize", "trust_remote_code",
+                 "allow_pickle")
 
 
 @dataclass(frozen=True)

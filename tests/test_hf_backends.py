@@ -55,8 +55,9 @@ def spy_generate(transcriber, monkeypatch) -> list[dict]:
 
 def test_backends_register_without_importing_torch():
     ctc, whisper = backends().get("hf-ctc"), backends().get("hf-whisper")
-    assert ctc.options == {"chunk_seconds", "quantize", "trust_remote_code"}
-    assert whisper.options == {"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code"}
+    assert ctc.options == {"chunk_seconds", "quantize", "trust_remote_code", "allow_pickle"}
+    assert whisper.options == {"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code",
+                               "allow_pickle"}
     assert ctc.options | whisper.options <= set(INFER_OPTIONS)
     assert {"timestamps", "long-form", "languages"} <= whisper.capabilities
     code = "import sys, asrctl_hf; heavy = {'torch', 'transformers'} & set(sys.modules); assert not heavy, heavy"

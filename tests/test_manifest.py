@@ -1,6 +1,7 @@
 """Manifest reading and writing: round trips, per-line errors, path resolution, atomic writes."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,41 @@ def test_example_manifests_match_the_schema():
         assert reader.errors == []
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"duration": 1.0}, schema)
+
+
+def blank(number, line):
+    """A line with nothing but (unicode) white space, or a byte-order mark on the first line: skipped."""
+    line = line[3:] if number == 1 and line.startswith(b"\xef\xbb\xbf") else line
+    try:
+        return not line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return False
+
+
+lines = st.one_of(st.binary(max_size=40), records.map(lambda r: json.dumps(r, ensure_ascii=False).encode()))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(lines, max_size=10), st.sampled_from([b"\n", b"\r\n"]))
+def test_any_bytes_give_rows_or_line_errors_never_a_crash(tmp_path_factory, raw_lines, newline):
+    path = tmp_path_factory.mktemp("m") / "m.jsonl"
+    raw_lines = [line.replace(b"\n", b" ").replace(b"\r", b" ") for line in raw_lines]
+    path.write_bytes(newline.join(raw_lines))
+    reader = ManifestReader(path)
+    rows = list(reader)
+    numbered = [(n, line) for n, line in enumerate(raw_lines, 1) if not blank(n, line)]
+    assert len(rows) + len(reader.errors) == len(numbered)  # each non-blank line: a row or an error
+    assert sorted([row.line for row in rows] + [e.line for e in reader.errors]) == [n for n, _ in numbered]
+    assert all(str(e).startswith(f"{path}:{e.line}: ") and "\n" not in str(e) for e in reader.errors)
+
+
+def test_a_killed_writers_scratch_files_are_removed_by_the_next_write(tmp_path):
+    from asrctl.scratch import scratch_file
+
+    fd, stale = scratch_file(tmp_path / "out.jsonl", ".tmp")
+    os.close(fd)
+    dead = stale.with_name(stale.name.replace(f".{os.getpid()}.", ".999999999."))
+    stale.rename(dead)
+    (tmp_path / ".other.jsonl.host.1.x.tmp").write_text("")  # another output's: left alone
+    write_manifest(tmp_path / "out.jsonl", [{"audio_filepath": "a.wav"}])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.jsonl.host.1.x.tmp", "out.jsonl"]

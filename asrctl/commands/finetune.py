@@ -35,6 +35,7 @@ FLAG_KEYS = {
     "seed": "training.seed",
     "tensorboard": "training.tensorboard",
     "merge": "lora.merge",
+    "allow_pickle": "allow_pickle",
     "nproc_per_node": "distributed.nproc_per_node",
     "nnodes": "distributed.nnodes",
     "rdzv_endpoint": "distributed.rdzv_endpoint",
@@ -117,6 +118,8 @@ def _comma_list(_ctx, _param, value: str | None) -> list[str] | None:
 @click.option("--nnodes", type=click.IntRange(min=1), help="Machines in the job (run the same command on each).")
 @click.option("--rdzv-endpoint", metavar="HOST[:PORT]",
               help="Where the machines of a multi-node job meet: the first node (port 29500 by default).")
+@click.option("--allow-pickle", is_flag=True, default=None,
+              help="Load a base model that has only pickle-based weights (they can run code): trusted sources only.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT_DIR.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str | None, resume: bool, quiet: bool,

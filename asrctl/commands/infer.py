@@ -24,6 +24,9 @@ BACKEND_OPTIONS = [
     click.option("--quantize", type=click.Choice(["int8"]),
                  help="Dynamic int8 quantisation of linear layers (CPU speed-up; changes numerics)."),
     click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code."),
+    click.option("--allow-pickle", is_flag=True, default=None,
+                 help="Load pickle-based weights (pytorch_model.bin, .nemo, .pt), which can run code: only from "
+                      "sources you trust. Without it, only safetensors are loaded."),
     click.option("-O", "--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
                  callback=lambda ctx, param, values: parse_key_values(values, "-O", "compute_type=int8"),
                  help="An option of the backend's own, e.g. -O compute_type=int8 (each backend's keys: "

@@ -7,6 +7,8 @@ costs only itself.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from asrctl.audio import load_audio
@@ -65,7 +67,6 @@ def transcribe_safely(model: Transcriber, items: list[WorkItem], audios: list[np
 
 
 def _free_accelerator_memory() -> None:
-    import torch
-
-    if torch.cuda.is_available():
+    torch = sys.modules.get("torch")  # only a backend that imported torch can have GPU memory to give back
+    if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

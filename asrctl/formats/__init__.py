@@ -18,9 +18,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 from asrctl.errors import AsrctlError
 from asrctl.manifest import dumps
+from asrctl.scratch import scratch_dir, scratch_file
 
 
 def need(module: str, fmt: str) -> ModuleType:
@@ -40,26 +39,14 @@ def need(module: str, fmt: str) -> ModuleType:
         raise AsrctlError(f"format {fmt} needs the `{package}` package: pip install 'asrctl[formats]' ({exc})") from None
 
 
-def _temp_sibling(path: Path) -> Path:
-    """A new empty folder beside `path`, with the permissions a plain mkdir gives (mkdtemp's are 0700)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        folder = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            continue
-
-
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Fill a temporary sibling folder, then swap it in for `path`; on error `path` stays as it was."""
-    tmp = _temp_sibling(path)
+    tmp = scratch_dir(path)
     try:
         yield tmp
         if path.exists():
-            old = _temp_sibling(path)
+            old = scratch_dir(path)
             os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old)
@@ -72,7 +59,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary file name in `path`'s folder, with its suffixes (libraries choose formats by them)."""
-    folder = _temp_sibling(path)
+    folder = scratch_dir(path)
     try:
         yield folder / path.name
         os.replace(folder / path.name, path)
@@ -90,9 +77,7 @@ class Spool:
     def __init__(self, records: Iterable[dict[str, Any]], near: Path) -> None:
         self.kinds: dict[str, set[str]] = {}  # field -> kinds of value met, in first-seen order
         self.count = 0
-        near.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{near.name}.", suffix=".spool.jsonl", dir=near.parent)
-        self.path = Path(name)
+        fd, self.path = scratch_file(near, ".spool.jsonl")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 for record in records:

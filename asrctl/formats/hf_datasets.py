@@ -15,7 +15,6 @@ any machine; parquet keeps paths only. Datasets that hold only embedded audio ar
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from asrctl.paths import absolute_path
 from asrctl.errors import AsrctlError
 from asrctl.formats import Spool, atomic_dir, need
 from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError
+from asrctl.scratch import scratch_folder
 
 AUDIO_COLUMN = "audio"
 SAMPLING_RATE = 16000
@@ -58,7 +58,7 @@ def _dataset(records: Iterable[dict], path: Path, fmt: str) -> Iterator[tuple[An
     datasets = need("datasets", fmt)
     datasets.disable_progress_bars()
     base = path.absolute().parent
-    with Spool(records, near=path) as spool, tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=base) as cache:
+    with Spool(records, near=path) as spool, scratch_folder(path, ".cache") as cache:
         if AUDIO_COLUMN in spool.kinds:
             raise AsrctlError(f"format {fmt} keeps the audio in an {AUDIO_COLUMN!r} column; the records already "
                               f"have a field of that name: rename it first")

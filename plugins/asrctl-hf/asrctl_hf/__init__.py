@@ -33,14 +33,15 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         name="hf-ctc",
         load=load_ctc,
         description="transformers CTC models (wav2vec2, HuBERT, Parakeet CTC), greedy decoding",
-        options=frozenset({"chunk_seconds", "quantize", "trust_remote_code"}),
+        options=frozenset({"chunk_seconds", "quantize", "trust_remote_code", "allow_pickle"}),
         capabilities=frozenset({"long-form", "trainable", "peft"}),
     ))
     register(BackendSpec(
         name="hf-whisper",
         load=load_whisper,
         description="transformers Whisper models: transcribe or translate, timestamps, long-form",
-        options=frozenset({"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code"}),
+        options=frozenset({"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code",
+                           "allow_pickle"}),
         capabilities=frozenset({"timestamps", "long-form", "languages", "trainable", "peft"}),
     ))
 

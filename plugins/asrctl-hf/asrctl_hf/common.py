@@ -49,6 +49,11 @@ def check_quantize(quantize: str | None, *, device: str, dtype: str) -> bool:
     return True
 
 
+def safe_weights(allow_pickle: bool) -> dict[str, bool]:
+    """from_pretrained keyword that refuses pickle-based weights (unpickling can run code)."""
+    return {} if allow_pickle else {"use_safetensors": True}
+
+
 def missing_folder(model: str) -> bool:
     """A model named by a path that does not exist (and that cannot be a hub id)."""
     return not Path(model).expanduser().exists() and not _HUB_ID.fullmatch(model)
@@ -58,6 +63,9 @@ def load_error(model: str, exc: Exception) -> AsrctlError:
     """One line naming the model, instead of transformers' multi-line OSError."""
     if missing_folder(model):
         reason = "no such folder"
+    elif "safetensors" in str(exc) and "model.safetensors" in str(exc):
+        reason = ("it has no safetensors weights, only pickle-based ones (pytorch_model.bin), which can run code "
+                  "when loaded: pass --allow-pickle if you trust where it came from")
     else:
         reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
     return AsrctlError(f"cannot load model {model!r}: {reason}")
@@ -119,14 +127,15 @@ def quiet_transformers() -> Iterator[None]:
 
 
 def load_model(auto_class: Any, model: str, *, device: str, dtype: str, quantize: bool,
-               trust_remote_code: bool, **kwargs: Any) -> torch.nn.Module:
-    """The model on `device`, in eval mode, int8-quantised if asked.
+               trust_remote_code: bool, allow_pickle: bool = False, **kwargs: Any) -> torch.nn.Module:
+    """The model on `device`, in eval mode, int8-quantised if asked; from safetensors unless `allow_pickle`.
 
     transformers 5 picks SDPA attention when the model supports it and falls back to eager
     otherwise, so no attn_implementation is passed unless a caller needs a specific one.
     """
     load = load_adapted if is_adapter(model) else from_pretrained
-    loaded = load(auto_class, model, trust_remote_code=trust_remote_code, dtype=torch_dtype(dtype), **kwargs)
+    loaded = load(auto_class, model, trust_remote_code=trust_remote_code, dtype=torch_dtype(dtype),
+                  **safe_weights(allow_pickle), **kwargs)
     loaded = loaded.to(device).eval()
     if quantize:
         with warnings.catch_warnings():

@@ -151,7 +151,7 @@ class CTCTranscriber:
 
 
 def load(model: str, *, device: str, dtype: str, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-         quantize: str | None = None, trust_remote_code: bool = False) -> CTCTranscriber:
+         quantize: str | None = None, trust_remote_code: bool = False, allow_pickle: bool = False) -> CTCTranscriber:
     chunk_seconds = float(chunk_seconds)
     if not chunk_seconds > 0:
         raise AsrctlError(f"chunk_seconds must be positive, got {chunk_seconds}")
@@ -159,5 +159,5 @@ def load(model: str, *, device: str, dtype: str, chunk_seconds: float = DEFAULT_
     dtype_ = torch_dtype(dtype)
     processor = load_processor(model, trust_remote_code=trust_remote_code)
     loaded = load_model(AutoModelForCTC, model, device=device, dtype=dtype, quantize=int8,
-                        trust_remote_code=trust_remote_code)
+                        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
     return CTCTranscriber(loaded, processor, device=device, dtype=dtype_, chunk_seconds=chunk_seconds)

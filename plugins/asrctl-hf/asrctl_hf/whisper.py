@@ -159,7 +159,7 @@ def _seconds(value: Any, duration: float) -> float:
 
 def load(model: str, *, device: str, dtype: str, language: str | None = None, task: str | None = None,
          beam_size: int = 1, timestamps: str | None = None, quantize: str | None = None,
-         trust_remote_code: bool = False) -> WhisperTranscriber:
+         trust_remote_code: bool = False, allow_pickle: bool = False) -> WhisperTranscriber:
     # Options are checked before the (slow) load: a typo fails at once.
     timestamps = timestamps or "none"
     if timestamps not in TIMESTAMPS:
@@ -176,7 +176,7 @@ def load(model: str, *, device: str, dtype: str, language: str | None = None, ta
     # Word times need cross-attention weights, which SDPA does not return.
     attention = {"attn_implementation": "eager"} if timestamps == "word" else {}
     loaded = load_model(AutoModelForSpeechSeq2Seq, model, device=device, dtype=dtype, quantize=int8,
-                        trust_remote_code=trust_remote_code, **attention)
+                        trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **attention)
     prompt = prompt_options(loaded.generation_config, model, language, task)
     return WhisperTranscriber(loaded, processor, device=device, dtype=dtype_, prompt=prompt,
                               beam_size=int(beam_size), timestamps=timestamps)

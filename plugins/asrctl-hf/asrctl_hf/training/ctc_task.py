@@ -16,7 +16,7 @@ from transformers import (
 )
 
 from asrctl import AsrctlError
-from asrctl_hf.common import SAMPLE_RATE, from_pretrained
+from asrctl_hf.common import SAMPLE_RATE, from_pretrained, safe_weights
 from asrctl_hf.ctc import load_processor, output_frames, samples_per_frame
 from asrctl_hf.training.task import TRAINING_DTYPE, Task, model_overrides
 from asrctl_hf.training.trainers import CTCTrainer
@@ -32,7 +32,8 @@ HEADS = ("lm_head", "ctc_head")  # wav2vec2 family, Parakeet
 class CTCTask(Task):
     lora_targets = LORA_TARGETS
 
-    def __init__(self, model: str, *, build_vocab: bool, train_texts: Iterable[str], spec_augment: bool | None) -> None:
+    def __init__(self, model: str, *, build_vocab: bool, train_texts: Iterable[str], spec_augment: bool | None,
+                 allow_pickle: bool = False) -> None:
         self.feature_extractor = from_pretrained(AutoFeatureExtractor, model, trust_remote_code=False)
         config = from_pretrained(AutoConfig, model, trust_remote_code=False)
         # CTC loss averaged over the batch, as transformers' CTC example trains (the configs default to a sum);
@@ -52,7 +53,8 @@ class CTCTask(Task):
             self.processor = load_processor(model, trust_remote_code=False)
         self.tokenizer = self.processor.tokenizer
         self.alphabet = Alphabet(self.tokenizer)
-        self.model = from_pretrained(AutoModelForCTC, model, trust_remote_code=False, dtype=TRAINING_DTYPE, **overrides)
+        self.model = from_pretrained(AutoModelForCTC, model, trust_remote_code=False, dtype=TRAINING_DTYPE,
+                                     **safe_weights(allow_pickle), **overrides)
         self.samples_per_frame = samples_per_frame(self.model.config, self.feature_extractor)
         self.head = next(name for name in HEADS if hasattr(self.model, name))
 

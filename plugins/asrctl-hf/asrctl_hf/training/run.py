@@ -109,11 +109,11 @@ def make_task(recipe: dict[str, Any], train_texts: list[str]) -> Task:
         from asrctl_hf.training.whisper_task import WhisperTask
 
         return WhisperTask(recipe["model"], language=data.get("language") or "en", task=data.get("task"),
-                           spec_augment=spec_augment)
+                           spec_augment=spec_augment, allow_pickle=bool(recipe.get("allow_pickle")))
     from asrctl_hf.training.ctc_task import CTCTask
 
     return CTCTask(recipe["model"], build_vocab=bool(data.get("build_vocab")), train_texts=train_texts,
-                   spec_augment=spec_augment)
+                   spec_augment=spec_augment, allow_pickle=bool(recipe.get("allow_pickle")))
 
 
 def split_data(data: dict[str, Any], rows: dict[str, tuple[list[dict], list[str]]], task: Task,

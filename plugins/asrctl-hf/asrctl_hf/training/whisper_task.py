@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, AutoProcessor
 
-from asrctl_hf.common import SAMPLE_RATE, from_pretrained
+from asrctl_hf.common import SAMPLE_RATE, from_pretrained, safe_weights
 from asrctl_hf.training.task import TRAINING_DTYPE, Task, model_overrides
 from asrctl_hf.training.trainers import Seq2SeqSpeechTrainer
 from asrctl_hf.whisper import prompt_options
@@ -17,13 +17,14 @@ class WhisperTask(Task):
     seq2seq = True
     lora_targets = ("q_proj", "k_proj", "v_proj", "out_proj")  # every attention block: encoder, decoder, cross
 
-    def __init__(self, model: str, *, language: str | None, task: str | None, spec_augment: bool | None) -> None:
+    def __init__(self, model: str, *, language: str | None, task: str | None, spec_augment: bool | None,
+                 allow_pickle: bool = False) -> None:
         self.processor = from_pretrained(AutoProcessor, model, trust_remote_code=False)
         self.feature_extractor = self.processor.feature_extractor
         self.tokenizer = self.processor.tokenizer
         overrides = model_overrides(from_pretrained(AutoConfig, model, trust_remote_code=False), spec_augment)
         self.model = from_pretrained(AutoModelForSpeechSeq2Seq, model, trust_remote_code=False, dtype=TRAINING_DTYPE,
-                                     **overrides)
+                                     **safe_weights(allow_pickle), **overrides)
         prompt = prompt_options(self.model.generation_config, model, language, task)
         self.language = prompt.get("language")
         # Labels start with the prompt generate() will give at inference: <|lang|><|task|><|notimestamps|>.

@@ -1,0 +1,38 @@
+"""The probe backend of the fault-injection suite, and helpers its tests share."""
+
+import json
+
+# A backend that reports what it was given: sample count and peak level of each utterance (so a
+# resampled, down-mixed or rescaled input shows in the output). Faults on demand, by environment:
+# PROBE_OOM_ABOVE=N raises CUDA's out-of-memory error for batches of more than N utterances;
+# PROBE_FAIL_SAMPLES=N raises for any batch holding an utterance of N samples;
+# PROBE_SLEEP=S sleeps S seconds per batch (time to interrupt a job).
+PROBE = """
+import os, time
+import numpy as np
+from asrctl import BackendSpec, Transcript, hookimpl
+
+class Probe:
+    def transcribe(self, batch):
+        time.sleep(float(os.environ.get("PROBE_SLEEP", "0")))
+        if len(batch) > int(os.environ.get("PROBE_OOM_ABOVE", "1000000")):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if any(len(a) == int(os.environ.get("PROBE_FAIL_SAMPLES", "-1")) for a in batch):
+            raise ValueError("probe failure")
+        out = []
+        for a in batch:
+            assert a.dtype == np.float32 and a.ndim == 1 and np.isfinite(a).all()
+            out.append(Transcript(text=f"{len(a)} samples peak {float(np.abs(a).max()):.2f}"))
+        return out
+
+def load(model, *, device, dtype, **options):
+    return Probe()
+
+@hookimpl
+def register_backends(register):
+    register(BackendSpec(name="probe", load=load, description="reports the audio it gets"))
+"""
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -1,0 +1,110 @@
+"""SIGKILL and SIGINT at random points of long jobs, several times over: after each, the re-run's
+output is byte for byte the output of a run that was never interrupted, and nothing is left behind."""
+
+import json
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from fault_probe import read_jsonl
+
+from asrctl.testing import run_cli, write_tone_wav
+
+SIGNALS = [signal.SIGKILL, signal.SIGINT, signal.SIGKILL]
+ROWS = 60000
+
+
+def interrupt(process, seconds, sig):
+    """Send `sig` to the job's whole process group after `seconds` (or once it ended by itself)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    process.wait(timeout=60)
+    return process.returncode
+
+
+def no_process_left(group):
+    """The job's helper processes (DataLoader workers) end with it: none outlives it for long."""
+    deadline = time.monotonic() + 15  # a worker notices its parent is gone within 5 s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def litter(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.endswith(".partial"))
+
+
+def test_infer_interrupted_again_and_again(tmp_path, infer, popen_cli):
+    rows = []
+    for i in range(40):
+        write_tone_wav(tmp_path / f"a{i}.wav", 0.3 + 0.05 * i)
+        rows.append({"audio_filepath": f"a{i}.wav", "duration": round(0.3 + 0.05 * i, 2), "id": i})
+    manifest = tmp_path / "in.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    clean = tmp_path / "clean" / "pred.jsonl"  # as deep as the output: the same relative audio paths
+    assert infer(manifest, clean, "--batch-size", "2").returncode == 0
+
+    out = tmp_path / "out" / "pred.jsonl"
+    args = ["infer", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
+            "--batch-size", "2", "--num-workers", "2", "-q"]
+    chance = random.Random(7)
+    for sig in SIGNALS:
+        process = popen_cli(*args, env={"PROBE_SLEEP": "0.4"})  # 20 batches: 8 s and more
+        assert interrupt(process, chance.uniform(1.0, 3.5), sig) != 0 and not out.exists()
+        assert no_process_left(process.pid), f"processes of the job outlived it after {sig.name}"
+    result = infer(manifest, out, "--batch-size", "2")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == clean.read_bytes()
+    assert litter(tmp_path / "out") == []
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A manifest of 60,000 rows over 30 short files: some seconds to convert or shard."""
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i in range(30):
+        write_tone_wav(audio / f"u{i}.wav", 0.2 + 0.01 * i)
+    manifest = tmp_path / "corpus.jsonl"
+    manifest.write_text("".join(json.dumps({"audio_filepath": f"audio/u{i % 30}.wav", "duration": 0.2 + 0.01 * (i % 30),
+                                            "text": f"row {i}", "id": i, "offset": 0.0}) + "\n" for i in range(ROWS)))
+    return manifest
+
+
+@pytest.mark.parametrize("command", ["convert", "shard"])
+def test_manifest_jobs_interrupted_again_and_again(tmp_path, corpus, popen_cli, command):
+    def args(out):
+        if command == "convert":
+            return ["manifest", "convert", str(corpus), "--to", "csv", "-o", str(out / "corpus.csv"), "-q"]
+        return ["manifest", "shard", str(corpus), "--out-dir", str(out), "--num-shards", "6", "--workers", "2",
+                "--shuffle", "-q"]
+
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    started = time.monotonic()
+    assert run_cli(*args(clean)).returncode == 0
+    took = time.monotonic() - started
+    chance = random.Random(11)
+    for sig in SIGNALS:
+        process = popen_cli(*args(out))
+        assert interrupt(process, chance.uniform(0.15, 0.35) * took, sig) != 0, "the job ended before the signal"
+        assert no_process_left(process.pid)
+    result = run_cli(*args(out))
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.relative_to(clean) for p in clean.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    for name in files:
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
+    assert litter(out) == []
+    if command == "shard":
+        manifest = read_jsonl(out / "tarred_audio_manifest.json")
+        assert sorted(row["id"] for row in manifest) == list(range(ROWS))  # every row once
