@@ -12,6 +12,7 @@ Rates are in percent.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,13 +100,19 @@ def group_values(scored: Scored, field_spec: str) -> list[str]:
     return values
 
 
+def _natural_order(value: str) -> list[tuple[int, float | str]]:
+    """Numbers inside group names compare as numbers: "5-10s" before "10-15s", SNR 5 before 10."""
+    return [(0, float(part)) if index % 2 else (1, part)
+            for index, part in enumerate(re.split(r"(\d+(?:\.\d+)?)", value)) if part]
+
+
 def breakdown(scored: Scored, field_spec: str, metrics: list[str]) -> list[dict[str, Any]]:
     members: dict[str, list[int]] = {}
     for i, value in enumerate(group_values(scored, field_spec)):
         members.setdefault(value, []).append(i)
     hours = np.array([_duration(r) for r in scored.rows]) / 3600
     groups = []
-    for value in sorted(members):
+    for value in sorted(members, key=_natural_order):
         idx = np.array(members[value])
         entry: dict[str, Any] = {"group": value, "rows": len(idx), "hours": float(hours[idx].sum())}
         for m in metrics:

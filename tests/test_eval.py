@@ -120,6 +120,13 @@ def test_breakdown_by_field_and_duration_bins(tmp_path):
     assert speakers["a"]["hours"] == pytest.approx(sum(1.0 + i for i in range(0, len(ROWS), 2)) / 3600)
     bins = [g["group"] for g in result["by"]["duration:3"]]
     assert bins == ["0-3s", "3-6s", "6-9s"]
+    # groups whose names hold numbers are in numeric order, not string order
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    preds.write_text("".join(json.dumps({**row, "snr": [5, 10, 20][i % 3], "duration": 4.0 * i}) + "\n"
+                             for i, row in enumerate(rows)))
+    result, _ = eval_json(str(preds), "--by", "snr", "--by", "duration:5")
+    assert [g["group"] for g in result["by"]["snr"]] == ["5", "10", "20"]
+    assert [g["group"] for g in result["by"]["duration:5"]] == ["0-5s", "5-10s", "10-15s", "15-20s", "20-25s"]
 
 
 def test_worst_per_utt_and_fail_above(tmp_path):
