@@ -24,23 +24,47 @@ _SEPARATORS = re.compile(r"[\s,.?!;:\-]+")
 
 class FastNormalizer:
     """Whisper's normalisers are pure Python and take ~0.4 ms a sentence (a minute per 100k
-    pairs). Plain text whose every word the normaliser leaves unchanged on its own, and that
-    has none of the `context_words` that rules across words start from (number words: "one one"
-    is "11"), comes out as those words joined by single spaces, so it skips the slow path.
-    Everything else goes through the real normaliser. tests/test_text.py checks the equivalence.
+    pairs). In plain text, a word the normaliser leaves unchanged on its own, and that is none of
+    the `context_words` that rules across words start from (number words: "one one" is "11"),
+    comes out as itself: such words pass straight through, and only the runs of other words
+    between them go through the real normaliser (each distinct run once). Text that is not plain
+    (digits, symbols, apostrophes, brackets), or that matches `whole_text`, goes through it
+    whole. tests/test_text.py checks the equivalence.
     """
 
-    def __init__(self, normalize: Normalizer, context_words: frozenset[str] = frozenset()) -> None:
+    def __init__(self, normalize: Normalizer, context_words: frozenset[str] = frozenset(),
+                 whole_text: re.Pattern[str] | None = None) -> None:
         self.normalize = normalize
+        self.whole_text = whole_text  # a rule that reads beyond its run of words: such text goes whole
         self._unchanged: dict[str, bool] = dict.fromkeys(context_words, False)
+        self._runs: dict[str, str] = {}
 
     def __call__(self, text: str) -> str:
         lower = text.lower()
-        if _PLAIN.fullmatch(lower):
-            words = [w for w in _SEPARATORS.split(lower) if w]
+        if not _PLAIN.fullmatch(lower) or (self.whole_text and self.whole_text.search(lower)):
+            return " ".join(self.normalize(text).split())
+        out: list[str] = []
+        run: list[str] = []
+        for token in lower.split():
+            words = [w for w in _SEPARATORS.split(token) if w]
             if all(self._is_unchanged(w) for w in words):
-                return " ".join(words)
-        return " ".join(self.normalize(text).split())
+                if run:
+                    out.append(self._run(" ".join(run)))
+                    run = []
+                out.extend(words)
+            else:
+                run.append(token)
+        if run:
+            out.append(self._run(" ".join(run)))
+        return " ".join(part for part in out if part)
+
+    def _run(self, text: str) -> str:
+        done = self._runs.get(text)
+        if done is None:
+            if len(self._runs) > 100_000:  # bounded memory over a very large file
+                self._runs.clear()
+            done = self._runs[text] = " ".join(self.normalize(text).split())
+        return done
 
     def _is_unchanged(self, word: str) -> bool:
         known = self._unchanged.get(word)
@@ -56,7 +80,9 @@ def get_normalizer(name: str) -> Normalizer:
         from whisper_normalizer.english import EnglishNumberNormalizer, EnglishTextNormalizer
 
         numbers = EnglishNumberNormalizer()
-        return FastNormalizer(EnglishTextNormalizer(), frozenset(numbers.words) | frozenset(numbers.literal_words))
+        # "<number> and a half" is rewritten to "<number> point five" by looking at the words before it.
+        return FastNormalizer(EnglishTextNormalizer(), frozenset(numbers.words) | frozenset(numbers.literal_words),
+                              whole_text=re.compile(r"\band\s+a\s+half\b"))
     if name == "basic":
         from whisper_normalizer.basic import BasicTextNormalizer
 
