@@ -154,3 +154,51 @@ def build_tiny_whisper(path: Path) -> Path:
     )
     model.save_pretrained(path)
     return path
+
+
+def build_tiny_nemo(folder: Path, texts: list[str]) -> Path:
+    """A hybrid RNNT/CTC FastConformer (2 layers, d_model 64, ~0.2M weights) with a 48-piece
+    SentencePiece BPE tokenizer trained on `texts`, saved as folder/tiny.nemo."""
+    import sentencepiece as spm
+    from nemo.collections.asr.models import EncDecHybridRNNTCTCBPEModel
+    from omegaconf import OmegaConf
+
+    tokenizer = folder / "tokenizer"
+    tokenizer.mkdir(parents=True)
+    (folder / "text.txt").write_text("\n".join(t.lower() for t in texts))
+    spm.SentencePieceTrainer.train(input=str(folder / "text.txt"), model_prefix=str(tokenizer / "tokenizer"),
+                                   vocab_size=48, model_type="bpe", character_coverage=1.0, minloglevel=2)
+    pieces = spm.SentencePieceProcessor(model_file=str(tokenizer / "tokenizer.model"))
+    (tokenizer / "vocab.txt").write_text("".join(pieces.id_to_piece(i) + "\n" for i in range(pieces.get_piece_size())))
+    hidden = 64
+    cfg = OmegaConf.create({
+        "sample_rate": 16000,
+        "tokenizer": {"dir": str(tokenizer), "type": "bpe"},
+        "model_defaults": {"enc_hidden": hidden, "pred_hidden": hidden, "joint_hidden": hidden},
+        "preprocessor": {"_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+                         "sample_rate": 16000, "normalize": "per_feature", "window_size": 0.025, "window_stride": 0.01,
+                         "window": "hann", "features": 40, "n_fft": 512, "frame_splicing": 1, "dither": 0.0,
+                         "pad_to": 0},
+        "encoder": {"_target_": "nemo.collections.asr.modules.ConformerEncoder", "feat_in": 40, "feat_out": -1,
+                    "n_layers": 2, "d_model": hidden, "subsampling": "dw_striding", "subsampling_factor": 4,
+                    "subsampling_conv_channels": 32, "ff_expansion_factor": 2, "self_attention_model": "rel_pos",
+                    "n_heads": 2, "att_context_size": [-1, -1], "xscaling": True, "pos_emb_max_len": 5000,
+                    "conv_kernel_size": 9, "conv_norm_type": "batch_norm", "dropout": 0.0,
+                    "dropout_pre_encoder": 0.0, "dropout_emb": 0.0, "dropout_att": 0.0},
+        "decoder": {"_target_": "nemo.collections.asr.modules.RNNTDecoder", "normalization_mode": None,
+                    "random_state_sampling": False, "blank_as_pad": True,
+                    "prednet": {"pred_hidden": hidden, "pred_rnn_layers": 1, "t_max": None, "dropout": 0.0}},
+        "joint": {"_target_": "nemo.collections.asr.modules.RNNTJoint", "log_softmax": None, "preserve_memory": False,
+                  "fuse_loss_wer": True, "fused_batch_size": 4,
+                  "jointnet": {"joint_hidden": hidden, "activation": "relu", "dropout": 0.0}},
+        "decoding": {"strategy": "greedy_batch", "greedy": {"max_symbols": 10}},
+        "aux_ctc": {"ctc_loss_weight": 0.3, "use_cer": False, "ctc_reduction": "mean_batch",
+                    "decoder": {"_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": None,
+                                "num_classes": -1, "vocabulary": []},
+                    "decoding": {"strategy": "greedy"}},
+        "loss": {"loss_name": "default"},
+        "optim": {"name": "adamw", "lr": 1e-3},
+    })
+    model = EncDecHybridRNNTCTCBPEModel(cfg=cfg)
+    model.save_to(str(folder / "tiny.nemo"))
+    return folder / "tiny.nemo"

@@ -1,0 +1,148 @@
+"""The `nemo` backend: any NeMo ASRModel, first of all hybrid RNNT/CTC FastConformers and Parakeet.
+
+Audio reaches the model as tensors (the engine has decoded it), through the model's own
+preprocessor and encoder, then the RNNT or the CTC head decodes greedily in batch. A batch that
+raises is retried by the engine in halves, so one bad utterance fails only its own row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asrctl import AsrctlError, Transcript
+from asrctl_nemo.results import texts
+
+DECODERS = ("rnnt", "ctc")
+# Beyond this, full self-attention over the whole utterance needs memory quadratic in its length:
+# switch FastConformer to local attention (NeMo's rel_pos_local_attn), as NeMo advises for long audio.
+LOCAL_ATTENTION_SECONDS = 600.0
+LOCAL_CONTEXT = [128, 128]  # encoder frames each side (80 ms each in FastConformer): about 10 s
+
+
+@contextlib.contextmanager
+def quiet_nemo(verbose: bool = False) -> Iterator[None]:
+    """NeMo logs at INFO while importing and loading; show it only when it failed (or if asked)."""
+    if verbose:
+        yield
+        return
+    captured = io.StringIO()
+    levels = {name: logging.getLogger(name).level for name in ("nemo_logger", "nemo", "lightning", "pytorch_lightning")}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def load(model: str, *, device: str, dtype: str, decoder: str | None = None, allow_pickle: bool = False,
+         verbose: bool = False) -> NemoTranscriber:
+    decoder = decoder or "rnnt"
+    if decoder not in DECODERS:
+        raise AsrctlError(f"decoder={decoder!r}: expected one of {', '.join(DECODERS)}")
+    local = Path(model).expanduser()
+    if local.suffix == ".nemo" or local.exists():
+        if not local.is_file():
+            raise AsrctlError(f"cannot load model {model!r}: no such .nemo file")
+        if not allow_pickle:
+            # A .nemo archive's weights are a torch pickle: loading one runs whatever its maker put in it.
+            raise AsrctlError(f"{model}: a .nemo archive holds pickle-based weights, which can run code when "
+                              "loaded: pass --allow-pickle if you trust where it came from")
+    with quiet_nemo(verbose):
+        import torch
+        from nemo.collections.asr.models import ASRModel
+
+        try:
+            if local.is_file():
+                asr = ASRModel.restore_from(str(local), map_location=torch.device(device))
+            else:  # a NeMo pretrained name or hub id, published by NVIDIA
+                asr = ASRModel.from_pretrained(model, map_location=torch.device(device))
+        except Exception as exc:  # NeMo raises many kinds; one line naming the model
+            reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise AsrctlError(f"cannot load model {model!r}: {reason}") from None
+        asr.eval()
+        use_decoder(asr, decoder)
+    return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder)
+
+
+def heads(asr: Any) -> tuple[str, ...]:
+    """The decoders a model has: a hybrid has both, a transducer rnnt, a CTC model ctc."""
+    has_ctc = hasattr(asr, "ctc_decoder") or not hasattr(asr, "joint")
+    return (*(("rnnt",) if hasattr(asr, "joint") else ()), *(("ctc",) if has_ctc else ()))
+
+
+def use_decoder(asr: Any, decoder: str) -> None:
+    """Greedy batched decoding with the chosen head."""
+    from omegaconf import open_dict
+
+    if decoder not in heads(asr):
+        raise AsrctlError(f"decoder={decoder}: this model has only {' and '.join(heads(asr))}")
+    hybrid = hasattr(asr, "ctc_decoder") and hasattr(asr, "joint")
+    source = asr.cfg.aux_ctc.decoding if hybrid and decoder == "ctc" else asr.cfg.decoding
+    config = source.copy()
+    with open_dict(config):
+        config.strategy = "greedy_batch"
+    if hybrid:
+        asr.change_decoding_strategy(decoding_cfg=config, decoder_type=decoder, verbose=False)
+    else:
+        asr.change_decoding_strategy(decoding_cfg=config, verbose=False)
+
+
+class NemoTranscriber:
+    def __init__(self, asr: Any, *, device: str, dtype: str, decoder: str) -> None:
+        import torch
+
+        self.asr = asr
+        self.device = torch.device(device)
+        self.decoder = decoder
+        # Mixed precision for the encoder on GPUs; decoding stays in float32, as NeMo's own transcribe does.
+        self.autocast = (torch.autocast("cuda", dtype=getattr(torch, dtype)) if self.device.type == "cuda"
+                         and dtype != "float32" else contextlib.nullcontext())
+        self.local_attention = False
+
+    def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
+        import torch
+
+        lengths = torch.tensor([len(audio) for audio in batch], device=self.device)
+        signal = torch.zeros(len(batch), int(lengths.max()), device=self.device)
+        for row, audio in enumerate(batch):
+            signal[row, : len(audio)] = torch.from_numpy(audio)
+        self._attention_for(int(lengths.max()) / 16000)
+        with torch.inference_mode():
+            with self.autocast:
+                encoded, encoded_lengths = self.asr.forward(input_signal=signal, input_signal_length=lengths)
+            encoded = encoded.float()
+            if self.decoder == "ctc":
+                head = self.asr.ctc_decoder if hasattr(self.asr, "ctc_decoder") else self.asr.decoder
+                decoding = self.asr.ctc_decoding if hasattr(self.asr, "ctc_decoding") else self.asr.decoding
+                log_probs = head(encoder_output=encoded)
+                result = decoding.ctc_decoder_predictions_tensor(log_probs, decoder_lengths=encoded_lengths,
+                                                                 return_hypotheses=False)
+            else:
+                result = self.asr.decoding.rnnt_decoder_predictions_tensor(
+                    encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=False)
+        return [Transcript(text=text) for text in texts(result, len(batch))]
+
+    def _attention_for(self, seconds: float) -> None:
+        """Local attention for very long audio (memory linear in length), full attention otherwise."""
+        want = seconds > LOCAL_ATTENTION_SECONDS
+        if want == self.local_attention or not hasattr(self.asr, "change_attention_model"):
+            return
+        encoder = getattr(self.asr, "encoder", None)
+        if encoder is None or getattr(encoder, "self_attention_model", None) not in ("rel_pos", "rel_pos_local_attn"):
+            return
+        with quiet_nemo():
+            if want:
+                self.asr.change_attention_model("rel_pos_local_attn", LOCAL_CONTEXT)
+            else:
+                self.asr.change_attention_model("rel_pos", [-1, -1])
+        self.local_attention = want
