@@ -175,6 +175,9 @@ def build_tiny_nemo(folder: Path, texts: list[str]) -> Path:
         "sample_rate": 16000,
         "tokenizer": {"dir": str(tokenizer), "type": "bpe"},
         "model_defaults": {"enc_hidden": hidden, "pred_hidden": hidden, "joint_hidden": hidden},
+        # as in NeMo's configs: transcribe() takes its dataloader settings from validation_ds
+        "train_ds": {"manifest_filepath": None, "sample_rate": 16000, "batch_size": 8, "shuffle": True},
+        "validation_ds": {"manifest_filepath": None, "sample_rate": 16000, "batch_size": 8, "shuffle": False},
         "preprocessor": {"_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
                          "sample_rate": 16000, "normalize": "per_feature", "window_size": 0.025, "window_stride": 0.01,
                          "window": "hann", "features": 40, "n_fft": 512, "frame_splicing": 1, "dither": 0.0,
