@@ -46,8 +46,7 @@ def quiet_nemo(verbose: bool = False) -> Iterator[None]:
 
 def load(model: str, *, device: str, dtype: str, decoder: str | None = None, allow_pickle: bool = False,
          verbose: bool = False) -> NemoTranscriber:
-    decoder = decoder or "rnnt"
-    if decoder not in DECODERS:
+    if decoder is not None and decoder not in DECODERS:
         raise AsrctlError(f"decoder={decoder!r}: expected one of {', '.join(DECODERS)}")
     local = Path(model).expanduser()
     if local.suffix == ".nemo" or local.exists():
@@ -70,6 +69,7 @@ def load(model: str, *, device: str, dtype: str, decoder: str | None = None, all
             reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise AsrctlError(f"cannot load model {model!r}: {reason}") from None
         asr.eval()
+        decoder = decoder or heads(asr)[0]  # RNNT where the model has it, as NeMo decodes by default
         use_decoder(asr, decoder)
     return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder)
 
