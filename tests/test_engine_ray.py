@@ -207,3 +207,14 @@ def test_engine_options_are_not_part_of_the_job(manifest, site, tmp_path):
 
     job = InferJob(manifest=manifest, output=tmp_path / "x.jsonl", backend="toy", model="none")
     assert job.fingerprint() == InferJob(**{**job.__dict__, "engine_options": {"workers": 4}}).fingerprint()
+
+
+def test_engine_options_are_listed_by_asrctl_plugins():
+    import json
+
+    result = run_cli("plugins", "--all", "--json")
+    assert result.returncode == 0, result.stderr
+    options = {name: keys for row in json.loads(result.stdout) for name, keys in row["engine_options"].items()}
+    assert set(options["ray"]) == {"address", "workers", "gpus_per_worker", "cpus_per_worker"}
+    table = run_cli("plugins", "--all")
+    assert "ray options (asrctl infer --engine ray -E KEY=VALUE):" in table.stdout

@@ -13,7 +13,8 @@ import click
 def plugins_command(as_json: bool, include_builtin: bool) -> None:
     """List installed plugins, their versions, the hooks they implement and what they register.
 
-    A backend's own options (set with `asrctl infer -O KEY=VALUE`) are listed under it.
+    A backend's own options (`asrctl infer -O KEY=VALUE`) and an engine's (`-E KEY=VALUE`) are
+    listed under the table.
 
     \b
     Plugins are Python distributions with an "asrctl" entry point. Choose which load with:
@@ -21,12 +22,14 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
       ASRCTL_DISABLE_PLUGINS=a,b  leave these out
       ASRCTL_STRICT_PLUGINS=1     fail instead of warning when a plugin breaks
     """
-    from asrctl.plugins import backends, get_plugins
+    from asrctl.plugins import backends, engines, get_plugins
 
     rows = get_plugins().summary(include_builtin=include_builtin)
-    extra = {spec.name: spec.extra_options for spec in backends() if spec.extra_options}
+    backend_options = {spec.name: spec.extra_options for spec in backends() if spec.extra_options}
+    engine_options = {spec.name: spec.options for spec in engines() if spec.options}
     for row in rows:
-        row["backend_options"] = {name: extra[name] for name in row["backends"] if name in extra}
+        row["backend_options"] = {name: backend_options[name] for name in row["backends"] if name in backend_options}
+        row["engine_options"] = {name: engine_options[name] for name in row["engines"] if name in engine_options}
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -51,14 +54,17 @@ def print_table(rows: list[dict]) -> None:
             f"{kind}: {', '.join(row[kind])}" for kind in ("backends", "formats", "trainers", "engines") if row[kind]
         ]
         provides += [f"{backend} -O: {', '.join(options)}" for backend, options in row["backend_options"].items()]
+        provides += [f"{engine} -E: {', '.join(options)}" for engine, options in row["engine_options"].items()]
         if row["error"]:
             provides = [f"[red]failed: {escape(row['error'])}[/red]"]
         name = row["name"] + (" (built-in)" if row["builtin"] else "")
         table.add_row(name, row["version"] or "", "\n".join(row["hooks"]) or "-", "\n".join(provides) or "-")
     console.print(table)
     for row in rows:
-        for backend, options in row["backend_options"].items():
+        listings = [*((name, f"-b {name} -O", options) for name, options in row["backend_options"].items()),
+                    *((name, f"--engine {name} -E", options) for name, options in row["engine_options"].items())]
+        for name, flags, options in listings:
             listing = Table.grid(padding=(0, 2))
             for key, help_text in options.items():
                 listing.add_row(f"  {key}", escape(help_text))
-            console.print(f"\n{backend} options (asrctl infer -b {backend} -O KEY=VALUE):", listing)
+            console.print(f"\n{name} options (asrctl infer {flags} KEY=VALUE):", listing)
