@@ -28,7 +28,8 @@ LOCAL_CONTEXT = [128, 128]  # encoder frames each side (80 ms each in FastConfor
 
 @contextlib.contextmanager
 def quiet_nemo(verbose: bool = False) -> Iterator[None]:
-    """NeMo logs at INFO while importing and loading; show it only when it failed (or if asked)."""
+    """NeMo logs pages at INFO while importing and loading: kept out of the way unless asked for
+    (-O verbose=true); a failure still surfaces as the backend's one-line error."""
     if verbose:
         yield
         return
