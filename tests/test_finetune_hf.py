@@ -220,27 +220,38 @@ def test_two_processes_train_one_model_through_torchrun(speech, ctc_model, tmp_p
     assert "Traceback" not in again.stderr
 
 
+def interrupt_at_checkpoint(args, out, step, sig):
+    """Start `asrctl finetune ARGS -o OUT`; send `sig` once checkpoint-STEP is complete."""
+    process = subprocess.Popen([sys.executable, "-m", "asrctl", "finetune", "--quiet", *args, "-o", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **ONE_THREAD})
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / f"checkpoint-{step}" / "trainer_state.json").exists():
+            assert process.poll() is None, process.stderr.read().decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(process.pid, sig)
+    finally:
+        process.wait()
+    assert process.returncode != 0 and not (out / "training_summary.json").exists()
+    return process.stderr.read().decode()
+
+
 def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_model, tmp_path):
     args = ["-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--learning-rate", "2e-3",
             "--max-steps", "40", "--batch-size", "4", "--seed", "7", "--set", "training.save_steps=5"]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "asrctl", "finetune", "--quiet", *args, "-o", str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **ONE_THREAD})
-    try:
-        deadline = time.monotonic() + 300
-        while not (killed / "checkpoint-5" / "trainer_state.json").exists():
-            assert process.poll() is None, process.stderr.read().decode()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
-    assert not (killed / "training_summary.json").exists()
+    interrupt_at_checkpoint(args, killed, 5, signal.SIGKILL)
     saved = [int(p.parent.name.split("-")[1]) for p in killed.glob("checkpoint-*/trainer_state.json")]
     assert saved and max(saved) < 40
 
     again = run_cli("finetune", *args, "-o", str(killed), env=ONE_THREAD)  # without --resume: refuses to mix two runs
     assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    # interrupted again, with Ctrl-C this time, after it went further
+    stderr = interrupt_at_checkpoint([*args, "--resume"], killed, max(saved) + 10, signal.SIGINT)
+    assert "Traceback" not in stderr, stderr
+    saved = [int(p.parent.name.split("-")[1]) for p in killed.glob("checkpoint-*/trainer_state.json")]
+    assert max(saved) < 40
     resumed = finetune(*args, "-o", str(killed), "--resume")
     # the step the Trainer restored from the last complete checkpoint, not 0
     assert resumed["resumed_from_step"] == max(saved) and resumed["steps"] == 40
