@@ -284,7 +284,8 @@ def test_vocabulary_and_alphabet():
 
 
 def test_rows_are_dropped_with_reasons(tmp_path, data_dir):
-    from asrctl_hf.training.data import read_rows, select
+    from asrctl.datatools.reading import read_training_rows
+    from asrctl_hf.training.data import select
 
     audio = data_dir / "speech" / "utt01.flac"
     rows = [{"audio_filepath": str(audio), "duration": 3.3, "text": "kept"},
@@ -295,7 +296,7 @@ def test_rows_are_dropped_with_reasons(tmp_path, data_dir):
             {"audio_filepath": str(audio), "duration": 3.3, "text": "x" * 50}]
     manifest = tmp_path / "train.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json\n")
-    records, errors = read_rows(str(manifest), None, tmp_path)
+    records, errors = read_training_rows(str(manifest), None, tmp_path)
     split = select(str(manifest), records, errors, labels=lambda text: list(text),
                    unfit=lambda seconds, labels: "too many labels" if len(labels) > 40 else None,
                    min_duration=0.5, max_duration=None)
@@ -305,11 +306,11 @@ def test_rows_are_dropped_with_reasons(tmp_path, data_dir):
                              "too many labels": 1, "unreadable record": 1}
     assert split.errors[0].endswith(":7: invalid JSON: Expecting value (column 1)")
     with pytest.raises(AsrctlError, match="no such file"):
-        read_rows(str(tmp_path / "nope.jsonl"), None, tmp_path)
+        read_training_rows(str(tmp_path / "nope.jsonl"), None, tmp_path)
     # any registered format: a CSV whose relative audio path is read against its own folder
     (tmp_path / "utt01.flac").write_bytes(audio.read_bytes())
     (tmp_path / "train.csv").write_text("audio_filepath,duration,text\nutt01.flac,3.265,the quick brown fox\n")
-    records, errors = read_rows(str(tmp_path / "train.csv"), None, tmp_path)
+    records, errors = read_training_rows(str(tmp_path / "train.csv"), None, tmp_path)
     assert records == [{"audio_filepath": str(tmp_path / "utt01.flac"), "duration": 3.265, "text": "the quick brown fox"}]
 
 

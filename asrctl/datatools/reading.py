@@ -115,3 +115,26 @@ def read_records(path: Path, fmt: str | None, on_error: Callable[[LineError], No
                 yield resolve_record(record, base) if audio else record
 
     return spec, records()
+
+
+def read_training_rows(path: str, data_format: str | None, unpack_to: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every record of a training or validation file in any registered format (audio paths absolute),
+    and the unreadable ones as "FILE:LINE: reason": what trainers read TRAIN and VAL with.
+
+    Formats that keep audio inside archives (tarred shards) unpack it into `unpack_to` first.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise AsrctlError(f"{path}: no such file or folder")
+    if data_format is None:
+        from asrctl.plugins import formats
+
+        try:
+            data_format = detect_format(source).name
+        except AsrctlError:  # none or several formats claim it
+            names = ", ".join(formats().names())
+            raise AsrctlError(f"{path}: cannot tell its data format; pass --data-format (one of: {names})") from None
+    unpack = optional_kwargs(get_format(data_format).read, extract_to=unpack_to)
+    errors: list[str] = []
+    _, records = read_records(source, data_format, lambda error: errors.append(str(error)), **unpack)
+    return list(records), errors

@@ -18,9 +18,7 @@ import torch
 
 from asrctl import AsrctlError, AudioError
 from asrctl.audio import load_audio, probe_duration
-from asrctl.datatools.reading import detect_format, get_format, optional_kwargs, read_records
 from asrctl.manifest import AUDIO_KEY
-from asrctl.plugins import formats
 
 
 @dataclass(frozen=True)
@@ -49,26 +47,6 @@ class Split:
     def report(self) -> dict[str, Any]:
         return {"file": self.path, "rows": len(self.utterances), "hours": round(self.hours, 4),
                 "dropped": sum(self.dropped.values()), "dropped_by_reason": dict(self.dropped)}
-
-
-def read_rows(path: str, data_format: str | None, unpack_to: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every record of a data file in any registered format (audio paths absolute), and the unreadable ones.
-
-    Formats that keep audio inside archives (tarred shards) unpack it into `unpack_to` first.
-    """
-    source = Path(path)
-    if not source.exists():
-        raise AsrctlError(f"{path}: no such file or folder")
-    if data_format is None:
-        try:
-            data_format = detect_format(source).name
-        except AsrctlError:  # none or several formats claim it
-            names = ", ".join(formats().names())
-            raise AsrctlError(f"{path}: cannot tell its data format; pass --data-format (one of: {names})") from None
-    unpack = optional_kwargs(get_format(data_format).read, extract_to=unpack_to)
-    errors: list[str] = []
-    _, records = read_records(source, data_format, lambda error: errors.append(str(error)), **unpack)
-    return list(records), errors
 
 
 def select(path: str, records: Iterable[dict[str, Any]], errors: list[str], *, labels: Callable[[str], list[int]],

@@ -20,13 +20,14 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
+from asrctl.datatools.reading import read_training_rows
 from asrctl.launch import is_main_process
 from asrctl.manifest import AtomicWriter
 from asrctl.progress import print_summary
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.checkpoints import resume_point
 from asrctl_hf.training.collator import SpeechCollator
-from asrctl_hf.training.data import SpeechDataset, Split, read_rows, select
+from asrctl_hf.training.data import SpeechDataset, Split, select
 from asrctl_hf.training.lora import add_lora, save_merged
 from asrctl_hf.training.metrics import ValidationWER
 from asrctl_hf.training.progress import RichProgress
@@ -56,7 +57,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     check_recipe(recipe)
     out = Path(recipe["output_dir"])
     checkpoint = resume_point(out, resume)
-    rows = {name: read_rows(recipe["data"][name], recipe["data"].get("format"), unpack_to=out / "audio" / name)
+    rows = {name: read_training_rows(recipe["data"][name], recipe["data"].get("format"), unpack_to=out / "audio" / name)
             for name in ("train", "val") if recipe["data"].get(name)}
     with quiet_transformers():
         task = make_task(recipe, [record.get("text") or "" for record in rows["train"][0]])
