@@ -9,7 +9,6 @@ start their own processes (launcher == "self", e.g. Lightning's DDP) read recipe
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, NoReturn
 
 from asrctl.errors import AsrctlError

@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -54,6 +63,22 @@ class InferProgress:
         self.audio_done += audio_seconds
         if self._progress:
             self._progress.advance(self._task, rows)
+
+
+def training_progress(total: int, done: int) -> tuple[Progress, TaskID]:
+    """A started progress bar of training steps on stderr (status: loss, validation WER), for trainers."""
+    progress = Progress(
+        TextColumn("finetune"), BarColumn(bar_width=24), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr,
+    )
+    task = progress.add_task("steps", total=total, completed=done, status="")  # a resumed run starts further on
+    progress.start()
+    return progress, task
+
+
+def training_status(loss: float | None, wer: float | None) -> str:
+    return "  ".join(part for part in (f"loss {loss:.3f}" if loss is not None else "",
+                                       f"val WER {wer:.1%}" if wer is not None else "") if part)
 
 
 def print_summary(title: str, pairs: list[tuple[str, str]], errors: list[str], quiet: bool = False,

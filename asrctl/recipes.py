@@ -124,3 +124,11 @@ def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: t
     if recipe["method"] not in ("sft", "lora"):
         raise AsrctlError(f"method {recipe['method']!r}: expected sft or lora")
     return recipe
+
+
+def check_data_files(recipe: dict[str, Any]) -> None:
+    """TRAIN and VAL exist: found before any trainer starts loading."""
+    for name in ("train", "val"):
+        path = recipe["data"].get(name)
+        if path and not Path(path).exists():
+            raise AsrctlError(f"{path}: no such file or folder")

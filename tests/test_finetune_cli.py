@@ -44,9 +44,10 @@ def site(tmp_path):
 
 def test_flags_and_set_override_the_recipe(tmp_path, site):
     out = tmp_path / "out"
+    (tmp_path / "t.jsonl").write_text("")
     result = run_cli("finetune", "-c", "toy-lora", "--train", "t.jsonl", "-o", str(out), "--lora-r", "4",
                      "--set", "training.learning_rate=3e-5", "--set", "lora.target_modules=[k_proj]",
-                     "--max-steps", "7", "--resume", pythonpath=site)
+                     "--max-steps", "7", "--resume", pythonpath=site, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "training_summary.json").read_text())
     recipe = summary["recipe"]
@@ -96,3 +97,10 @@ def test_scientific_notation_in_recipe_files_is_a_number(tmp_path):
     recipe_file.write_text(RECIPE)
     recipe = build_recipe(recipe_file, {"data.train": "a", "output_dir": "o"}, ())
     assert recipe["training"]["learning_rate"] == 1e-4
+
+
+def test_missing_training_data_is_one_line_before_the_trainer_runs(tmp_path, site):
+    result = run_cli("finetune", "-c", "toy-lora", "--train", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o"),
+                     pythonpath=site)
+    assert result.returncode == 1 and result.stderr == f"Error: {tmp_path / 'nope.jsonl'}: no such file or folder\n"
+    assert not (tmp_path / "o").exists()

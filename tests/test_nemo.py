@@ -20,6 +20,12 @@ def tiny_nemo(tmp_path_factory):
     return build_tiny_nemo(tmp_path_factory.mktemp("nemo"), texts)
 
 
+@pytest.fixture(scope="module")
+def tiny_nemo_ctc(tmp_path_factory):
+    texts = [json.loads(line)["text"] for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
+    return build_tiny_nemo(tmp_path_factory.mktemp("nemo-ctc"), texts, ctc_only=True)
+
+
 @pytest.fixture
 def manifest(tmp_path):
     rows = [json.loads(line) for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
@@ -82,3 +88,52 @@ def test_commands_other_than_nemo_inference_do_not_import_nemo(tmp_path):
         modules = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
         assert not {m for m in modules if m == "nemo" or m.startswith("nemo.")}, args
         assert args[0] != "plugins" or "nemo" in result.stdout  # the plugin was asked what it provides
+
+
+def test_sft_through_nemo_training_learns_the_fixtures(tiny_nemo_ctc, tmp_path):
+    """CTC only: NeMo's RNNT loss on the CPU is pure Python (seconds a step), fit for GPUs only."""
+    import jiwer
+
+    from asrctl.text import get_normalizer
+
+    rows = [json.loads(line) for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
+    rows = [{**r, "audio_filepath": str(SPEECH / r["audio_filepath"])} for r in rows if r["duration"] < 4]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "sft"
+    args = ["finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+            "--val", str(train), "-o", str(out), "--max-steps", "300", "--learning-rate", "3e-3", "--batch-size",
+            str(len(rows)), "--eval-steps", "100", "--set", "training.warmup_steps=20", "--set",
+            "training.num_workers=0", "-q"]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 300 and summary["best_val_wer"] <= 0.3, summary
+    assert (out / "model.nemo").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
+    again = run_cli(*args)  # the same output folder again, without --resume: refused before NeMo loads
+    assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    preds = tmp_path / "preds.jsonl"
+    infer = run_cli("infer", str(train), "-b", "nemo", "-m", str(out / "model.nemo"), "--allow-pickle", "-o", str(preds),
+                    "-q")
+    assert infer.returncode == 0, infer.stderr
+    normalize = get_normalizer("whisper-en")
+    got = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert jiwer.wer([normalize(r["text"]) for r in got], [normalize(r["pred_text"]) for r in got]) <= 0.3
+
+
+def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
+    from asrctl.plugins import trainers
+    from asrctl.recipes import build_recipe
+    from asrctl_nemo.training import check
+
+    [spec] = [t for t in trainers() if t.name == "nemo"]
+    assert set(spec.recipes) == {"nemo-fastconformer-hybrid-large-sft", "nemo-parakeet-ctc-0.6b-sft"}
+    train = tmp_path / "train.jsonl"
+    train.write_text("")
+    for path in spec.recipes.values():
+        check(build_recipe(path, {"output_dir": str(tmp_path / "out"), "data.train": str(train)}, ()), resume=False)
+    listed = run_cli("finetune", "--list-recipes")
+    assert "nemo-parakeet-ctc-0.6b-sft" in listed.stdout
+    bad = run_cli("finetune", "-c", "nemo-parakeet-ctc-0.6b-sft", "--train", str(train), "-o", str(tmp_path / "o"),
+                  "--set", "training.lerning_rate=1")
+    assert bad.returncode == 1 and "training.lerning_rate: not a setting the nemo trainer knows" in bad.stderr

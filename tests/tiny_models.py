@@ -156,11 +156,12 @@ def build_tiny_whisper(path: Path) -> Path:
     return path
 
 
-def build_tiny_nemo(folder: Path, texts: list[str]) -> Path:
-    """A hybrid RNNT/CTC FastConformer (2 layers, d_model 64, ~0.2M weights) with a 48-piece
+def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False) -> Path:
+    """A hybrid RNNT/CTC FastConformer (2 layers, d_model 64, ~0.2M weights), or with `ctc_only` a CTC
+    one (d_model 96: it trains on CPU, where NeMo's RNNT loss is too slow to), with a 48-piece
     SentencePiece BPE tokenizer trained on `texts`, saved as folder/tiny.nemo."""
     import sentencepiece as spm
-    from nemo.collections.asr.models import EncDecHybridRNNTCTCBPEModel
+    from nemo.collections.asr.models import EncDecCTCModelBPE, EncDecHybridRNNTCTCBPEModel
     from omegaconf import OmegaConf
 
     tokenizer = folder / "tokenizer"
@@ -170,7 +171,7 @@ def build_tiny_nemo(folder: Path, texts: list[str]) -> Path:
                                    vocab_size=48, model_type="bpe", character_coverage=1.0, minloglevel=2)
     pieces = spm.SentencePieceProcessor(model_file=str(tokenizer / "tokenizer.model"))
     (tokenizer / "vocab.txt").write_text("".join(pieces.id_to_piece(i) + "\n" for i in range(pieces.get_piece_size())))
-    hidden = 64
+    hidden = 96 if ctc_only else 64
     cfg = OmegaConf.create({
         "sample_rate": 16000,
         "tokenizer": {"dir": str(tokenizer), "type": "bpe"},
@@ -202,6 +203,11 @@ def build_tiny_nemo(folder: Path, texts: list[str]) -> Path:
         "loss": {"loss_name": "default"},
         "optim": {"name": "adamw", "lr": 1e-3},
     })
-    model = EncDecHybridRNNTCTCBPEModel(cfg=cfg)
+    if ctc_only:
+        for key in ("model_defaults", "joint", "aux_ctc", "loss"):
+            del cfg[key]
+        cfg.decoder = {"_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": hidden, "num_classes": -1,
+                       "vocabulary": []}
+    model = (EncDecCTCModelBPE if ctc_only else EncDecHybridRNNTCTCBPEModel)(cfg=cfg)
     model.save_to(str(folder / "tiny.nemo"))
     return folder / "tiny.nemo"

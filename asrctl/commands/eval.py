@@ -123,7 +123,7 @@ def _print(result: dict[str, Any], metrics: list[str], scored) -> None:
         s = result[m]
         ci = f"  (95% CI {s['ci'][0]:.2f}–{s['ci'][1]:.2f})" if "ci" in s else ""
         table.add_row(m.upper(), f"{s['rate']:.2f}%{ci}")
-        table.add_row(f"  sub / del / ins", f"{s['substitution_rate']:.2f} / {s['deletion_rate']:.2f} / "
+        table.add_row("  sub / del / ins", f"{s['substitution_rate']:.2f} / {s['deletion_rate']:.2f} / "
                       f"{s['insertion_rate']:.2f} %  ({s['substitutions']}/{s['deletions']}/{s['insertions']})")
         table.add_row(f"  reference {'words' if m == 'wer' else 'characters'}", str(s["reference"]))
     table.add_row("no prediction (scored as empty)", str(result["no_prediction"]))

@@ -139,7 +139,7 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
       asrctl finetune -c whisper-small-sft --train train.jsonl --val val.jsonl -o out/ --nproc-per-node 8
     """
     from asrctl.launch import check_distributed, in_torchrun, is_main_process, run_under_torchrun
-    from asrctl.recipes import build_recipe, find_recipe
+    from asrctl.recipes import build_recipe, check_data_files, find_recipe
 
     recipe_file = find_recipe(recipe, all_recipes()) if recipe else None
     values = {FLAG_KEYS[k]: v for k, v in flags.items()}
@@ -153,6 +153,7 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
         from asrctl.errors import AsrctlError
 
         raise AsrctlError(f"trainer {trainer.name!r} does not do {config['method']} (it does {', '.join(trainer.methods)})")
+    check_data_files(config)
     nproc, nnodes = check_distributed(config["distributed"])
     if nproc * nnodes > 1 and trainer.launcher == "torchrun" and not in_torchrun():
         if trainer.check:

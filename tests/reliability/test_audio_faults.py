@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from fault_probe import read_jsonl

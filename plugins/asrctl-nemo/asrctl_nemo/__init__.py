@@ -7,9 +7,12 @@ Hook implementations live here; NeMo is imported only when its backend or traine
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from asrctl import BackendSpec, Transcriber, hookimpl
+from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl
+
+RECIPES = Path(__file__).with_name("recipes")
 
 
 def load(model: str, **kwargs: Any) -> Transcriber:
@@ -30,4 +33,30 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             "verbose": "true: show NeMo's own log while it loads",
         },
         capabilities=frozenset({"long-form"}),
+    ))
+
+
+def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
+    from asrctl_nemo import training
+
+    return training.train(recipe, resume=resume, quiet=quiet)
+
+
+def check(recipe: dict[str, Any], *, resume: bool) -> None:
+    from asrctl_nemo import training
+
+    training.check(recipe, resume=resume)
+
+
+@hookimpl
+def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
+    register(TrainerSpec(
+        name="nemo",
+        backends=("nemo",),
+        train=train,
+        methods=("sft",),
+        description="NeMo's own Lightning training: all weights, validation WER, best checkpoint kept as .nemo",
+        recipes={path.stem: path for path in sorted(RECIPES.glob("*.yaml"))},
+        launcher="self",  # Lightning starts its own DDP processes
+        check=check,
     ))

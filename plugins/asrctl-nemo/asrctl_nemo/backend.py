@@ -27,9 +27,10 @@ LOCAL_CONTEXT = [128, 128]  # encoder frames each side (80 ms each in FastConfor
 
 
 @contextlib.contextmanager
-def quiet_nemo(verbose: bool = False) -> Iterator[None]:
+def quiet_nemo(verbose: bool = False, *, streams: bool = True) -> Iterator[None]:
     """NeMo logs pages at INFO while importing and loading: kept out of the way unless asked for
-    (-O verbose=true); a failure still surfaces as the backend's one-line error."""
+    (-O verbose=true); a failure still surfaces as the backend's one-line error. With `streams`,
+    what is printed (not logged) is held back too; without, asrctl's own progress bar can show."""
     if verbose:
         yield
         return
@@ -38,7 +39,10 @@ def quiet_nemo(verbose: bool = False) -> Iterator[None]:
     for name in levels:
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        if streams:
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                yield
+        else:
             yield
     finally:
         for name, level in levels.items():
@@ -49,6 +53,16 @@ def load(model: str, *, device: str, dtype: str, decoder: str | None = None, all
          verbose: bool = False) -> NemoTranscriber:
     if decoder is not None and decoder not in DECODERS:
         raise AsrctlError(f"decoder={decoder!r}: expected one of {', '.join(DECODERS)}")
+    with quiet_nemo(verbose):
+        asr = load_model(model, device=device, allow_pickle=allow_pickle)
+        asr.eval()
+        decoder = decoder or heads(asr)[0]  # RNNT where the model has it, as NeMo decodes by default
+        use_decoder(asr, decoder)
+    return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder)
+
+
+def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
+    """The ASRModel in a .nemo file or published under a pretrained name, on `device`."""
     local = Path(model).expanduser()
     if local.suffix == ".nemo" or local.exists():
         if not local.is_file():
@@ -57,22 +71,16 @@ def load(model: str, *, device: str, dtype: str, decoder: str | None = None, all
             # A .nemo archive's weights are a torch pickle: loading one runs whatever its maker put in it.
             raise AsrctlError(f"{model}: a .nemo archive holds pickle-based weights, which can run code when "
                               "loaded: pass --allow-pickle if you trust where it came from")
-    with quiet_nemo(verbose):
-        import torch
-        from nemo.collections.asr.models import ASRModel
+    import torch
+    from nemo.collections.asr.models import ASRModel
 
-        try:
-            if local.is_file():
-                asr = ASRModel.restore_from(str(local), map_location=torch.device(device))
-            else:  # a NeMo pretrained name or hub id, published by NVIDIA
-                asr = ASRModel.from_pretrained(model, map_location=torch.device(device))
-        except Exception as exc:  # NeMo raises many kinds; one line naming the model
-            reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise AsrctlError(f"cannot load model {model!r}: {reason}") from None
-        asr.eval()
-        decoder = decoder or heads(asr)[0]  # RNNT where the model has it, as NeMo decodes by default
-        use_decoder(asr, decoder)
-    return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder)
+    try:
+        if local.is_file():
+            return ASRModel.restore_from(str(local), map_location=torch.device(device))
+        return ASRModel.from_pretrained(model, map_location=torch.device(device))  # published by NVIDIA
+    except Exception as exc:  # NeMo raises many kinds; one line naming the model
+        reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise AsrctlError(f"cannot load model {model!r}: {reason}") from None
 
 
 def heads(asr: Any) -> tuple[str, ...]:
@@ -120,17 +128,17 @@ class NemoTranscriber:
         self._attention_for(int(lengths.max()) / 16000)
         with torch.inference_mode():
             with self.autocast:
-                encoded, encoded_lengths = self.asr.forward(input_signal=signal, input_signal_length=lengths)
-            encoded = encoded.float()
-            if self.decoder == "ctc":
-                head = self.asr.ctc_decoder if hasattr(self.asr, "ctc_decoder") else self.asr.decoder
-                decoding = self.asr.ctc_decoding if hasattr(self.asr, "ctc_decoding") else self.asr.decoding
-                log_probs = head(encoder_output=encoded)
-                result = decoding.ctc_decoder_predictions_tensor(log_probs, decoder_lengths=encoded_lengths,
-                                                                 return_hypotheses=False)
+                outputs = self.asr.forward(input_signal=signal, input_signal_length=lengths)
+            if not hasattr(self.asr, "joint"):  # a CTC model: its forward gives log-probabilities already
+                result = self.asr.decoding.ctc_decoder_predictions_tensor(
+                    outputs[0].float(), decoder_lengths=outputs[1], return_hypotheses=False)
+            elif self.decoder == "ctc":  # the CTC head of a hybrid, on the encoder's output
+                log_probs = self.asr.ctc_decoder(encoder_output=outputs[0].float())
+                result = self.asr.ctc_decoding.ctc_decoder_predictions_tensor(
+                    log_probs, decoder_lengths=outputs[1], return_hypotheses=False)
             else:
                 result = self.asr.decoding.rnnt_decoder_predictions_tensor(
-                    encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=False)
+                    encoder_output=outputs[0].float(), encoded_lengths=outputs[1], return_hypotheses=False)
         return [Transcript(text=text) for text in texts(result, len(batch))]
 
     def _attention_for(self, seconds: float) -> None:

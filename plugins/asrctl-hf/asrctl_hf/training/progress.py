@@ -4,28 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from transformers import TrainerCallback
 
-from asrctl.progress import stderr
+from asrctl.progress import training_progress, training_status
 
 
 class RichProgress(TrainerCallback):
     def __init__(self) -> None:
-        self.progress: Progress | None = None
+        self.progress: Any = None
         self.loss: float | None = None
         self.wer: float | None = None
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
-            return
-        self.progress = Progress(
-            TextColumn("finetune"), BarColumn(bar_width=24), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=stderr,
-        )
-        # A resumed run starts where its checkpoint left off.
-        self.task = self.progress.add_task("steps", total=state.max_steps, completed=state.global_step, status="")
-        self.progress.start()
+        if state.is_world_process_zero:
+            self.progress, self.task = training_progress(state.max_steps, state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._update(state)
@@ -48,10 +40,5 @@ class RichProgress(TrainerCallback):
             self.progress = None
 
     def _update(self, state: Any) -> None:
-        if self.progress is None:
-            return
-        status = "  ".join(part for part in (
-            f"loss {self.loss:.3f}" if self.loss is not None else "",
-            f"val WER {self.wer:.1%}" if self.wer is not None else "",
-        ) if part)
-        self.progress.update(self.task, completed=state.global_step, status=status)
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step, status=training_status(self.loss, self.wer))

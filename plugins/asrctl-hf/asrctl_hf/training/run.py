@@ -40,16 +40,12 @@ DEFAULT_NORMALIZER = "whisper-en"  # as `asrctl eval`
 
 
 def check(recipe: dict[str, Any], *, resume: bool) -> None:
-    """The recipe's mistakes and an output folder of another run, before any process starts."""
+    """The recipe's mistakes, an output folder of another run and a missing model, before any process starts."""
     check_recipe(recipe)
     if not resume:
         resume_point(Path(recipe["output_dir"]), resume)
     if missing_folder(recipe["model"]):
         raise AsrctlError(f"cannot load model {recipe['model']!r}: no such folder")
-    for name in ("train", "val"):
-        path = recipe["data"].get(name)
-        if path and not Path(path).exists():
-            raise AsrctlError(f"{path}: no such file or folder")
 
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:

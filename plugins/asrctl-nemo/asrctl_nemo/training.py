@@ -1,0 +1,157 @@
+"""`asrctl finetune -b nemo`: full fine-tuning (SFT) through NeMo's own Lightning training.
+
+The model's setup_training_data / setup_validation_data read NeMo manifests written here from
+TRAIN and VAL (any registered format); its validation step reports WER (`val_wer`), by which
+Lightning keeps the best checkpoint. OUTPUT_DIR gets model.nemo (the best, or the last without
+validation), checkpoints/ (last.ckpt for --resume, and the best), recipe.yaml, the manifests used
+and training_summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asrctl import AsrctlError
+from asrctl.datatools.reading import read_training_rows
+from asrctl.manifest import AtomicWriter, dumps
+from asrctl.progress import print_summary
+from asrctl_nemo.backend import quiet_nemo
+
+SUMMARY = "training_summary.json"
+DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "normalizer")
+TRAINING_KEYS = ("max_steps", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed", "warmup_steps",
+                 "weight_decay", "gradient_clip_val", "precision", "num_workers", "verbose")
+FREEZE_KEYS = ("encoder",)
+DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "per_device_train_batch_size": 16, "eval_steps": 100, "seed": 0,
+            "warmup_steps": 0, "weight_decay": 1e-3, "gradient_clip_val": 1.0, "num_workers": 4}
+
+
+def check(recipe: dict[str, Any], *, resume: bool) -> None:
+    """Mistakes found before NeMo is imported: unknown keys, an earlier run's folder."""
+    for section, known in (("data", DATA_KEYS), ("training", TRAINING_KEYS), ("freeze", FREEZE_KEYS)):
+        for key in recipe.get(section) or {}:
+            if key not in known:
+                raise AsrctlError(f"{section}.{key}: not a setting the nemo trainer knows (it knows: "
+                                  f"{', '.join(known)})")
+    if recipe.get("lora"):
+        raise AsrctlError("lora.*: the nemo trainer does SFT only")
+    out = Path(recipe["output_dir"])
+    if not resume and (out / "checkpoints").exists():
+        raise AsrctlError(f"{out} holds checkpoints of an earlier run: add --resume to continue it, "
+                          "or choose another --output-dir")
+
+
+def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
+    started = time.perf_counter()
+    check(recipe, resume=resume)
+    settings = {**DEFAULTS, **{k: v for k, v in recipe["training"].items() if v is not None}}
+    out = Path(recipe["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    manifests, pairs, errors = {}, [], []
+    for name in ("train", "val"):
+        if recipe["data"].get(name):
+            manifests[name] = write_manifest(recipe["data"], name, out, pairs, errors)
+    print_summary("data", pairs, errors, quiet=quiet)
+    with AtomicWriter(out / "recipe.yaml") as f:
+        yaml.safe_dump(recipe, f, sort_keys=False)
+
+    from asrctl_nemo.backend import load_model
+
+    verbose = bool(settings.get("verbose"))
+    with quiet_nemo(verbose):
+        import lightning.pytorch as pl
+        import torch
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        from asrctl_nemo.progress import RichProgress
+
+        pl.seed_everything(int(settings["seed"]), verbose=False)
+        asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
+        data = recipe["data"]
+        common = {"sample_rate": 16000, "batch_size": int(settings["per_device_train_batch_size"]),
+                  "num_workers": int(settings["num_workers"]), "pin_memory": torch.cuda.is_available(),
+                  "use_start_end_token": False}
+        asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True,
+                                         "max_duration": data.get("max_duration"),
+                                         "min_duration": data.get("min_duration")}))
+        if "val" in manifests:
+            asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]),
+                                               "shuffle": False}))
+        if (recipe.get("freeze") or {}).get("encoder"):
+            asr.encoder.freeze()
+        eval_steps = int(settings["eval_steps"])
+        checkpoints = ModelCheckpoint(
+            dirpath=out / "checkpoints", filename="step-{step}", auto_insert_metric_name=False, save_last=True, every_n_train_steps=eval_steps,
+            **({"monitor": "val_wer", "mode": "min", "save_top_k": 1} if "val" in manifests else {"save_top_k": 0}),
+        )
+        distributed = recipe.get("distributed") or {}
+        trainer = pl.Trainer(
+            max_steps=int(settings["max_steps"]), accelerator="auto",
+            devices=int(distributed.get("nproc_per_node") or 1), num_nodes=int(distributed.get("nnodes") or 1),
+            precision=settings.get("precision") or ("bf16-mixed" if torch.cuda.is_available()
+                                                    and torch.cuda.is_bf16_supported() else "32-true"),
+            logger=False, callbacks=[checkpoints, *([] if quiet else [RichProgress()])], enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0, check_val_every_n_epoch=None,
+            val_check_interval=eval_steps if "val" in manifests else None, limit_val_batches=1.0 if "val" in manifests else 0,
+            log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
+        )
+        asr.set_trainer(trainer)
+        asr.setup_optimization(_config({
+            "name": "adamw", "lr": float(settings["learning_rate"]), "betas": [0.9, 0.98],
+            "weight_decay": float(settings["weight_decay"]),
+            "sched": {"name": "CosineAnnealing", "warmup_steps": int(settings["warmup_steps"]),
+                      "min_lr": float(settings["learning_rate"]) / 100, "max_steps": int(settings["max_steps"])},
+        }))
+        last = out / "checkpoints" / "last.ckpt"
+    with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
+        trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
+    with quiet_nemo(verbose):
+        best = checkpoints.best_model_path
+        if best:  # the checkpoint with the lowest validation WER
+            asr.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+        if trainer.is_global_zero:
+            asr.save_to(str(out / "model.nemo"))
+    trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in asr.parameters())
+    summary = {
+        "backend": "nemo", "base_model": recipe["model"], "method": "sft", "output_dir": str(out),
+        "model": str(out / "model.nemo"), "steps": trainer.global_step,
+        "best_val_wer": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None,
+        "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
+        "trainable_share": trainable / total, "processes": trainer.world_size,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+    }
+    if trainer.is_global_zero:
+        with AtomicWriter(out / SUMMARY) as f:
+            json.dump(summary, f, indent=2)
+    return summary
+
+
+def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple[str, str]],
+                   errors: list[str]) -> Path:
+    """TRAIN or VAL, in any registered format, as the NeMo manifest (absolute paths) the model reads;
+    what was used and left out goes to `pairs` and `errors`."""
+    records, unreadable = read_training_rows(data[name], data.get("format"), out / "audio" / name)
+    usable = [r for r in records if (r.get("text") or "").strip()]
+    if not usable:
+        raise AsrctlError(f"{data[name]}: no row with a transcript")
+    target = out / f"{name}_manifest.json"
+    with AtomicWriter(target) as f:
+        f.writelines(dumps(record) + "\n" for record in usable)
+    pairs.append((name, f"{len(usable)} rows from {data[name]}"))
+    if len(records) > len(usable):
+        pairs.append((f"{name} dropped", f"{len(records) - len(usable)} without text"))
+    errors += unreadable
+    return target
+
+
+def _config(values: dict[str, Any]) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create(values)
