@@ -90,20 +90,26 @@ def test_commands_other_than_nemo_inference_do_not_import_nemo(tmp_path):
         assert args[0] != "plugins" or "nemo" in result.stdout  # the plugin was asked what it provides
 
 
-def test_sft_through_nemo_training_learns_the_fixtures(tiny_nemo_ctc, tmp_path):
+@pytest.fixture
+def train(tmp_path):
+    """The 7 fixture utterances shorter than 4 s, with absolute paths."""
+    rows = [json.loads(line) for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
+    rows = [{**r, "audio_filepath": str(SPEECH / r["audio_filepath"])} for r in rows if r["duration"] < 4]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_sft_through_nemo_training_learns_the_fixtures(tiny_nemo_ctc, train, tmp_path):
     """CTC only: NeMo's RNNT loss on the CPU is pure Python (seconds a step), fit for GPUs only."""
     import jiwer
 
     from asrctl.text import get_normalizer
 
-    rows = [json.loads(line) for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
-    rows = [{**r, "audio_filepath": str(SPEECH / r["audio_filepath"])} for r in rows if r["duration"] < 4]
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "sft"
     args = ["finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
             "--val", str(train), "-o", str(out), "--max-steps", "300", "--learning-rate", "3e-3", "--batch-size",
-            str(len(rows)), "--eval-steps", "100", "--set", "training.warmup_steps=20", "--set",
+            "7", "--eval-steps", "100", "--set", "training.warmup_steps=20", "--set",
             "training.num_workers=0", "-q"]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
@@ -137,3 +143,32 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     bad = run_cli("finetune", "-c", "nemo-parakeet-ctc-0.6b-sft", "--train", str(train), "-o", str(tmp_path / "o"),
                   "--set", "training.lerning_rate=1")
     assert bad.returncode == 1 and "training.lerning_rate: not a setting the nemo trainer knows" in bad.stderr
+
+
+def test_lora_trains_adapters_only_and_infer_loads_the_adapter(tiny_nemo_ctc, train, tmp_path):
+    import torch
+    from nemo.collections.asr.models import ASRModel
+    from safetensors.torch import load_file
+
+    out = tmp_path / "lora"
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+                     "--val", str(train), "-o", str(out), "--peft", "lora", "--lora-r", "4", "--max-steps", "20",
+                     "--learning-rate", "3e-3", "--eval-steps", "10", "--set", "training.num_workers=0", "-q")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    adapter = load_file(str(out / "adapter_model.safetensors"))
+    assert adapter and all("lora_" in name for name in adapter)
+    assert sum(t.numel() for t in adapter.values()) == summary["trainable_parameters"]
+    assert summary["method"] == "lora" and summary["trainable_share"] < 0.2
+    # every base weight in the best checkpoint is the base model's own; the adapter did change
+    base = ASRModel.restore_from(str(tiny_nemo_ctc), map_location="cpu").state_dict()
+    trained = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
+    for name, value in trained.items():
+        if "lora_" not in name and not name.endswith("num_batches_tracked"):  # a counter, not a weight
+            key = name.replace(".base_layer.", ".")
+            assert torch.equal(value, base[key]), name
+    assert any(t.abs().sum() > 0 for name, t in adapter.items() if "lora_B" in name)
+    preds = tmp_path / "preds.jsonl"
+    infer = run_cli("infer", str(train), "-b", "nemo", "-m", str(out), "--allow-pickle", "-o", str(preds), "-q")
+    assert infer.returncode == 0, infer.stderr
+    assert all(isinstance(json.loads(line)["pred_text"], str) for line in preds.read_text().splitlines())

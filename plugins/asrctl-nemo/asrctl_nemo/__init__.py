@@ -54,8 +54,8 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
         name="nemo",
         backends=("nemo",),
         train=train,
-        methods=("sft",),
-        description="NeMo's own Lightning training: all weights, validation WER, best checkpoint kept as .nemo",
+        methods=("sft", "lora"),
+        description="NeMo's own Lightning training: all weights or LoRA (peft), validation WER, best checkpoint kept",
         recipes={path.stem: path for path in sorted(RECIPES.glob("*.yaml"))},
         launcher="self",  # Lightning starts its own DDP processes
         check=check,

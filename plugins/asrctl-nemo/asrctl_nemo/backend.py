@@ -62,7 +62,14 @@ def load(model: str, *, device: str, dtype: str, decoder: str | None = None, all
 
 
 def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
-    """The ASRModel in a .nemo file or published under a pretrained name, on `device`."""
+    """The ASRModel in a .nemo file, published under a pretrained name, or a LoRA adapter folder's
+    base model with the adapter merged in, on `device`."""
+    from asrctl_nemo import lora
+
+    if lora.is_adapter(model):
+        asr = load_model(lora.read_config(model)["base_model"], device=device, allow_pickle=allow_pickle)
+        lora.load_adapter(asr, model)
+        return asr
     local = Path(model).expanduser()
     if local.suffix == ".nemo" or local.exists():
         if not local.is_file():

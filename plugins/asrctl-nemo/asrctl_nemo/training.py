@@ -1,10 +1,10 @@
-"""`asrctl finetune -b nemo`: full fine-tuning (SFT) through NeMo's own Lightning training.
+"""`asrctl finetune -b nemo`: full fine-tuning (SFT) or LoRA through NeMo's own Lightning training.
 
 The model's setup_training_data / setup_validation_data read NeMo manifests written here from
 TRAIN and VAL (any registered format); its validation step reports WER (`val_wer`), by which
 Lightning keeps the best checkpoint. OUTPUT_DIR gets model.nemo (the best, or the last without
-validation), checkpoints/ (last.ckpt for --resume, and the best), recipe.yaml, the manifests used
-and training_summary.json.
+validation) or, with LoRA, the adapter (see asrctl_nemo.lora); checkpoints/ (last.ckpt for
+--resume, and the best), recipe.yaml, the manifests used and training_summary.json.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from asrctl import AsrctlError
 from asrctl.datatools.reading import read_training_rows
 from asrctl.manifest import AtomicWriter, dumps
 from asrctl.progress import print_summary
+from asrctl_nemo import lora
 from asrctl_nemo.backend import quiet_nemo
 
 SUMMARY = "training_summary.json"
@@ -27,6 +28,7 @@ DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "normaliz
 TRAINING_KEYS = ("max_steps", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed", "warmup_steps",
                  "weight_decay", "gradient_clip_val", "precision", "num_workers", "verbose")
 FREEZE_KEYS = ("encoder",)
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
 DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "per_device_train_batch_size": 16, "eval_steps": 100, "seed": 0,
             "warmup_steps": 0, "weight_decay": 1e-3, "gradient_clip_val": 1.0, "num_workers": 4}
 
@@ -38,8 +40,12 @@ def check(recipe: dict[str, Any], *, resume: bool) -> None:
             if key not in known:
                 raise AsrctlError(f"{section}.{key}: not a setting the nemo trainer knows (it knows: "
                                   f"{', '.join(known)})")
-    if recipe.get("lora"):
-        raise AsrctlError("lora.*: the nemo trainer does SFT only")
+    for key in recipe.get("lora") or {}:
+        if key not in LORA_KEYS:
+            raise AsrctlError(f"lora.{key}: not a setting the nemo trainer knows (it knows: {', '.join(LORA_KEYS)}; "
+                              "`asrctl infer -m OUTPUT_DIR` loads the adapter on its base model)")
+    if recipe["method"] == "lora" and any((recipe.get("freeze") or {}).values()):
+        raise AsrctlError("freeze.* applies to SFT; LoRA keeps every base weight fixed already")
     out = Path(recipe["output_dir"])
     if not resume and (out / "checkpoints").exists():
         raise AsrctlError(f"{out} holds checkpoints of an earlier run: add --resume to continue it, "
@@ -82,7 +88,10 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         if "val" in manifests:
             asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]),
                                                "shuffle": False}))
-        if (recipe.get("freeze") or {}).get("encoder"):
+        if recipe["method"] == "lora":
+            adapter = lora.settings(recipe.get("lora") or {})
+            lora.add_adapters(asr, adapter)
+        elif (recipe.get("freeze") or {}).get("encoder"):
             asr.encoder.freeze()
         eval_steps = int(settings["eval_steps"])
         checkpoints = ModelCheckpoint(
@@ -115,13 +124,15 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         best = checkpoints.best_model_path
         if best:  # the checkpoint with the lowest validation WER
             asr.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and recipe["method"] == "lora":
+            lora.save_adapter(asr, adapter, recipe["model"], out)
+        elif trainer.is_global_zero:
             asr.save_to(str(out / "model.nemo"))
     trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)
     total = sum(p.numel() for p in asr.parameters())
     summary = {
-        "backend": "nemo", "base_model": recipe["model"], "method": "sft", "output_dir": str(out),
-        "model": str(out / "model.nemo"), "steps": trainer.global_step,
+        "backend": "nemo", "base_model": recipe["model"], "method": recipe["method"], "output_dir": str(out),
+        "model": str(out if recipe["method"] == "lora" else out / "model.nemo"), "steps": trainer.global_step,
         "best_val_wer": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None,
         "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
         "trainable_share": trainable / total, "processes": trainer.world_size,
