@@ -133,7 +133,8 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     from asrctl_nemo.training import check
 
     [spec] = [t for t in trainers() if t.name == "nemo"]
-    assert set(spec.recipes) == {"nemo-fastconformer-hybrid-large-sft", "nemo-parakeet-ctc-0.6b-sft"}
+    families = ("nemo-fastconformer-hybrid-large", "nemo-parakeet-ctc-0.6b")
+    assert set(spec.recipes) == {f"{family}-{method}" for family in families for method in ("sft", "lora")}
     train = tmp_path / "train.jsonl"
     train.write_text("")
     for path in spec.recipes.values():
@@ -172,3 +173,28 @@ def test_lora_trains_adapters_only_and_infer_loads_the_adapter(tiny_nemo_ctc, tr
     infer = run_cli("infer", str(train), "-b", "nemo", "-m", str(out), "--allow-pickle", "-o", str(preds), "-q")
     assert infer.returncode == 0, infer.stderr
     assert all(isinstance(json.loads(line)["pred_text"], str) for line in preds.read_text().splitlines())
+
+
+def test_a_new_tokenizer_replaces_the_vocabulary(tiny_nemo_ctc, train, tmp_path):
+    import sentencepiece as spm
+
+    tokenizer = tmp_path / "tokenizer"
+    tokenizer.mkdir()
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(json.loads(line)["text"].lower() for line in train.read_text().splitlines()))
+    spm.SentencePieceTrainer.train(input=str(texts), model_prefix=str(tokenizer / "tokenizer"), vocab_size=36,
+                                   model_type="bpe", character_coverage=1.0, minloglevel=2)
+    pieces = spm.SentencePieceProcessor(model_file=str(tokenizer / "tokenizer.model"))
+    (tokenizer / "vocab.txt").write_text("".join(pieces.id_to_piece(i) + "\n" for i in range(36)))
+    out = tmp_path / "new-vocab"
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+                     "-o", str(out), "--new-tokenizer", str(tokenizer), "--max-steps", "20", "--batch-size", "7",
+                     "--set", "training.num_workers=0", "-q")
+    assert result.returncode == 0, result.stderr
+    from nemo.collections.asr.models import ASRModel
+
+    tuned = ASRModel.restore_from(str(out / "model.nemo"), map_location="cpu")
+    assert tuned.tokenizer.vocab_size == 36 and tuned.decoder.num_classes_with_blank == 37
+    lora = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--train", str(train), "-o", str(tmp_path / "x"),
+                   "--new-tokenizer", str(tokenizer), "--peft", "lora")
+    assert lora.returncode == 1 and "use SFT" in lora.stderr

@@ -20,6 +20,7 @@ FLAG_KEYS = {
     "min_duration": "data.min_duration",
     "max_duration": "data.max_duration",
     "build_vocab": "data.build_vocab",
+    "new_tokenizer": "data.new_tokenizer",
     "lora_r": "lora.r",
     "lora_alpha": "lora.alpha",
     "lora_dropout": "lora.dropout",
@@ -103,6 +104,9 @@ def _comma_list(_ctx, _param, value: str | None) -> list[str] | None:
 @click.option("--freeze-encoder", is_flag=True, default=None, help="SFT: train the decoder/head only.")
 @click.option("--freeze-feature-encoder", is_flag=True, default=None, help="SFT (CTC): keep the convolutional feature encoder fixed.")
 @click.option("--build-vocab", is_flag=True, default=None, help="CTC: build a character vocabulary from the training text.")
+@click.option("--new-tokenizer", metavar="DIR",
+              help="NeMo: replace the model's tokenizer by the one in DIR (new language or domain); the output "
+                   "layers are re-made to fit it.")
 @click.option("--min-duration", type=float, help="Drop training utterances shorter than this (seconds).")
 @click.option("--max-duration", type=float, help="Drop training utterances longer than this (seconds).")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Optimiser steps to train for.")

@@ -24,7 +24,7 @@ from asrctl_nemo import lora
 from asrctl_nemo.backend import quiet_nemo
 
 SUMMARY = "training_summary.json"
-DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "normalizer")
+DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "new_tokenizer")
 TRAINING_KEYS = ("max_steps", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed", "warmup_steps",
                  "weight_decay", "gradient_clip_val", "precision", "num_workers", "verbose")
 FREEZE_KEYS = ("encoder",)
@@ -46,6 +46,11 @@ def check(recipe: dict[str, Any], *, resume: bool) -> None:
                               "`asrctl infer -m OUTPUT_DIR` loads the adapter on its base model)")
     if recipe["method"] == "lora" and any((recipe.get("freeze") or {}).values()):
         raise AsrctlError("freeze.* applies to SFT; LoRA keeps every base weight fixed already")
+    tokenizer = recipe["data"].get("new_tokenizer")
+    if tokenizer and recipe["method"] == "lora":
+        raise AsrctlError("a new tokenizer re-makes the output layers, which LoRA would leave untrained: use SFT")
+    if tokenizer and not Path(tokenizer).is_dir():
+        raise AsrctlError(f"{tokenizer}: no such tokenizer folder")
     out = Path(recipe["output_dir"])
     if not resume and (out / "checkpoints").exists():
         raise AsrctlError(f"{out} holds checkpoints of an earlier run: add --resume to continue it, "
@@ -79,6 +84,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         pl.seed_everything(int(settings["seed"]), verbose=False)
         asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
         data = recipe["data"]
+        if data.get("new_tokenizer"):
+            new_tokenizer(asr, Path(data["new_tokenizer"]))
         common = {"sample_rate": 16000, "batch_size": int(settings["per_device_train_batch_size"]),
                   "num_workers": int(settings["num_workers"]), "pin_memory": torch.cuda.is_available(),
                   "use_start_end_token": False}
@@ -142,6 +149,14 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         with AtomicWriter(out / SUMMARY) as f:
             json.dump(summary, f, indent=2)
     return summary
+
+
+def new_tokenizer(asr: Any, folder: Path) -> None:
+    """The tokenizer in `folder` (SentencePiece tokenizer.model, or WordPiece vocab.txt) for a subword model."""
+    if not hasattr(asr, "tokenizer"):
+        raise AsrctlError(f"--new-tokenizer: {type(asr).__name__} spells characters; it has no tokenizer to replace")
+    kind = "bpe" if (folder / "tokenizer.model").is_file() else "wpe"
+    asr.change_vocabulary(new_tokenizer_dir=str(folder), new_tokenizer_type=kind)
 
 
 def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple[str, str]],
