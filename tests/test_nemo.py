@@ -43,7 +43,7 @@ def test_both_heads_transcribe_through_the_cli_with_bad_rows(tiny_nemo, manifest
     path, rows = manifest
     out = tmp_path / f"{decoder}.jsonl"
     result = run_cli("infer", str(path), "-b", "nemo", "-m", str(tiny_nemo), "-O", f"decoder={decoder}",
-                     "--allow-pickle", "--device", "cpu", "--batch-size", "3", "-o", str(out))
+                     "--allow-pickle", "--device", "cpu", "--batch-size", "3", "--timestamps", "word", "-o", str(out))
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr and "NeMo I" not in result.stderr  # NeMo's log stays quiet
     got = [json.loads(line) for line in out.read_text().splitlines()]
@@ -53,6 +53,8 @@ def test_both_heads_transcribe_through_the_cli_with_bad_rows(tiny_nemo, manifest
             assert row["pred_text"] is None and Path(row["audio_filepath"]).name in row["error"]
         else:
             assert isinstance(row["pred_text"], str) and "error" not in row
+            words = row["pred_words"]  # times in seconds, within the utterance
+            assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.1 and w["word"] for w in words), words
 
 
 def test_a_nemo_file_needs_allow_pickle_and_a_wrong_head_is_one_line(tiny_nemo, manifest, tmp_path):
@@ -67,7 +69,7 @@ def test_a_nemo_file_needs_allow_pickle_and_a_wrong_head_is_one_line(tiny_nemo, 
 def test_results_of_every_nemo_shape_become_one_text_per_utterance():
     from nemo.collections.asr.parts.utils.rnnt_utils import Hypothesis
 
-    from asrctl_nemo.results import texts
+    from asrctl_nemo.results import texts, transcripts
 
     def hypothesis(text):
         return Hypothesis(score=0.0, y_sequence=[], text=text)
@@ -78,6 +80,13 @@ def test_results_of_every_nemo_shape_become_one_text_per_utterance():
     assert texts([[hypothesis("best"), hypothesis("second")], []], 2) == ["best", ""]  # n-best lists
     with pytest.raises(ValueError, match="for 3 utterances"):
         texts(["a"], 3)
+    timed = Hypothesis(score=0.0, y_sequence=[], text="a cat", timestamp={
+        "word": [{"word": "a", "start_offset": 2, "end_offset": 3}, {"word": " cat", "start_offset": 5, "end_offset": 9}],
+        "segment": [{"segment": "a cat", "start_offset": 2, "end_offset": 9}]})
+    [words] = transcripts([timed], 1, frame_seconds=0.08, timestamps="word")
+    assert words.words == [{"start": 0.16, "end": 0.24, "word": "a"}, {"start": 0.4, "end": 0.72, "word": "cat"}]
+    [segments] = transcripts([timed], 1, frame_seconds=0.08, timestamps="segment")
+    assert segments.segments == [{"start": 0.16, "end": 0.72, "text": "a cat"}] and segments.text == "a cat"
 
 
 def test_commands_other_than_nemo_inference_do_not_import_nemo(tmp_path):

@@ -27,12 +27,12 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         name="nemo",
         load=load,
         description="NVIDIA NeMo ASR models (.nemo file or pretrained name): hybrid RNNT/CTC, transducer, CTC",
-        options=frozenset({"allow_pickle"}),
+        options=frozenset({"allow_pickle", "timestamps"}),
         extra_options={
             "decoder": "rnnt or ctc: the head that decodes a hybrid model [default: rnnt where the model has it]",
             "verbose": "true: show NeMo's own log while it loads",
         },
-        capabilities=frozenset({"long-form"}),
+        capabilities=frozenset({"long-form", "timestamps", "trainable", "peft"}),
     ))
 
 

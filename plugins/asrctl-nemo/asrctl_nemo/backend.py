@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from asrctl import AsrctlError, Transcript
-from asrctl_nemo.results import texts
+from asrctl_nemo.results import transcripts
 
 DECODERS = ("rnnt", "ctc")
 # Beyond this, full self-attention over the whole utterance needs memory quadratic in its length:
@@ -49,16 +49,18 @@ def quiet_nemo(verbose: bool = False, *, streams: bool = True) -> Iterator[None]
             logging.getLogger(name).setLevel(level)
 
 
-def load(model: str, *, device: str, dtype: str, decoder: str | None = None, allow_pickle: bool = False,
-         verbose: bool = False) -> NemoTranscriber:
+def load(model: str, *, device: str, dtype: str, decoder: str | None = None, timestamps: str | None = None,
+         allow_pickle: bool = False, verbose: bool = False) -> NemoTranscriber:
     if decoder is not None and decoder not in DECODERS:
         raise AsrctlError(f"decoder={decoder!r}: expected one of {', '.join(DECODERS)}")
+    if timestamps not in (None, "word", "segment"):
+        raise AsrctlError(f"timestamps={timestamps!r}: expected word or segment")
     with quiet_nemo(verbose):
         asr = load_model(model, device=device, allow_pickle=allow_pickle)
         asr.eval()
         decoder = decoder or heads(asr)[0]  # RNNT where the model has it, as NeMo decodes by default
-        use_decoder(asr, decoder)
-    return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder)
+        use_decoder(asr, decoder, timestamps=bool(timestamps))
+    return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder, timestamps=timestamps)
 
 
 def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
@@ -96,8 +98,8 @@ def heads(asr: Any) -> tuple[str, ...]:
     return (*(("rnnt",) if hasattr(asr, "joint") else ()), *(("ctc",) if has_ctc else ()))
 
 
-def use_decoder(asr: Any, decoder: str) -> None:
-    """Greedy batched decoding with the chosen head."""
+def use_decoder(asr: Any, decoder: str, *, timestamps: bool = False) -> None:
+    """Greedy batched decoding with the chosen head (and word and segment times, if asked for)."""
     from omegaconf import open_dict
 
     if decoder not in heads(asr):
@@ -107,6 +109,7 @@ def use_decoder(asr: Any, decoder: str) -> None:
     config = source.copy()
     with open_dict(config):
         config.strategy = "greedy_batch"
+        config.compute_timestamps = timestamps
     if hybrid:
         asr.change_decoding_strategy(decoding_cfg=config, decoder_type=decoder, verbose=False)
     else:
@@ -114,12 +117,15 @@ def use_decoder(asr: Any, decoder: str) -> None:
 
 
 class NemoTranscriber:
-    def __init__(self, asr: Any, *, device: str, dtype: str, decoder: str) -> None:
+    def __init__(self, asr: Any, *, device: str, dtype: str, decoder: str, timestamps: str | None = None) -> None:
         import torch
 
         self.asr = asr
         self.device = torch.device(device)
         self.decoder = decoder
+        self.timestamps = timestamps
+        # Timestamps come as encoder frames: the feature hop times the encoder's subsampling.
+        self.frame_seconds = float(asr.cfg.preprocessor.window_stride) * getattr(asr.encoder, "subsampling_factor", 1)
         # Mixed precision for the encoder on GPUs; decoding stays in float32, as NeMo's own transcribe does.
         self.autocast = (torch.autocast("cuda", dtype=getattr(torch, dtype)) if self.device.type == "cuda"
                          and dtype != "float32" else contextlib.nullcontext())
@@ -138,15 +144,16 @@ class NemoTranscriber:
                 outputs = self.asr.forward(input_signal=signal, input_signal_length=lengths)
             if not hasattr(self.asr, "joint"):  # a CTC model: its forward gives log-probabilities already
                 result = self.asr.decoding.ctc_decoder_predictions_tensor(
-                    outputs[0].float(), decoder_lengths=outputs[1], return_hypotheses=False)
+                    outputs[0].float(), decoder_lengths=outputs[1], return_hypotheses=bool(self.timestamps))
             elif self.decoder == "ctc":  # the CTC head of a hybrid, on the encoder's output
                 log_probs = self.asr.ctc_decoder(encoder_output=outputs[0].float())
                 result = self.asr.ctc_decoding.ctc_decoder_predictions_tensor(
-                    log_probs, decoder_lengths=outputs[1], return_hypotheses=False)
+                    log_probs, decoder_lengths=outputs[1], return_hypotheses=bool(self.timestamps))
             else:
                 result = self.asr.decoding.rnnt_decoder_predictions_tensor(
-                    encoder_output=outputs[0].float(), encoded_lengths=outputs[1], return_hypotheses=False)
-        return [Transcript(text=text) for text in texts(result, len(batch))]
+                    encoder_output=outputs[0].float(), encoded_lengths=outputs[1],
+                    return_hypotheses=bool(self.timestamps))
+        return transcripts(result, len(batch), frame_seconds=self.frame_seconds, timestamps=self.timestamps)
 
     def _attention_for(self, seconds: float) -> None:
         """Local attention for very long audio (memory linear in length), full attention otherwise."""

@@ -1,28 +1,38 @@
-"""NeMo's decoding results, whatever shape this NeMo version gives them, as one text per utterance.
+"""NeMo's decoding results, whatever shape this NeMo version gives them, as one Transcript per utterance.
 
 Across versions, decoding returns a list of strings, a list of Hypothesis objects, a tuple of
 (best hypotheses, all hypotheses), or lists nested one level deeper (one list per utterance
-with n-best hypotheses); a Hypothesis carries its text in `.text`.
+with n-best hypotheses); a Hypothesis carries its text in `.text` and, when asked for, its
+timestamps in `.timestamp` as encoder frame offsets.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from asrctl import Transcript
+
+
+def transcripts(result: Any, count: int, *, frame_seconds: float, timestamps: str | None = None) -> list[Transcript]:
+    """One Transcript per utterance of a batch of `count`, with word or segment times if asked for."""
+    return [_transcript(item, frame_seconds, timestamps) for item in best(result, count)]
+
 
 def texts(result: Any, count: int) -> list[str]:
-    """One transcript per utterance of a batch of `count`."""
+    return [_text(item) for item in best(result, count)]
+
+
+def best(result: Any, count: int) -> list[Any]:
+    """The best hypothesis (or string) of each utterance."""
     if isinstance(result, tuple):  # (best, all) in NeMo 1.x; `all` may be None
         result = result[0]
     if not isinstance(result, list) or len(result) != count:
-        raise ValueError(f"NeMo returned {type(result).__name__} of {len(result) if hasattr(result, '__len__') else '?'}"
-                         f" results for {count} utterances")
-    return [_text(item) for item in result]
+        size = len(result) if hasattr(result, "__len__") else "?"
+        raise ValueError(f"NeMo returned {type(result).__name__} of {size} results for {count} utterances")
+    return [(item[0] if item else "") if isinstance(item, list) else item for item in result]
 
 
 def _text(item: Any) -> str:
-    if isinstance(item, list):  # n-best for one utterance: the first is the best
-        return _text(item[0]) if item else ""
     if isinstance(item, str):
         return item
     text = getattr(item, "text", None)
@@ -31,3 +41,15 @@ def _text(item: Any) -> str:
     if isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text):  # per-token pieces
         return "".join(text)
     raise ValueError(f"cannot read a transcript from NeMo's {type(item).__name__}")
+
+
+def _transcript(item: Any, frame_seconds: float, timestamps: str | None) -> Transcript:
+    text = _text(item)
+    stamps = getattr(item, "timestamp", None)
+    if not timestamps or not isinstance(stamps, dict):
+        return Transcript(text=text)
+    key, field = ("word", "word") if timestamps == "word" else ("segment", "text")
+    spans = [{"start": round(float(span["start_offset"]) * frame_seconds, 3),
+              "end": round(float(span["end_offset"]) * frame_seconds, 3),
+              field: span[key].strip()} for span in stamps.get(key) or [] if span[key].strip()]
+    return Transcript(text=text, **({"words": spans} if timestamps == "word" else {"segments": spans}))
