@@ -6,6 +6,9 @@ the model runs on the current one (see asrctl.engines.steps for what each step d
 
 from __future__ import annotations
 
+import ctypes
+import signal
+import sys
 from collections.abc import Iterator, Sequence
 
 from asrctl.batching import duration_batches
@@ -27,6 +30,14 @@ class AudioDataset:
         return decode(self.items[position])
 
 
+def die_with_parent(_worker_id: int) -> None:
+    """DataLoader worker init: on Linux, end this worker when the asrctl process ends, even by SIGKILL
+    (it would otherwise linger, holding its batch, until it noticed)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def keep_list(batch: list[Decoded]) -> list[Decoded]:
     """Collate function: batches stay lists of variable-length arrays (backends pad their own way)."""
     return batch
@@ -41,6 +52,7 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
     batches = duration_batches([item.duration for item in items], job.batch_size, job.batch_seconds)
     loader = DataLoader(
         AudioDataset(items), batch_sampler=batches, collate_fn=keep_list, num_workers=job.num_workers,
+        worker_init_fn=die_with_parent,
         prefetch_factor=2 if job.num_workers else None, persistent_workers=False,
     )
     for batch in loader:

@@ -18,12 +18,16 @@ ROWS = 60000
 
 
 def interrupt(process, seconds, sig):
-    """Send `sig` to the job's whole process group after `seconds` (or once it ended by itself)."""
+    """After `seconds` (unless it ended by itself): SIGINT to the job's process group, as Ctrl-C
+    sends it; any other signal to the asrctl process alone, as `kill` or the OOM killer sends it."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
     if process.poll() is None:
-        os.killpg(process.pid, sig)
+        if sig == signal.SIGINT:
+            os.killpg(process.pid, sig)
+        else:
+            os.kill(process.pid, sig)
     process.wait(timeout=60)
     return process.returncode
 
