@@ -109,12 +109,14 @@ def load_adapted(auto_class: Any, folder: str, *, trust_remote_code: bool, **kwa
 
 
 @contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """transformers' warnings and tqdm bars off for a block: they speak of internals users cannot act on."""
+def quiet_transformers(*, warnings_too: bool = True) -> Iterator[None]:
+    """transformers' tqdm bars off for a block (asrctl shows its own progress), and unless
+    `warnings_too` is false its warnings too: they speak of internals users cannot act on."""
     from transformers.utils import logging as hf_logging
 
     level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
+    if warnings_too:
+        hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():  # deprecations inside the libraries, for their own developers
@@ -134,8 +136,9 @@ def load_model(auto_class: Any, model: str, *, device: str, dtype: str, quantize
     otherwise, so no attn_implementation is passed unless a caller needs a specific one.
     """
     load = load_adapted if is_adapter(model) else from_pretrained
-    loaded = load(auto_class, model, trust_remote_code=trust_remote_code, dtype=torch_dtype(dtype),
-                  **safe_weights(allow_pickle), **kwargs)
+    with quiet_transformers(warnings_too=False):  # its "Loading weights" bar; warnings about weights stay
+        loaded = load(auto_class, model, trust_remote_code=trust_remote_code, dtype=torch_dtype(dtype),
+                      **safe_weights(allow_pickle), **kwargs)
     loaded = loaded.to(device).eval()
     if quantize:
         with warnings.catch_warnings():
