@@ -8,7 +8,9 @@ freeze sections that the backend's trainer reads. Trainers ship recipes in their
 from __future__ import annotations
 
 import copy
+import difflib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,22 @@ def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: t
     if recipe["method"] not in ("sft", "lora"):
         raise AsrctlError(f"method {recipe['method']!r}: expected sft or lora")
     return recipe
+
+
+def check_keys(section: str, values: dict[str, Any], known: Iterable[str], *, trainer: str = "this trainer") -> None:
+    """Every key of a recipe section is one the trainer reads: else one line, with the nearest known key."""
+    known = list(known)
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise AsrctlError(f"{section}.{key}: not a setting {trainer} knows{hint}")
+
+
+def earlier_run(folder: Path) -> AsrctlError:
+    """The error for an output folder that holds another run's checkpoints, given without --resume."""
+    return AsrctlError(f"{folder} holds checkpoints of an earlier run: add --resume to continue it, "
+                       "or choose another --output-dir")
 
 
 def check_data_files(recipe: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 
 from asrctl.registry import UnknownNameError, unknown_name_message
 
@@ -37,12 +37,12 @@ class FastNormalizer:
         self.normalize = normalize
         self.whole_text = whole_text  # a rule that reads beyond its run of words: such text goes whole
         self._unchanged: dict[str, bool] = dict.fromkeys(context_words, False)
-        self._runs: dict[str, str] = {}
+        self._run = lru_cache(maxsize=100_000)(self._whole)  # runs repeat across a corpus ("twenty five")
 
     def __call__(self, text: str) -> str:
         lower = text.lower()
         if not _PLAIN.fullmatch(lower) or (self.whole_text and self.whole_text.search(lower)):
-            return " ".join(self.normalize(text).split())
+            return self._whole(text)
         out: list[str] = []
         run: list[str] = []
         for token in lower.split():
@@ -58,13 +58,8 @@ class FastNormalizer:
             out.append(self._run(" ".join(run)))
         return " ".join(part for part in out if part)
 
-    def _run(self, text: str) -> str:
-        done = self._runs.get(text)
-        if done is None:
-            if len(self._runs) > 100_000:  # bounded memory over a very large file
-                self._runs.clear()
-            done = self._runs[text] = " ".join(self.normalize(text).split())
-        return done
+    def _whole(self, text: str) -> str:
+        return " ".join(self.normalize(text).split())
 
     def _is_unchanged(self, word: str) -> bool:
         known = self._unchanged.get(word)

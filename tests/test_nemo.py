@@ -69,7 +69,10 @@ def test_a_nemo_file_needs_allow_pickle_and_a_wrong_head_is_one_line(tiny_nemo, 
 def test_results_of_every_nemo_shape_become_one_text_per_utterance():
     from nemo.collections.asr.parts.utils.rnnt_utils import Hypothesis
 
-    from asrctl_nemo.results import texts, transcripts
+    from asrctl_nemo.results import transcripts
+
+    def texts(result, count):
+        return [t.text for t in transcripts(result, count, frame_seconds=0.08)]
 
     def hypothesis(text):
         return Hypothesis(score=0.0, y_sequence=[], text=text)

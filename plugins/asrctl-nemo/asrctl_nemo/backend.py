@@ -75,7 +75,8 @@ def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
     local = Path(model).expanduser()
     if local.suffix == ".nemo" or local.exists():
         if not local.is_file():
-            raise AsrctlError(f"cannot load model {model!r}: no such .nemo file")
+            what = "not a .nemo file nor a LoRA adapter folder" if local.exists() else "no such .nemo file"
+            raise AsrctlError(f"cannot load model {model!r}: {what}")
         if not allow_pickle:
             # A .nemo archive's weights are a torch pickle: loading one runs whatever its maker put in it.
             raise AsrctlError(f"{model}: a .nemo archive holds pickle-based weights, which can run code when "

@@ -18,10 +18,6 @@ def transcripts(result: Any, count: int, *, frame_seconds: float, timestamps: st
     return [_transcript(item, frame_seconds, timestamps) for item in best(result, count)]
 
 
-def texts(result: Any, count: int) -> list[str]:
-    return [_text(item) for item in best(result, count)]
-
-
 def best(result: Any, count: int) -> list[Any]:
     """The best hypothesis (or string) of each utterance."""
     if isinstance(result, tuple):  # (best, all) in NeMo 1.x; `all` may be None
@@ -38,8 +34,6 @@ def _text(item: Any) -> str:
     text = getattr(item, "text", None)
     if isinstance(text, str):
         return text
-    if isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text):  # per-token pieces
-        return "".join(text)
     raise ValueError(f"cannot read a transcript from NeMo's {type(item).__name__}")
 
 

@@ -20,8 +20,9 @@ from asrctl import AsrctlError
 from asrctl.datatools.reading import read_training_rows
 from asrctl.manifest import AtomicWriter, dumps
 from asrctl.progress import print_summary
+from asrctl.recipes import check_keys, earlier_run
 from asrctl_nemo import lora
-from asrctl_nemo.backend import quiet_nemo
+from asrctl_nemo.backend import load_model, quiet_nemo
 
 SUMMARY = "training_summary.json"
 DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "new_tokenizer")
@@ -35,15 +36,9 @@ DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "per_device_train_batch_si
 
 def check(recipe: dict[str, Any], *, resume: bool) -> None:
     """Mistakes found before NeMo is imported: unknown keys, an earlier run's folder."""
-    for section, known in (("data", DATA_KEYS), ("training", TRAINING_KEYS), ("freeze", FREEZE_KEYS)):
-        for key in recipe.get(section) or {}:
-            if key not in known:
-                raise AsrctlError(f"{section}.{key}: not a setting the nemo trainer knows (it knows: "
-                                  f"{', '.join(known)})")
-    for key in recipe.get("lora") or {}:
-        if key not in LORA_KEYS:
-            raise AsrctlError(f"lora.{key}: not a setting the nemo trainer knows (it knows: {', '.join(LORA_KEYS)}; "
-                              "`asrctl infer -m OUTPUT_DIR` loads the adapter on its base model)")
+    for section, known in (("data", DATA_KEYS), ("training", TRAINING_KEYS), ("freeze", FREEZE_KEYS),
+                           ("lora", LORA_KEYS)):
+        check_keys(section, recipe.get(section) or {}, known, trainer="the nemo trainer")
     if recipe["method"] == "lora" and any((recipe.get("freeze") or {}).values()):
         raise AsrctlError("freeze.* applies to SFT; LoRA keeps every base weight fixed already")
     tokenizer = recipe["data"].get("new_tokenizer")
@@ -53,8 +48,7 @@ def check(recipe: dict[str, Any], *, resume: bool) -> None:
         raise AsrctlError(f"{tokenizer}: no such tokenizer folder")
     out = Path(recipe["output_dir"])
     if not resume and (out / "checkpoints").exists():
-        raise AsrctlError(f"{out} holds checkpoints of an earlier run: add --resume to continue it, "
-                          "or choose another --output-dir")
+        raise earlier_run(out)
 
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
@@ -71,52 +65,22 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     with AtomicWriter(out / "recipe.yaml") as f:
         yaml.safe_dump(recipe, f, sort_keys=False)
 
-    from asrctl_nemo.backend import load_model
-
+    lora_settings = lora.settings(recipe.get("lora") or {}) if recipe["method"] == "lora" else None
     verbose = bool(settings.get("verbose"))
     with quiet_nemo(verbose):
         import lightning.pytorch as pl
-        import torch
-        from lightning.pytorch.callbacks import ModelCheckpoint
-
-        from asrctl_nemo.progress import RichProgress
 
         pl.seed_everything(int(settings["seed"]), verbose=False)
         asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
-        data = recipe["data"]
-        if data.get("new_tokenizer"):
-            new_tokenizer(asr, Path(data["new_tokenizer"]))
-        common = {"sample_rate": 16000, "batch_size": int(settings["per_device_train_batch_size"]),
-                  "num_workers": int(settings["num_workers"]), "pin_memory": torch.cuda.is_available(),
-                  "use_start_end_token": False}
-        asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True,
-                                         "max_duration": data.get("max_duration"),
-                                         "min_duration": data.get("min_duration")}))
-        if "val" in manifests:
-            asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]),
-                                               "shuffle": False}))
-        if recipe["method"] == "lora":
-            adapter = lora.settings(recipe.get("lora") or {})
-            lora.add_adapters(asr, adapter)
+        if recipe["data"].get("new_tokenizer"):
+            new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
+        setup_data(asr, settings, recipe["data"], manifests)
+        if lora_settings:
+            lora.add_adapters(asr, lora_settings)
         elif (recipe.get("freeze") or {}).get("encoder"):
             asr.encoder.freeze()
-        eval_steps = int(settings["eval_steps"])
-        checkpoints = ModelCheckpoint(
-            dirpath=out / "checkpoints", filename="step-{step}", auto_insert_metric_name=False, save_last=True, every_n_train_steps=eval_steps,
-            **({"monitor": "val_wer", "mode": "min", "save_top_k": 1} if "val" in manifests else {"save_top_k": 0}),
-        )
-        distributed = recipe.get("distributed") or {}
-        trainer = pl.Trainer(
-            max_steps=int(settings["max_steps"]), accelerator="auto",
-            devices=int(distributed.get("nproc_per_node") or 1), num_nodes=int(distributed.get("nnodes") or 1),
-            precision=settings.get("precision") or ("bf16-mixed" if torch.cuda.is_available()
-                                                    and torch.cuda.is_bf16_supported() else "32-true"),
-            logger=False, callbacks=[checkpoints, *([] if quiet else [RichProgress()])], enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0, check_val_every_n_epoch=None,
-            val_check_interval=eval_steps if "val" in manifests else None, limit_val_batches=1.0 if "val" in manifests else 0,
-            log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
-        )
+        trainer, checkpoints = lightning_trainer(settings, recipe.get("distributed") or {}, out,
+                                                 validate="val" in manifests, quiet=quiet)
         asr.set_trainer(trainer)
         asr.setup_optimization(_config({
             "name": "adamw", "lr": float(settings["learning_rate"]), "betas": [0.9, 0.98],
@@ -124,22 +88,24 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             "sched": {"name": "CosineAnnealing", "warmup_steps": int(settings["warmup_steps"]),
                       "min_lr": float(settings["learning_rate"]) / 100, "max_steps": int(settings["max_steps"])},
         }))
-        last = out / "checkpoints" / "last.ckpt"
+    last = out / "checkpoints" / "last.ckpt"
     with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
         trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
     with quiet_nemo(verbose):
+        import torch
+
         best = checkpoints.best_model_path
         if best:  # the checkpoint with the lowest validation WER
             asr.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
-        if trainer.is_global_zero and recipe["method"] == "lora":
-            lora.save_adapter(asr, adapter, recipe["model"], out)
+        if trainer.is_global_zero and lora_settings:
+            lora.save_adapter(asr, lora_settings, recipe["model"], out)
         elif trainer.is_global_zero:
             asr.save_to(str(out / "model.nemo"))
     trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)
     total = sum(p.numel() for p in asr.parameters())
     summary = {
         "backend": "nemo", "base_model": recipe["model"], "method": recipe["method"], "output_dir": str(out),
-        "model": str(out if recipe["method"] == "lora" else out / "model.nemo"), "steps": trainer.global_step,
+        "model": str(out if lora_settings else out / "model.nemo"), "steps": trainer.global_step,
         "best_val_wer": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None,
         "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
         "trainable_share": trainable / total, "processes": trainer.world_size,
@@ -149,6 +115,45 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         with AtomicWriter(out / SUMMARY) as f:
             json.dump(summary, f, indent=2)
     return summary
+
+
+def setup_data(asr: Any, settings: dict[str, Any], data: dict[str, Any], manifests: dict[str, Path]) -> None:
+    """The model's own training and validation loaders over the manifests written for it."""
+    import torch
+
+    common = {"sample_rate": 16000, "batch_size": int(settings["per_device_train_batch_size"]),
+              "num_workers": int(settings["num_workers"]), "pin_memory": torch.cuda.is_available(),
+              "use_start_end_token": False}
+    asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True,
+                                     "max_duration": data.get("max_duration"), "min_duration": data.get("min_duration")}))
+    if "val" in manifests:
+        asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]), "shuffle": False}))
+
+
+def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out: Path, *, validate: bool,
+                      quiet: bool) -> tuple[Any, Any]:
+    """Lightning's Trainer, and its checkpoint callback (the best by validation WER, and the last)."""
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from asrctl_nemo.progress import RichProgress
+
+    eval_steps = int(settings["eval_steps"])
+    best = {"monitor": "val_wer", "mode": "min", "save_top_k": 1} if validate else {"save_top_k": 0}
+    checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="step-{step}", auto_insert_metric_name=False,
+                                  save_last=True, every_n_train_steps=eval_steps, **best)
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    trainer = pl.Trainer(
+        max_steps=int(settings["max_steps"]), accelerator="auto",
+        devices=int(distributed.get("nproc_per_node") or 1), num_nodes=int(distributed.get("nnodes") or 1),
+        precision=settings.get("precision") or ("bf16-mixed" if bf16 else "32-true"),
+        logger=False, callbacks=[checkpoints, *([] if quiet else [RichProgress()])], enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
+        val_check_interval=eval_steps if validate else None, limit_val_batches=1.0 if validate else 0,
+        log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
+    )
+    return trainer, checkpoints
 
 
 def new_tokenizer(asr: Any, folder: Path) -> None:

@@ -10,8 +10,8 @@ import re
 import shutil
 from pathlib import Path
 
-from asrctl import AsrctlError
 from asrctl.launch import is_main_process
+from asrctl.recipes import earlier_run
 from asrctl.progress import stderr
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
@@ -29,8 +29,7 @@ def resume_point(folder: Path, resume: bool) -> str | None:
     found = checkpoints(folder)
     if not resume:
         if found:
-            raise AsrctlError(f"{folder} holds checkpoints of an earlier run: add --resume to continue it, "
-                              "or choose another --output-dir")
+            raise earlier_run(folder)
         return None
     for checkpoint in found:
         if (checkpoint / STATE).is_file():

@@ -8,26 +8,18 @@ metric for the best checkpoint, no tqdm) are set here and win over the recipe.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib.util
 import os
 from typing import Any
 
 from asrctl import AsrctlError
+from asrctl.recipes import check_keys
 
 OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment")
 DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "build_vocab", "language", "task", "normalizer")
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge")
 FREEZE_KEYS = ("encoder", "feature_encoder")
 DEFAULT_EVAL_STEPS = 100
-
-
-def check_keys(section: str, values: dict[str, Any], known: tuple[str, ...] | set[str]) -> None:
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise AsrctlError(f"{section}.{key}: not a setting this trainer knows{hint}")
 
 
 def check_recipe(recipe: dict[str, Any]) -> None:
