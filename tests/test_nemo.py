@@ -137,6 +137,7 @@ def test_sft_of_a_ctc_model_learns_the_fixtures(tiny_nemo_ctc, train, tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["steps"] == 300 and summary["best_val_wer"] <= 0.3, summary
+    assert "warning" not in result.stderr  # the tokenizer spells every transcript
     assert (out / "model.nemo").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
     again = run_cli(*args)  # the same output folder again, without --resume: refused before NeMo loads
     assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
@@ -221,6 +222,8 @@ def test_a_new_tokenizer_replaces_the_vocabulary(tiny_nemo_ctc, train, tmp_path)
                      "-o", str(out), "--new-tokenizer", str(tokenizer), "--max-steps", "20", "--batch-size", "7",
                      "--set", "training.num_workers=0", "-q")
     assert result.returncode == 0, result.stderr
+    # the new tokenizer is lower-case, the transcripts are not
+    assert "7 of 7 transcripts hold characters the model's tokenizer cannot spell ('G' 'I' 'R' 'T')" in result.stderr
     from nemo.collections.asr.models import ASRModel
 
     tuned = ASRModel.restore_from(str(out / "model.nemo"), map_location="cpu")

@@ -19,7 +19,7 @@ import yaml
 from asrctl import AsrctlError
 from asrctl.datatools.reading import read_training_rows
 from asrctl.manifest import AtomicWriter, dumps
-from asrctl.progress import print_summary
+from asrctl.progress import print_summary, stderr
 from asrctl.recipes import check_keys, earlier_run
 from asrctl_nemo import lora
 from asrctl_nemo.backend import load_model, quiet_nemo
@@ -74,6 +74,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
         if recipe["data"].get("new_tokenizer"):
             new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
+        unknown = unspellable(asr, manifests["train"])
         setup_data(asr, settings, recipe["data"], manifests)
         if lora_settings:
             lora.add_adapters(asr, lora_settings)
@@ -88,6 +89,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             "sched": {"name": "CosineAnnealing", "warmup_steps": int(settings["warmup_steps"]),
                       "min_lr": float(settings["learning_rate"]) / 100, "max_steps": int(settings["max_steps"])},
         }))
+    if unknown:
+        stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
     last = out / "checkpoints" / "last.ckpt"
     with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
         trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
@@ -162,6 +165,25 @@ def new_tokenizer(asr: Any, folder: Path) -> None:
         raise AsrctlError(f"--new-tokenizer: {type(asr).__name__} spells characters; it has no tokenizer to replace")
     kind = "bpe" if (folder / "tokenizer.model").is_file() else "wpe"
     asr.change_vocabulary(new_tokenizer_dir=str(folder), new_tokenizer_type=kind)
+
+
+def unspellable(asr: Any, manifest: Path) -> str | None:
+    """What to say when transcripts hold characters the tokenizer can only spell as <unk> (cased text
+    for a lower-case model, say): NeMo trains on them without a word, and the model learns <unk>."""
+    tokenizer = getattr(asr, "tokenizer", None)
+    unk = getattr(tokenizer, "unk_id", None)
+    if not isinstance(unk, int) or unk < 0:  # character models, and tokenizers without an <unk>
+        return None
+    texts = [json.loads(line)["text"] for line in manifest.read_text(encoding="utf-8").splitlines()]
+    affected = [text for text in texts if unk in tokenizer.text_to_ids(text)]
+    if not affected:
+        return None
+    chars = sorted(c for c in {c for text in affected for c in text if not c.isspace()}
+                   if unk in tokenizer.text_to_ids(c))
+    shown = " ".join(repr(c) for c in chars[:10]) + (" ..." if len(chars) > 10 else "")
+    return (f"{manifest.name}: {len(affected)} of {len(texts)} transcripts hold characters the model's tokenizer "
+            f"cannot spell ({shown}); they train as <unk>: normalise the text to the model's alphabet, or give "
+            "--new-tokenizer")
 
 
 def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple[str, str]],
