@@ -125,6 +125,8 @@ def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: t
         raise AsrctlError("no training data given: pass --train or set data.train in the recipe")
     if recipe["method"] not in ("sft", "lora"):
         raise AsrctlError(f"method {recipe['method']!r}: expected sft or lora")
+    if recipe["method"] == "sft" and (recipe.get("lora") or {}).get("merge"):
+        raise AsrctlError("lora.merge (--merge) folds a LoRA adapter into its model: add --peft lora, or drop --merge")
     return recipe
 
 

@@ -87,6 +87,8 @@ def test_recipe_building_rules(tmp_path):
         parse_assignment("nonsense")
     with pytest.raises(AsrctlError, match="method 'qlora'"):
         build_recipe(recipe_file, {"data.train": "a", "output_dir": "o", "method": "qlora"}, ())
+    with pytest.raises(AsrctlError, match="add --peft lora"):
+        build_recipe(recipe_file, {"data.train": "a", "output_dir": "o", "method": "sft", "lora.merge": True}, ())
     (tmp_path / "bad.yaml").write_text("backend: [unclosed\n")
     with pytest.raises(AsrctlError, match=r"bad.yaml:\d+: invalid YAML"):
         build_recipe(tmp_path / "bad.yaml", {}, ())

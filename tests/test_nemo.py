@@ -177,14 +177,14 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     assert bad.returncode == 1 and "training.lerning_rate: not a setting the nemo trainer knows" in bad.stderr
 
 
-def test_lora_trains_adapters_only_and_infer_loads_the_adapter(tiny_nemo_ctc, train, tmp_path):
+def test_lora_trains_adapters_only_and_infer_loads_the_adapter_and_the_merged_model(tiny_nemo_ctc, train, tmp_path):
     import torch
     from nemo.collections.asr.models import ASRModel
     from safetensors.torch import load_file
 
     out = tmp_path / "lora"
     result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
-                     "--val", str(train), "-o", str(out), "--peft", "lora", "--lora-r", "4", "--max-steps", "20",
+                     "--val", str(train), "-o", str(out), "--peft", "lora", "--lora-r", "4", "--merge", "--max-steps", "20",
                      "--learning-rate", "3e-3", "--eval-steps", "10", "--set", "training.num_workers=0", "-q")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -200,10 +200,21 @@ def test_lora_trains_adapters_only_and_infer_loads_the_adapter(tiny_nemo_ctc, tr
             key = name.replace(".base_layer.", ".")
             assert torch.equal(value, base[key]), name
     assert any(t.abs().sum() > 0 for name, t in adapter.items() if "lora_B" in name)
-    preds = tmp_path / "preds.jsonl"
-    infer = run_cli("infer", str(train), "-b", "nemo", "-m", str(out), "--allow-pickle", "-o", str(preds), "-q")
-    assert infer.returncode == 0, infer.stderr
-    assert all(isinstance(json.loads(line)["pred_text"], str) for line in preds.read_text().splitlines())
+    # the merged model is a plain NeMo model, its weights the base ones plus the adapters' products
+    merged = ASRModel.restore_from(summary["merged_model"], map_location="cpu")
+    assert not any("lora_" in name for name in merged.state_dict())
+    changed = [name for name, value in merged.state_dict().items()
+               if not torch.equal(value, base[name]) and not name.endswith("num_batches_tracked")]
+    assert changed and all(name.rsplit(".", 2)[-2] in ("linear_q", "linear_k", "linear_v", "linear_out", "linear1",
+                                                        "linear2") for name in changed), changed
+    texts = []
+    for model in (out, summary["merged_model"]):
+        preds = tmp_path / "preds.jsonl"
+        preds.unlink(missing_ok=True)
+        infer = run_cli("infer", str(train), "-b", "nemo", "-m", str(model), "--allow-pickle", "-o", str(preds), "-q")
+        assert infer.returncode == 0, infer.stderr
+        texts.append([json.loads(line)["pred_text"] for line in preds.read_text().splitlines()])
+    assert texts[0] == texts[1] and all(isinstance(t, str) for t in texts[0])
 
 
 def test_a_new_tokenizer_replaces_the_vocabulary(tiny_nemo_ctc, train, tmp_path):

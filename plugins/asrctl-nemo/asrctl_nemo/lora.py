@@ -2,7 +2,8 @@
 
 An adapter folder holds adapter_model.safetensors (the LoRA weights only), adapter_config.json
 (rank, alpha, dropout, target modules and the base model) and the run's files; `asrctl infer -m
-FOLDER` loads the base model, puts the same adapters on it, loads their weights and merges them.
+FOLDER` loads the base model, puts the same adapters on it, loads their weights and folds them in;
+`--merge` writes that folded model as merged/model.nemo.
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ def load_adapter(asr: Any, folder: str) -> None:
     if missing:
         raise AsrctlError(f"{folder}: the adapter does not fit its base model ({len(missing)} unknown weights)")
     asr.load_state_dict(weights, strict=False)
-    for module in asr.modules():
+    fold(asr)
+
+
+def fold(asr: Any) -> None:
+    """Each adapter merged into its layer's weights and the peft wrapper taken out: a plain NeMo model."""
+    from peft.tuners.lora import LoraLayer
+
+    for name, module in list(asr.named_modules()):
         if isinstance(module, LoraLayer):
             module.merge()
+            parent, _, child = name.rpartition(".")
+            setattr(asr.get_submodule(parent), child, module.get_base_layer())

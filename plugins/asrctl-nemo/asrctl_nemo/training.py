@@ -3,8 +3,9 @@
 The model's setup_training_data / setup_validation_data read NeMo manifests written here from
 TRAIN and VAL (any registered format); its validation step reports WER (`val_wer`), by which
 Lightning keeps the best checkpoint. OUTPUT_DIR gets model.nemo (the best, or the last without
-validation) or, with LoRA, the adapter (see asrctl_nemo.lora); checkpoints/ (last.ckpt for
---resume, and the best), recipe.yaml, the manifests used and training_summary.json.
+validation) or, with LoRA, the adapter (see asrctl_nemo.lora) and with lora.merge merged/model.nemo;
+checkpoints/ (last.ckpt for --resume, and the best), recipe.yaml, the manifests used and
+training_summary.json.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "new_toke
 TRAINING_KEYS = ("max_steps", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed", "warmup_steps",
                  "weight_decay", "gradient_clip_val", "precision", "num_workers", "verbose")
 FREEZE_KEYS = ("encoder",)
-LORA_KEYS = ("r", "alpha", "dropout", "target_modules")
+LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge")
 DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "per_device_train_batch_size": 16, "eval_steps": 100, "seed": 0,
             "warmup_steps": 0, "weight_decay": 1e-3, "gradient_clip_val": 1.0, "num_workers": 4}
 
@@ -94,25 +95,30 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     last = out / "checkpoints" / "last.ckpt"
     with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
         trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
+    trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)  # before --merge folds the adapters away
+    total = sum(p.numel() for p in asr.parameters())
     with quiet_nemo(verbose):
         import torch
 
         best = checkpoints.best_model_path
         if best:  # the checkpoint with the lowest validation WER
             asr.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+        merged = out / "merged" / "model.nemo" if lora_settings and (recipe.get("lora") or {}).get("merge") else None
         if trainer.is_global_zero and lora_settings:
             lora.save_adapter(asr, lora_settings, recipe["model"], out)
+            if merged:
+                lora.fold(asr)
+                merged.parent.mkdir(exist_ok=True)
+                asr.save_to(str(merged))
         elif trainer.is_global_zero:
             asr.save_to(str(out / "model.nemo"))
-    trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in asr.parameters())
     summary = {
         "backend": "nemo", "base_model": recipe["model"], "method": recipe["method"], "output_dir": str(out),
         "model": str(out if lora_settings else out / "model.nemo"), "steps": trainer.global_step,
         "best_val_wer": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None,
         "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
         "trainable_share": trainable / total, "processes": trainer.world_size,
-        "wall_seconds": round(time.perf_counter() - started, 2),
+        "wall_seconds": round(time.perf_counter() - started, 2), "merged_model": str(merged) if merged else None,
     }
     if trainer.is_global_zero:
         with AtomicWriter(out / SUMMARY) as f:
