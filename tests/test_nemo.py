@@ -57,6 +57,38 @@ def test_both_heads_transcribe_through_the_cli_with_bad_rows(tiny_nemo, manifest
             assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.1 and w["word"] for w in words), words
 
 
+def test_an_hour_of_audio_transcribes_in_bounded_memory(tiny_nemo, tmp_path):
+    """Full attention over an hour (45,000 encoder frames) needs more than 17 GB: past 10 minutes
+    the backend switches to local attention. CTC head: a random transducer emits up to 10 symbols a
+    frame, which would take minutes."""
+    import resource
+
+    import numpy as np
+    import soundfile as sf
+
+    speech, rate = sf.read(SPEECH / "utt01.flac", dtype="float32")
+    hour = 3600 * rate
+    path = tmp_path / "hour.flac"
+    sf.write(path, np.tile(speech, hour // len(speech) + 1)[:hour], rate)
+    manifest = tmp_path / "hour.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": str(path), "duration": 3600.0}) + "\n")
+    # A wrapper process whose only child is asrctl: its RUSAGE_CHILDREN peak is the job's largest
+    # process; the address-space limit keeps a regression from taking the machine's memory.
+    wrapper = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)")
+    out = tmp_path / "hour-out.jsonl"
+    done = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "asrctl", "infer", str(manifest),
+                           "-b", "nemo", "-m", str(tiny_nemo), "--allow-pickle", "-O", "decoder=ctc", "-o", str(out),
+                           "-q"], capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (12 * 2**30, 12 * 2**30)))
+    peak_kib, code = map(int, done.stdout.split())
+    assert code == 0, done.stderr
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert isinstance(row["pred_text"], str) and "error" not in row
+    print(f"peak RSS {peak_kib / 2**10:.0f} MiB")
+    assert peak_kib / 2**20 < 6  # measured: 3.0 GiB
+
+
 def test_a_nemo_file_needs_allow_pickle_and_a_wrong_head_is_one_line(tiny_nemo, manifest, tmp_path):
     path, _ = manifest
     refused = run_cli("infer", str(path), "-b", "nemo", "-m", str(tiny_nemo), "-o", str(tmp_path / "a.jsonl"))
