@@ -22,8 +22,12 @@ def in_torchrun() -> bool:
 
 
 def is_main_process() -> bool:
-    """Rank 0 of the job, or the only process: the one that prints and writes the job's own files."""
-    return int(os.environ.get("RANK", "0")) == 0
+    """Rank 0 of the job, or the only process: the one that prints and writes the job's own files.
+    torchrun sets RANK in each process; Lightning's DDP sets only LOCAL_RANK and NODE_RANK in the
+    processes it starts."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"]) == 0
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
 
 
 def check_distributed(settings: dict[str, Any]) -> tuple[int, int]:

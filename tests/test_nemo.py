@@ -190,6 +190,20 @@ def test_sft_of_a_hybrid_model_learns_the_fixtures_on_both_heads(tiny_nemo, trai
         assert fixture_wer(out / "model.nemo", train, tmp_path, decoder) <= 0.3, decoder
 
 
+def test_two_processes_train_one_model_through_lightning_ddp(tiny_nemo_ctc, train, tmp_path):
+    """--nproc-per-node on CPUs (gloo): Lightning runs the command again in a second process; one
+    job, one data table and one summary."""
+    out = tmp_path / "ddp"
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+                     "--val", str(train), "-o", str(out), "--max-steps", "10", "--eval-steps", "5", "--batch-size",
+                     "4", "--set", "training.num_workers=0", "--nproc-per-node", "2")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # a second summary would not parse
+    assert summary["processes"] == 2 and summary["steps"] == 10
+    assert result.stderr.count("7 rows from") == 2  # train and val, once
+    assert (out / "model.nemo").is_file()
+
+
 def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     from asrctl.plugins import trainers
     from asrctl.recipes import build_recipe

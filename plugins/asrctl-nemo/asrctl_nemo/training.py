@@ -19,6 +19,7 @@ import yaml
 
 from asrctl import AsrctlError
 from asrctl.datatools.reading import read_training_rows
+from asrctl.launch import is_main_process
 from asrctl.manifest import AtomicWriter, dumps
 from asrctl.progress import print_summary, stderr
 from asrctl.recipes import check_keys, earlier_run
@@ -62,7 +63,9 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     for name in ("train", "val"):
         if recipe["data"].get(name):
             manifests[name] = write_manifest(recipe["data"], name, out, pairs, errors)
-    print_summary("data", pairs, errors, quiet=quiet)
+    main = is_main_process()  # with --nproc-per-node, Lightning runs this command again in each process
+    if main:
+        print_summary("data", pairs, errors, quiet=quiet)
     with AtomicWriter(out / "recipe.yaml") as f:
         yaml.safe_dump(recipe, f, sort_keys=False)
 
@@ -90,7 +93,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             "sched": {"name": "CosineAnnealing", "warmup_steps": int(settings["warmup_steps"]),
                       "min_lr": float(settings["learning_rate"]) / 100, "max_steps": int(settings["max_steps"])},
         }))
-    if unknown:
+    if unknown and main:
         stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
     last = out / "checkpoints" / "last.ckpt"
     with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
