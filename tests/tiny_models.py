@@ -201,7 +201,7 @@ def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False) -
         "aux_ctc": {"ctc_loss_weight": 0.3, "use_cer": False, "ctc_reduction": "mean_batch",
                     "decoder": {"_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": None,
                                 "num_classes": -1, "vocabulary": []},
-                    "decoding": {"strategy": "greedy"}},
+                    "decoding": {"strategy": "greedy_batch"}},
         "loss": {"loss_name": "pytorch"},
         "optim": {"name": "adamw", "lr": 1e-3},
     })
