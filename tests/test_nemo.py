@@ -223,13 +223,13 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     assert bad.returncode == 1 and "training.lerning_rate: not a setting the nemo trainer knows" in bad.stderr
 
 
-def test_lora_trains_adapters_only_and_infer_loads_the_adapter_and_the_merged_model(tiny_nemo_ctc, train, tmp_path):
+def test_lora_trains_adapters_only_and_infer_loads_the_adapter_and_the_merged_model(tiny_nemo, train, tmp_path):
     import torch
     from nemo.collections.asr.models import ASRModel
     from safetensors.torch import load_file
 
     out = tmp_path / "lora"
-    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo), "--allow-pickle", "--train", str(train),
                      "--val", str(train), "-o", str(out), "--peft", "lora", "--lora-r", "4", "--merge", "--max-steps", "20",
                      "--learning-rate", "3e-3", "--eval-steps", "10", "--set", "training.num_workers=0", "-q")
     assert result.returncode == 0, result.stderr
@@ -239,7 +239,7 @@ def test_lora_trains_adapters_only_and_infer_loads_the_adapter_and_the_merged_mo
     assert sum(t.numel() for t in adapter.values()) == summary["trainable_parameters"]
     assert summary["method"] == "lora" and summary["trainable_share"] < 0.2
     # every base weight in the best checkpoint is the base model's own; the adapter did change
-    base = ASRModel.restore_from(str(tiny_nemo_ctc), map_location="cpu").state_dict()
+    base = ASRModel.restore_from(str(tiny_nemo), map_location="cpu").state_dict()
     trained = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
     for name, value in trained.items():
         if "lora_" not in name and not name.endswith("num_batches_tracked"):  # a counter, not a weight
