@@ -14,6 +14,7 @@ import site
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 
@@ -39,6 +40,25 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         [str(python), "-m", "asrctl", *args],
         env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def interrupt_when(args: list[str], ready: Path, sig: int, *, env: dict[str, str] | None = None,
+                   timeout: float = 300) -> tuple[int, str]:
+    """Run `asrctl ARGS` and send it `sig` once `ready` exists; its exit code and stderr."""
+    process = subprocess.Popen([sys.executable, "-m", "asrctl", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if process.poll() is not None:
+                raise AssertionError(f"asrctl ended before {ready} appeared: {process.stderr.read()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{ready} did not appear in {timeout} s")
+            time.sleep(0.05)
+        os.kill(process.pid, sig)
+    finally:
+        process.wait()
+    return process.returncode, process.stderr.read()
 
 
 def overlay_venv(folder: Path) -> Path:

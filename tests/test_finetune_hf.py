@@ -9,12 +9,8 @@ size 32, learns too slowly), and a Whisper of d_model 64 reading 4 s windows ins
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +20,7 @@ from asrctl import AsrctlError
 from asrctl.metrics import edit_counts, totals
 from asrctl.plugins import backends, trainers
 from asrctl.recipes import build_recipe
-from asrctl.testing import run_cli
+from asrctl.testing import interrupt_when, run_cli
 from asrctl.text import get_normalizer
 
 SHORT_SECONDS = 4.0  # the 7 fixtures below this; utt02 (5.2 s) and long01 (34 s) are longer
@@ -222,19 +218,10 @@ def test_two_processes_train_one_model_through_torchrun(speech, ctc_model, tmp_p
 
 def interrupt_at_checkpoint(args, out, step, sig):
     """Start `asrctl finetune ARGS -o OUT`; send `sig` once checkpoint-STEP is complete."""
-    process = subprocess.Popen([sys.executable, "-m", "asrctl", "finetune", "--quiet", *args, "-o", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **ONE_THREAD})
-    try:
-        deadline = time.monotonic() + 300
-        while not (out / f"checkpoint-{step}" / "trainer_state.json").exists():
-            assert process.poll() is None, process.stderr.read().decode()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(process.pid, sig)
-    finally:
-        process.wait()
-    assert process.returncode != 0 and not (out / "training_summary.json").exists()
-    return process.stderr.read().decode()
+    code, stderr = interrupt_when(["finetune", "--quiet", *args, "-o", str(out)],
+                                  out / f"checkpoint-{step}" / "trainer_state.json", sig, env=ONE_THREAD)
+    assert code != 0 and not (out / "training_summary.json").exists()
+    return stderr
 
 
 def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_model, tmp_path):

@@ -1,13 +1,14 @@
 """The nemo backend: a tiny hybrid RNNT/CTC FastConformer built here, saved as .nemo, through the CLI."""
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from asrctl.testing import run_cli
+from asrctl.testing import interrupt_when, run_cli
 from tiny_models import build_tiny_nemo
 
 pytest.importorskip("nemo.collections.asr")
@@ -174,6 +175,33 @@ def test_sft_of_a_ctc_model_learns_the_fixtures(tiny_nemo_ctc, train, tmp_path):
     again = run_cli(*args)  # the same output folder again, without --resume: refused before NeMo loads
     assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
     assert fixture_wer(out / "model.nemo", train, tmp_path, "ctc") <= 0.3
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(tiny_nemo_ctc, train, tmp_path):
+    """4 batches an epoch, a checkpoint every 5 steps: the run is killed mid-epoch, and the resumed
+    run must go on with the rows of that epoch it had not reached, in the same order."""
+    import torch
+    from nemo.collections.asr.models import ASRModel
+
+    args = ["finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+            "--max-steps", "60", "--learning-rate", "3e-3", "--batch-size", "2", "--eval-steps", "5", "--set",
+            "training.num_workers=0", "-q"]
+    killed = tmp_path / "killed"
+    last = killed / "checkpoints" / "last.ckpt"
+    code, stderr = interrupt_when([*args, "-o", str(killed)], last, signal.SIGKILL)
+    assert code != 0 and not (killed / "training_summary.json").exists(), stderr
+    saved = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert 0 < saved < 60 and saved % 4, saved  # within an epoch
+    resumed = run_cli(*args, "-o", str(killed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["resumed_from_step"] == saved and summary["steps"] == 60
+    straight = run_cli(*args, "-o", str(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr
+    weights = [ASRModel.restore_from(str(folder / "model.nemo"), map_location="cpu").state_dict()
+               for folder in (killed, tmp_path / "straight")]
+    for name, value in weights[1].items():
+        assert torch.allclose(value.float(), weights[0][name].float(), atol=1e-5), name
 
 
 def test_sft_of_a_hybrid_model_learns_the_fixtures_on_both_heads(tiny_nemo, train, tmp_path):

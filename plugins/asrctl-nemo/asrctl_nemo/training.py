@@ -84,7 +84,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             lora.add_adapters(asr, lora_settings)
         elif (recipe.get("freeze") or {}).get("encoder"):
             asr.encoder.freeze()
-        trainer, checkpoints = lightning_trainer(settings, recipe.get("distributed") or {}, out,
+        trainer, checkpoints, start = lightning_trainer(settings, recipe.get("distributed") or {}, out,
                                                  validate="val" in manifests, quiet=quiet)
         asr.set_trainer(trainer)
         asr.setup_optimization(_config({
@@ -118,6 +118,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     summary = {
         "backend": "nemo", "base_model": recipe["model"], "method": recipe["method"], "output_dir": str(out),
         "model": str(out if lora_settings else out / "model.nemo"), "steps": trainer.global_step,
+        "resumed_from_step": start.step or None,
         "best_val_wer": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None,
         "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
         "trainable_share": trainable / total, "processes": trainer.world_size,
@@ -138,21 +139,40 @@ def setup_data(asr: Any, settings: dict[str, Any], data: dict[str, Any], manifes
               "use_start_end_token": False}
     asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True,
                                      "max_duration": data.get("max_duration"), "min_duration": data.get("min_duration")}))
+    asr._train_dl = resumable(asr._train_dl)
     if "val" in manifests:
         asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]), "shuffle": False}))
 
 
+def resumable(loader: Any) -> Any:
+    """NeMo's training DataLoader as torchdata's StatefulDataLoader, whose position (and shuffling
+    generator) Lightning keeps in each checkpoint: --resume then goes on mid-epoch with the rows the
+    interrupted run had not reached, where a plain DataLoader would start the epoch over. Loaders of
+    another kind (Lhotse, tarred, bucketing samplers) stay as NeMo made them."""
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    if type(loader) is not DataLoader or type(loader.sampler) not in (RandomSampler, SequentialSampler):
+        return loader
+    return StatefulDataLoader(
+        loader.dataset, batch_size=loader.batch_size, shuffle=type(loader.sampler) is RandomSampler,
+        collate_fn=loader.collate_fn, num_workers=loader.num_workers, pin_memory=loader.pin_memory,
+        drop_last=loader.drop_last, worker_init_fn=loader.worker_init_fn, persistent_workers=loader.persistent_workers)
+
+
 def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out: Path, *, validate: bool,
-                      quiet: bool) -> tuple[Any, Any]:
-    """Lightning's Trainer, and its checkpoint callback (the best by validation WER, and the last)."""
+                      quiet: bool) -> tuple[Any, Any, Any]:
+    """Lightning's Trainer, its checkpoint callback (the best by validation WER, and the last) and
+    the callback that notes the starting step."""
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from asrctl_nemo.progress import RichProgress
+    from asrctl_nemo.callbacks import RandomState, RichProgress, StartingStep
 
     eval_steps = int(settings["eval_steps"])
     best = {"monitor": "val_wer", "mode": "min", "save_top_k": 1} if validate else {"save_top_k": 0}
+    start = StartingStep()
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="step-{step}", auto_insert_metric_name=False,
                                   save_last=True, every_n_train_steps=eval_steps, **best)
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -160,12 +180,12 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
         max_steps=int(settings["max_steps"]), accelerator="auto",
         devices=int(distributed.get("nproc_per_node") or 1), num_nodes=int(distributed.get("nnodes") or 1),
         precision=settings.get("precision") or ("bf16-mixed" if bf16 else "32-true"),
-        logger=False, callbacks=[checkpoints, *([] if quiet else [RichProgress()])], enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
+        logger=False, callbacks=[checkpoints, start, RandomState(), *([] if quiet else [RichProgress()])],
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
         val_check_interval=eval_steps if validate else None, limit_val_batches=1.0 if validate else 0,
         log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
     )
-    return trainer, checkpoints
+    return trainer, checkpoints, start
 
 
 def new_tokenizer(asr: Any, folder: Path) -> None:

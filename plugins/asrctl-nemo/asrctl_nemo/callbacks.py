@@ -1,8 +1,13 @@
-"""The core's training progress bar on stderr for Lightning (whose own bar writes to stdout)."""
+"""Lightning callbacks of the nemo trainer: the core's progress bar on stderr (Lightning's own writes
+to stdout), the step a run starts from, and the random state kept in checkpoints."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
+
+import numpy as np
+import torch
 
 import lightning.pytorch as pl
 
@@ -37,3 +42,28 @@ class RichProgress(pl.Callback):
         self.progress.update(self.task, completed=trainer.global_step,
                              status=training_status(None if loss is None else float(loss),
                                                     None if wer is None else float(wer)))
+
+
+class StartingStep(pl.Callback):
+    """The step training starts from: 0, or the one --resume restored from last.ckpt."""
+
+    step = 0
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.step = trainer.global_step
+
+
+class RandomState(pl.Callback):
+    """The random generators' state in each checkpoint, restored by --resume (Lightning keeps none):
+    a resumed run then shuffles and augments as the uninterrupted run would have."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
