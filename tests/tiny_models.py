@@ -156,12 +156,12 @@ def build_tiny_whisper(path: Path) -> Path:
     return path
 
 
-def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False) -> Path:
+def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, dropout: float = 0.0) -> Path:
     """A hybrid RNNT/CTC FastConformer (2 layers, d_model 64, ~0.2M weights), or with `ctc_only` a CTC
     one (d_model 96), with a 160-piece SentencePiece BPE tokenizer trained on `texts`, saved as
     folder/tiny.nemo. NeMo's transducer losses run Python loops over the T x U lattice on CPUs: 8x
     subsampling and the large vocabulary keep lattices short, and its "pytorch" loss is the fastest
-    one at this size."""
+    one at this size. `dropout` applies to the encoder's layers."""
     import sentencepiece as spm
     from nemo.collections.asr.models import EncDecCTCModelBPE, EncDecHybridRNNTCTCBPEModel
     from omegaconf import OmegaConf
@@ -189,7 +189,7 @@ def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False) -
                     "n_layers": 2, "d_model": hidden, "subsampling": "dw_striding", "subsampling_factor": 8,
                     "subsampling_conv_channels": 32, "ff_expansion_factor": 2, "self_attention_model": "rel_pos",
                     "n_heads": 2, "att_context_size": [-1, -1], "xscaling": True, "pos_emb_max_len": 5000,
-                    "conv_kernel_size": 9, "conv_norm_type": "batch_norm", "dropout": 0.0,
+                    "conv_kernel_size": 9, "conv_norm_type": "batch_norm", "dropout": dropout,
                     "dropout_pre_encoder": 0.0, "dropout_emb": 0.0, "dropout_att": 0.0},
         "decoder": {"_target_": "nemo.collections.asr.modules.RNNTDecoder", "normalization_mode": None,
                     "random_state_sampling": False, "blank_as_pad": True,

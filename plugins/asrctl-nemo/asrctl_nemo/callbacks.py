@@ -55,15 +55,25 @@ class StartingStep(pl.Callback):
 
 class RandomState(pl.Callback):
     """The random generators' state in each checkpoint, restored by --resume (Lightning keeps none):
-    a resumed run then shuffles and augments as the uninterrupted run would have."""
+    a resumed run then draws the dropout masks and augmentations the uninterrupted run would have.
+    Restored when training starts, after Lightning has made the data loader's iterator (which draws
+    a seed of its own that the uninterrupted run drew at the start of the epoch)."""
+
+    restored: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        self.restored = state
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.restored is None:
+            return
+        random.setstate(self.restored["python"])
+        np.random.set_state(self.restored["numpy"])
+        torch.set_rng_state(self.restored["torch"])
+        if self.restored["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(self.restored["cuda"])
+        self.restored = None
