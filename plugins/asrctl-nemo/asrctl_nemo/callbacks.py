@@ -6,10 +6,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import lightning.pytorch as pl
 import numpy as np
 import torch
-
-import lightning.pytorch as pl
 
 from asrctl.progress import training_progress, training_status
 

@@ -85,7 +85,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         elif (recipe.get("freeze") or {}).get("encoder"):
             asr.encoder.freeze()
         trainer, checkpoints, start = lightning_trainer(settings, recipe.get("distributed") or {}, out,
-                                                 validate="val" in manifests, quiet=quiet)
+                                                        validate="val" in manifests, quiet=quiet)
         asr.set_trainer(trainer)
         asr.setup_optimization(_config({
             "name": "adamw", "lr": float(settings["learning_rate"]), "betas": [0.9, 0.98],
