@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import site
 import subprocess
 import sys
@@ -42,11 +43,19 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
 
 
+def default_sigint() -> None:
+    """A child's SIGINT handling as from a terminal (Popen's preexec_fn): a shell without job control
+    starts background commands with SIGINT ignored, which their children would inherit, and Ctrl-C
+    in a test would then do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_when(args: list[str], ready: Path, sig: int, *, env: dict[str, str] | None = None,
                    timeout: float = 300) -> tuple[int, str]:
     """Run `asrctl ARGS` and send it `sig` once `ready` exists; its exit code and stderr."""
     process = subprocess.Popen([sys.executable, "-m", "asrctl", *args], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True)
+                               stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True,
+                               preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + timeout
         while not ready.exists():

@@ -8,7 +8,7 @@ import pytest
 
 from fault_probe import PROBE
 
-from asrctl.testing import make_plugin_dist, run_cli
+from asrctl.testing import default_sigint, make_plugin_dist, run_cli
 
 @pytest.fixture(scope="session")
 def probe_site(tmp_path_factory):
@@ -33,6 +33,6 @@ def popen_cli(probe_site):
     def start(*args, env=None):
         full_env = {**os.environ, "PYTHONPATH": str(probe_site), **(env or {})}
         return subprocess.Popen([sys.executable, "-m", "asrctl", *args], env=full_env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_sigint)
 
     return start
