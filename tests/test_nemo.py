@@ -252,6 +252,9 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     bad = run_cli("finetune", "-c", "nemo-parakeet-ctc-0.6b-sft", "--train", str(train), "-o", str(tmp_path / "o"),
                   "--set", "training.lerning_rate=1")
     assert bad.returncode == 1 and "training.lerning_rate: not a setting the nemo trainer knows" in bad.stderr
+    missing = run_cli("finetune", "-b", "nemo", "-m", str(tmp_path / "gone.nemo"), "--train", str(train), "-o",
+                      str(tmp_path / "o"))  # found before the data is read
+    assert missing.returncode == 1 and "no such .nemo file" in missing.stderr and "rows" not in missing.stderr
 
 
 def test_lora_trains_adapters_only_and_infer_loads_the_adapter_and_the_merged_model(tiny_nemo, train, tmp_path):

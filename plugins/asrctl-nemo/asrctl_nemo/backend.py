@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from asrctl import AsrctlError, Transcript
+from asrctl.audio import SAMPLE_RATE
 from asrctl_nemo.results import transcripts
 
 DECODERS = ("rnnt", "ctc")
@@ -63,15 +64,14 @@ def load(model: str, *, device: str, dtype: str, decoder: str | None = None, tim
     return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder, timestamps=timestamps)
 
 
-def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
-    """The ASRModel in a .nemo file, published under a pretrained name, or a LoRA adapter folder's
-    base model with the adapter merged in, on `device`."""
+def check_model(model: str, *, allow_pickle: bool) -> None:
+    """Mistakes in `--model` found without importing NeMo: a local path that is not a .nemo file or
+    an adapter folder, or a .nemo file without --allow-pickle (for an adapter, its base model's)."""
     from asrctl_nemo import lora
 
     if lora.is_adapter(model):
-        asr = load_model(lora.read_config(model)["base_model"], device=device, allow_pickle=allow_pickle)
-        lora.load_adapter(asr, model)
-        return asr
+        check_model(lora.read_config(model)["base_model"], allow_pickle=allow_pickle)
+        return
     local = Path(model).expanduser()
     if local.suffix == ".nemo" or local.exists():
         if not local.is_file():
@@ -81,6 +81,19 @@ def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
             # A .nemo archive's weights are a torch pickle: loading one runs whatever its maker put in it.
             raise AsrctlError(f"{model}: a .nemo archive holds pickle-based weights, which can run code when "
                               "loaded: pass --allow-pickle if you trust where it came from")
+
+
+def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
+    """The ASRModel in a .nemo file, published under a pretrained name, or a LoRA adapter folder's
+    base model with the adapter merged in, on `device`."""
+    from asrctl_nemo import lora
+
+    check_model(model, allow_pickle=allow_pickle)
+    if lora.is_adapter(model):
+        asr = load_model(lora.read_config(model)["base_model"], device=device, allow_pickle=allow_pickle)
+        lora.load_adapter(asr, model)
+        return asr
+    local = Path(model).expanduser()
     import torch
     from nemo.collections.asr.models import ASRModel
 
@@ -139,7 +152,7 @@ class NemoTranscriber:
         signal = torch.zeros(len(batch), int(lengths.max()), device=self.device)
         for row, audio in enumerate(batch):
             signal[row, : len(audio)] = torch.from_numpy(audio)
-        self._attention_for(int(lengths.max()) / 16000)
+        self._attention_for(int(lengths.max()) / SAMPLE_RATE)
         with torch.inference_mode():
             with self.autocast:
                 outputs = self.asr.forward(input_signal=signal, input_signal_length=lengths)

@@ -18,13 +18,14 @@ from typing import Any
 import yaml
 
 from asrctl import AsrctlError
+from asrctl.audio import SAMPLE_RATE
 from asrctl.datatools.reading import read_training_rows
 from asrctl.launch import is_main_process
 from asrctl.manifest import AtomicWriter, dumps
 from asrctl.progress import print_summary, stderr
 from asrctl.recipes import check_keys, earlier_run
 from asrctl_nemo import lora
-from asrctl_nemo.backend import load_model, quiet_nemo
+from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
 SUMMARY = "training_summary.json"
 DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "new_tokenizer")
@@ -37,7 +38,7 @@ DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "per_device_train_batch_si
 
 
 def check(recipe: dict[str, Any], *, resume: bool) -> None:
-    """Mistakes found before NeMo is imported: unknown keys, an earlier run's folder."""
+    """Mistakes found before NeMo is imported: unknown keys, an earlier run's folder, the model."""
     for section, known in (("data", DATA_KEYS), ("training", TRAINING_KEYS), ("freeze", FREEZE_KEYS),
                            ("lora", LORA_KEYS)):
         check_keys(section, recipe.get(section) or {}, known, trainer="the nemo trainer")
@@ -51,6 +52,7 @@ def check(recipe: dict[str, Any], *, resume: bool) -> None:
     out = Path(recipe["output_dir"])
     if not resume and (out / "checkpoints").exists():
         raise earlier_run(out)
+    check_model(recipe["model"], allow_pickle=bool(recipe.get("allow_pickle")))
 
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
@@ -134,7 +136,7 @@ def setup_data(asr: Any, settings: dict[str, Any], data: dict[str, Any], manifes
     """The model's own training and validation loaders over the manifests written for it."""
     import torch
 
-    common = {"sample_rate": 16000, "batch_size": int(settings["per_device_train_batch_size"]),
+    common = {"sample_rate": SAMPLE_RATE, "batch_size": int(settings["per_device_train_batch_size"]),
               "num_workers": int(settings["num_workers"]), "pin_memory": torch.cuda.is_available(),
               "use_start_end_token": False}
     asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True,

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from asrctl.launch import is_main_process
-from asrctl.recipes import earlier_run
 from asrctl.progress import stderr
+from asrctl.recipes import earlier_run
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 STATE = "trainer_state.json"
