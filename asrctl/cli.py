@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from asrctl import __version__
+from asrctl import __version__, interrupts
 from asrctl.commands.eval import eval_command
 from asrctl.commands.finetune import finetune_command
 from asrctl.commands.infer import infer_command
@@ -78,4 +78,5 @@ for command in (infer_command, eval_command, finetune_command, manifest_group, p
 
 
 def main() -> None:
+    interrupts.install()
     cli(prog_name="asrctl")

@@ -16,6 +16,7 @@ from typing import Any
 
 from asrctl.audio import probe_duration
 from asrctl.errors import AsrctlError
+from asrctl.interrupts import raise_if_interrupted
 from asrctl.manifest import LineError, ManifestReader, Row
 from asrctl.paths import Rebaser
 from asrctl.registry import unknown_name_message
@@ -185,6 +186,7 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
                 audio = sum(seconds[r.index] for r in results if r.transcript is not None)
                 summary.audio_seconds += audio
                 progress.update(len(results), audio)
+                raise_if_interrupted()  # a Ctrl-C swallowed in a finalizer still stops the job here
         store.finish(len(rows))
     finally:
         store.close()

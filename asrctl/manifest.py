@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from asrctl.errors import AsrctlError
+from asrctl.interrupts import raise_if_interrupted
 from asrctl.scratch import scratch_file
 
 AUDIO_KEY = "audio_filepath"
@@ -167,6 +168,7 @@ class AtomicWriter:
                 os.fsync(self._file.fileno())
             self._file.close()
             if exc_type is None:
+                raise_if_interrupted()
                 os.chmod(self._tmp, 0o666 & ~_umask())
                 os.replace(self._tmp, self.path)
         finally:

@@ -39,7 +39,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), full_env.get("PYTHONPATH")]))
     return subprocess.run(
         [str(python), "-m", "asrctl", *args],
-        env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout, preexec_fn=default_sigint,
     )
 
 

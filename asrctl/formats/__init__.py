@@ -26,6 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from asrctl.errors import AsrctlError
+from asrctl.interrupts import raise_if_interrupted
 from asrctl.manifest import dumps
 from asrctl.scratch import scratch_dir, scratch_file
 
@@ -45,6 +46,7 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     tmp = scratch_dir(path)
     try:
         yield tmp
+        raise_if_interrupted()
         if path.exists():
             old = scratch_dir(path)
             os.replace(path, old / path.name)
@@ -62,6 +64,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     folder = scratch_dir(path)
     try:
         yield folder / path.name
+        raise_if_interrupted()
         os.replace(folder / path.name, path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -48,7 +48,9 @@ def litter(folder):
     return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or p.name.endswith(".partial"))
 
 
-def test_infer_interrupted_again_and_again(tmp_path, infer, popen_cli):
+@pytest.fixture
+def tones(tmp_path, infer):
+    """A manifest of 40 tones, and its output from a run never interrupted (20 batches of 2)."""
     rows = []
     for i in range(40):
         write_tone_wav(tmp_path / f"a{i}.wav", 0.3 + 0.05 * i)
@@ -57,6 +59,11 @@ def test_infer_interrupted_again_and_again(tmp_path, infer, popen_cli):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     clean = tmp_path / "clean" / "pred.jsonl"  # as deep as the output: the same relative audio paths
     assert infer(manifest, clean, "--batch-size", "2").returncode == 0
+    return manifest, clean
+
+
+def test_infer_interrupted_again_and_again(tmp_path, tones, infer, popen_cli):
+    manifest, clean = tones
 
     out = tmp_path / "out" / "pred.jsonl"
     args = ["infer", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
@@ -70,6 +77,19 @@ def test_infer_interrupted_again_and_again(tmp_path, infer, popen_cli):
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == clean.read_bytes()
     assert litter(tmp_path / "out") == []
+
+
+def test_ctrl_c_dropped_by_a_finalizer_still_stops_infer(tmp_path, tones, infer):
+    """A KeyboardInterrupt raised inside a finalizer is dropped by Python: the job stops all the same,
+    at the end of that batch, keeping its rows instead of finishing as though never interrupted."""
+    manifest, clean = tones
+    out = tmp_path / "out" / "pred.jsonl"
+    stopped = infer(manifest, out, "--batch-size", "2", env={"PROBE_SWALLOW_SIGINT": "3"})
+    assert stopped.returncode == 130 and "Exception ignored" in stopped.stderr, stopped.stderr
+    assert "interrupted; finished rows are saved" in stopped.stderr and not out.exists()
+    resumed = infer(manifest, out, "--batch-size", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert out.read_bytes() == clean.read_bytes()
 
 
 @pytest.fixture
