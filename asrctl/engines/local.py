@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from asrctl.batching import duration_batches
 from asrctl.engines.steps import Decoded, decode, load_model, transcribe_batch
+from asrctl.errors import AsrctlError
 from asrctl.inference import InferJob, WorkItem, WorkResult
 from asrctl.specs import BackendSpec
 
@@ -55,5 +56,11 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
         worker_init_fn=die_with_parent,
         prefetch_factor=2 if job.num_workers else None, persistent_workers=False,
     )
-    for batch in loader:
-        yield transcribe_batch(model, batch)
+    try:
+        for batch in loader:
+            yield transcribe_batch(model, batch)
+    except RuntimeError as exc:  # torch's words for a worker that died (the OOM killer, a kill)
+        if "DataLoader worker" not in str(exc):
+            raise
+        raise AsrctlError(f"an audio-decoding worker stopped ({' '.join(str(exc).split())}); the rows finished "
+                          "are kept: run the same command to resume (--num-workers 0 decodes in this process)") from None

@@ -28,11 +28,13 @@ def infer(probe_site):
 
 @pytest.fixture
 def popen_cli(probe_site):
-    """Start `asrctl ARGS` in its own process group (the probe backend on its path), output discarded."""
+    """Start `asrctl ARGS` in its own process group (the probe backend on its path); output discarded,
+    or stderr kept as text with `stderr=True`."""
 
-    def start(*args, env=None):
+    def start(*args, env=None, stderr=False):
         full_env = {**os.environ, "PYTHONPATH": str(probe_site), **(env or {})}
         return subprocess.Popen([sys.executable, "-m", "asrctl", *args], env=full_env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_sigint)
+                                stderr=subprocess.PIPE if stderr else subprocess.DEVNULL, text=True,
+                                start_new_session=True, preexec_fn=default_sigint)
 
     return start

@@ -92,6 +92,33 @@ def test_ctrl_c_dropped_by_a_finalizer_still_stops_infer(tmp_path, tones, infer)
     assert out.read_bytes() == clean.read_bytes()
 
 
+def children(pid, seconds=30):
+    """The processes `pid` has started, once it has some (Linux)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            found = [int(child) for child in f.read().split()]
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} started no worker within {seconds} s")
+
+
+def test_a_decoding_worker_killed_stops_infer_with_one_line(tmp_path, tones, popen_cli, infer):
+    """The OOM killer picks an audio-decoding worker: one line saying so, the rows kept, a re-run finishes."""
+    manifest, clean = tones
+    out = tmp_path / "out" / "pred.jsonl"
+    process = popen_cli("infer", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
+                        "--batch-size", "2", "--num-workers", "2", env={"PROBE_SLEEP": "0.2"}, stderr=True)
+    os.kill(children(process.pid)[0], signal.SIGKILL)
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 1 and not out.exists(), stderr
+    assert "an audio-decoding worker stopped" in stderr and "Traceback" not in stderr, stderr
+    resumed = infer(manifest, out, "--batch-size", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert out.read_bytes() == clean.read_bytes()
+
+
 @pytest.fixture
 def corpus(tmp_path):
     """A manifest of 60,000 rows over 30 short files: some seconds to convert or shard."""
