@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 
+from asrctl import interrupts
 from asrctl.batching import duration_batches
 from asrctl.engines.steps import Decoded, decode, load_model, transcribe_batch
 from asrctl.errors import AsrctlError
@@ -47,7 +48,8 @@ def keep_list(batch: list[Decoded]) -> list[Decoded]:
 def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[list[WorkResult]]:
     if not items:
         return
-    from torch.utils.data import DataLoader
+    with interrupts.deferred():
+        from torch.utils.data import DataLoader
 
     model = load_model(job, spec)
     batches = duration_batches([item.duration for item in items], job.batch_size, job.batch_seconds)

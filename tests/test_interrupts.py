@@ -1,0 +1,61 @@
+"""Ctrl-C inside asrctl: recorded by its handler, deferred where cutting in would do harm."""
+
+import os
+import signal
+
+import pytest
+
+from asrctl import interrupts
+
+
+@pytest.fixture
+def handler(monkeypatch):
+    """asrctl's SIGINT handler in this process for the test; pytest's back afterwards."""
+    monkeypatch.setattr(interrupts, "_interrupted", False)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupts.install()
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def ctrl_c() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(1000):  # Python runs the handler at a jump of this loop
+        pass
+
+
+def test_ctrl_c_in_a_deferred_block_stops_the_job_when_the_block_ends(handler):
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.deferred():
+            ctrl_c()
+            finished.append("the rest of the block")
+    assert finished == ["the rest of the block"]
+    with pytest.raises(KeyboardInterrupt):  # and at every later check
+        interrupts.raise_if_interrupted()
+    with pytest.raises(KeyboardInterrupt):  # after the block, Ctrl-C raises at once again
+        ctrl_c()
+        finished.append("never")
+    assert finished == ["the rest of the block"]
+
+
+def test_outside_a_deferred_block_ctrl_c_raises_at_once(handler):
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        ctrl_c()
+        finished.append("never")
+    assert finished == []
+
+
+def test_ignored_sigint_stays_ignored(monkeypatch):
+    """Started with SIGINT ignored (nohup, a background job of a script): asrctl leaves it so."""
+    monkeypatch.setattr(interrupts, "_interrupted", False)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        interrupts.install()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        with interrupts.deferred():
+            ctrl_c()
+        interrupts.raise_if_interrupted()
+    finally:
+        signal.signal(signal.SIGINT, previous)
