@@ -180,7 +180,8 @@ def test_sft_of_a_ctc_model_learns_the_fixtures(tiny_nemo_ctc, train, tmp_path):
 def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train, tmp_path):
     """4 batches an epoch, a checkpoint every 5 steps: the run is killed mid-epoch, and the resumed
     run must go on with the rows of that epoch it had not reached, in the same order, and with the
-    dropout masks the uninterrupted run drew."""
+    dropout masks the uninterrupted run drew. Rows are read by a DataLoader worker, as by default,
+    so the loader's state includes its workers'."""
     import torch
     from nemo.collections.asr.models import ASRModel
 
@@ -188,7 +189,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train
     model = build_tiny_nemo(tmp_path / "model", texts, ctc_only=True, dropout=0.1)
     args = ["finetune", "-b", "nemo", "-m", str(model), "--allow-pickle", "--train", str(train),
             "--max-steps", "60", "--learning-rate", "3e-3", "--batch-size", "2", "--eval-steps", "5", "--set",
-            "training.num_workers=0", "-q"]
+            "training.num_workers=1", "-q"]
     killed = tmp_path / "killed"
     last = killed / "checkpoints" / "last.ckpt"
     code, stderr = interrupt_when([*args, "-o", str(killed)], last, signal.SIGKILL)
