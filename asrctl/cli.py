@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from asrctl import __version__, interrupts
@@ -51,6 +53,9 @@ class AsrctlGroup(click.Group):
             if ctx.params.get("debug") or not exc.filename:
                 raise
             raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from exc
+        except KeyboardInterrupt:  # click's own answer would be "Aborted!" and exit 1
+            click.echo("interrupted", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=AsrctlGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -50,15 +51,17 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupt_when(args: list[str], ready: Path, sig: int, *, env: dict[str, str] | None = None,
-                   timeout: float = 300) -> tuple[int, str]:
-    """Run `asrctl ARGS` and send it `sig` once `ready` exists; its exit code and stderr."""
+def interrupt_when(args: list[str], ready: Path | Callable[[], bool], sig: int, *,
+                   env: dict[str, str] | None = None, timeout: float = 300) -> tuple[int, str]:
+    """Run `asrctl ARGS` and send it `sig` once the file `ready` exists (or `ready()` is true); its exit
+    code and stderr."""
+    done = ready.exists if isinstance(ready, Path) else ready
     process = subprocess.Popen([sys.executable, "-m", "asrctl", *args], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, env={**os.environ, **(env or {})}, text=True,
                                preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + timeout
-        while not ready.exists():
+        while not done():
             if process.poll() is not None:
                 raise AssertionError(f"asrctl ended before {ready} appeared: {process.stderr.read()}")
             if time.monotonic() > deadline:

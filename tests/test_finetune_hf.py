@@ -220,7 +220,7 @@ def interrupt_at_checkpoint(args, out, step, sig):
     """Start `asrctl finetune ARGS -o OUT`; send `sig` once checkpoint-STEP is complete."""
     code, stderr = interrupt_when(["finetune", "--quiet", *args, "-o", str(out)],
                                   out / f"checkpoint-{step}" / "trainer_state.json", sig, env=ONE_THREAD)
-    assert code != 0 and not (out / "training_summary.json").exists()
+    assert code == (130 if sig == signal.SIGINT else -sig) and not (out / "training_summary.json").exists(), stderr
     return stderr
 
 
@@ -236,7 +236,7 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_
     assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
     # interrupted again, with Ctrl-C this time, after it went further
     stderr = interrupt_at_checkpoint([*args, "--resume"], killed, max(saved) + 10, signal.SIGINT)
-    assert "Traceback" not in stderr, stderr
+    assert "Traceback" not in stderr and "run the same command with --resume" in stderr, stderr
     saved = [int(p.parent.name.split("-")[1]) for p in killed.glob("checkpoint-*/trainer_state.json")]
     assert max(saved) < 40
     resumed = finetune(*args, "-o", str(killed), "--resume")

@@ -6,6 +6,22 @@ import signal
 import pytest
 
 from asrctl import interrupts
+from asrctl.testing import make_plugin_dist, run_cli
+
+# A plugin command that is stopped by Ctrl-C while it works.
+STOPPED = """
+import os, signal
+from asrctl import hookimpl
+
+@hookimpl
+def register_commands(cli):
+    @cli.command()
+    def work():
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10**8):
+            pass
+        print("finished")
+"""
 
 
 @pytest.fixture
@@ -59,3 +75,9 @@ def test_ignored_sigint_stays_ignored(monkeypatch):
         interrupts.raise_if_interrupted()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_any_command_stopped_by_ctrl_c_exits_130_with_one_line(tmp_path):
+    result = run_cli("work", pythonpath=make_plugin_dist(tmp_path, "asrctl-stopped", STOPPED))
+    assert result.returncode == 130 and result.stderr.strip() == "interrupted", result.stderr
+    assert "finished" not in result.stdout

@@ -178,10 +178,10 @@ def test_sft_of_a_ctc_model_learns_the_fixtures(tiny_nemo_ctc, train, tmp_path):
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train, tmp_path):
-    """4 batches an epoch, a checkpoint every 5 steps: the run is killed mid-epoch, and the resumed
-    run must go on with the rows of that epoch it had not reached, in the same order, and with the
-    dropout masks the uninterrupted run drew. Rows are read by a DataLoader worker, as by default,
-    so the loader's state includes its workers'."""
+    """4 batches an epoch, a checkpoint every 5 steps: the run is killed mid-epoch, then stopped by
+    Ctrl-C after it resumed, and the resumed run must go on with the rows of that epoch it had not
+    reached, in the same order, and with the dropout masks the uninterrupted run drew. Rows are read
+    by a DataLoader worker, as by default, so the loader's state includes its workers'."""
     import torch
     from nemo.collections.asr.models import ASRModel
 
@@ -194,8 +194,15 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train
     last = killed / "checkpoints" / "last.ckpt"
     code, stderr = interrupt_when([*args, "-o", str(killed)], last, signal.SIGKILL)
     assert code != 0 and not (killed / "training_summary.json").exists(), stderr
+    first = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert 0 < first < 60 and first % 4, first  # within an epoch
+    # interrupted again, with Ctrl-C this time, once it has saved a later checkpoint
+    before = last.stat().st_mtime_ns
+    code, stderr = interrupt_when([*args, "-o", str(killed), "--resume"],
+                                  lambda: last.stat().st_mtime_ns != before, signal.SIGINT)
+    assert code == 130 and "--resume" in stderr and "Traceback" not in stderr, stderr
     saved = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-    assert 0 < saved < 60 and saved % 4, saved  # within an epoch
+    assert first < saved < 60, saved
     resumed = run_cli(*args, "-o", str(killed), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)

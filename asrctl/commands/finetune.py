@@ -164,6 +164,11 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
             trainer.check(config, resume=resume)
         run_under_torchrun(config["distributed"], sys.argv[1:])
     main = is_main_process()
-    summary = trainer.train(config, resume=resume, quiet=quiet or not main)
+    try:
+        summary = trainer.train(config, resume=resume, quiet=quiet or not main)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; run the same command with --resume to go on from the last checkpoint in "
+                   f"{config['output_dir']}", err=True)
+        sys.exit(130)
     if main:
         click.echo(json.dumps(summary, indent=2))

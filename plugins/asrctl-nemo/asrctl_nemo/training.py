@@ -99,7 +99,12 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
     last = out / "checkpoints" / "last.ckpt"
     with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
-        trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
+        try:
+            trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
+        except SystemExit:  # Lightning's end for a fit stopped by Ctrl-C: asrctl's own instead (130, --resume)
+            if trainer.interrupted:
+                raise KeyboardInterrupt from None
+            raise
     trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)  # before --merge folds the adapters away
     total = sum(p.numel() for p in asr.parameters())
     with quiet_nemo(verbose):
