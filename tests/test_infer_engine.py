@@ -220,3 +220,26 @@ def test_relative_audio_paths_still_resolve_from_the_output_folder(tmp_path, toy
     row = read_jsonl(out)[0]
     assert row["audio_filepath"] == "../data/a0.wav"
     assert (out.parent / row["audio_filepath"]).resolve() == (tmp_path / "data" / "a0.wav").resolve()
+
+
+def test_a_dead_decoding_worker_is_not_taken_for_a_failed_batch():
+    """torch raises a dead DataLoader worker's error from its SIGCHLD handler, wherever the main thread
+    is, so also inside a backend's transcribe(): it must end the job, not be retried as a bad batch
+    (the job would then wait for the dead worker's batch for ever)."""
+    import numpy as np
+
+    from asrctl.engines.steps import transcribe_safely
+    from asrctl.inference import WorkItem
+
+    class Model:
+        calls = 0
+
+        def transcribe(self, batch):
+            self.calls += 1
+            raise RuntimeError("DataLoader worker (pid 4242) is killed by signal: Killed. ")
+
+    model = Model()
+    items = [WorkItem(i, i + 1, f"a{i}.wav", None, 1.0) for i in range(4)]
+    with pytest.raises(RuntimeError, match="DataLoader worker"):
+        transcribe_safely(model, items, [np.zeros(16000, np.float32)] * 4)
+    assert model.calls == 1

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from asrctl import interrupts
 from asrctl.batching import duration_batches
-from asrctl.engines.steps import Decoded, decode, load_model, transcribe_batch
+from asrctl.engines.steps import Decoded, decode, load_model, transcribe_batch, worker_died
 from asrctl.errors import AsrctlError
 from asrctl.inference import InferJob, WorkItem, WorkResult
 from asrctl.specs import BackendSpec
@@ -61,8 +61,8 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
     try:
         for batch in loader:
             yield transcribe_batch(model, batch)
-    except RuntimeError as exc:  # torch's words for a worker that died (the OOM killer, a kill)
-        if "DataLoader worker" not in str(exc):
+    except RuntimeError as exc:
+        if not worker_died(exc):
             raise
         raise AsrctlError(f"an audio-decoding worker stopped ({' '.join(str(exc).split())}); the rows finished "
                           "are kept: run the same command to resume (--num-workers 0 decodes in this process)") from None

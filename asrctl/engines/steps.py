@@ -55,6 +55,8 @@ def transcribe_safely(model: Transcriber, items: list[WorkItem], audios: list[np
             raise RuntimeError(f"backend returned {len(transcripts)} results for {len(audios)} inputs")
         return [WorkResult(item.index, transcript=t) for item, t in zip(items, transcripts)]
     except Exception as exc:
+        if worker_died(exc):
+            raise
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         _free_accelerator_memory()
         if len(items) == 1:
@@ -64,6 +66,13 @@ def transcribe_safely(model: Transcriber, items: list[WorkItem], audios: list[np
         stderr.print(f"warning: a batch of {len(items)} failed ({reason[:200]}); retrying it in halves", style="yellow")
         half = len(items) // 2
         return transcribe_safely(model, items[:half], audios[:half]) + transcribe_safely(model, items[half:], audios[half:])
+
+
+def worker_died(exc: BaseException) -> bool:
+    """torch's error for a DataLoader worker that died (the OOM killer, a kill). Its SIGCHLD handler
+    raises it wherever the main thread is, so also from inside a backend's transcribe(): taken there
+    for a failed batch, the job would go on to wait for the dead worker's batch forever."""
+    return isinstance(exc, RuntimeError) and "DataLoader worker" in str(exc)
 
 
 def _free_accelerator_memory() -> None:

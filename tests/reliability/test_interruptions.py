@@ -92,28 +92,46 @@ def test_ctrl_c_dropped_by_a_finalizer_still_stops_infer(tmp_path, tones, infer)
     assert out.read_bytes() == clean.read_bytes()
 
 
-def children(pid, seconds=30):
-    """The processes `pid` has started, once it has some (Linux)."""
+def data_workers(pid, seconds=30):
+    """The DataLoader workers of process `pid` once they run (Linux; torch names them pt_data_worker,
+    which also tells them from other children, such as the `ldconfig` that library look-ups start)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
-            found = [int(child) for child in f.read().split()]
+            children = f.read().split()
+        found = []
+        for child in children:
+            try:
+                with open(f"/proc/{child}/comm") as f:
+                    if f.read().strip() == "pt_data_worker":
+                        found.append(int(child))
+            except FileNotFoundError:  # ended in the meantime
+                pass
         if found:
             return found
         time.sleep(0.05)
-    raise AssertionError(f"process {pid} started no worker within {seconds} s")
+    raise AssertionError(f"process {pid} started no DataLoader worker within {seconds} s")
 
 
 def test_a_decoding_worker_killed_stops_infer_with_one_line(tmp_path, tones, popen_cli, infer):
-    """The OOM killer picks an audio-decoding worker: one line saying so, the rows kept, a re-run finishes."""
+    """The OOM killer picks an audio-decoding worker: one line saying so, the rows kept, a re-run finishes.
+    The kill comes once some rows are saved, when the workers have their batches ready and wait: killed
+    at the instant it holds the loader's shared lock (as it checks for shutdown after taking work), a
+    worker would leave torch's DataLoader waiting for that lock for ever."""
     manifest, clean = tones
     out = tmp_path / "out" / "pred.jsonl"
+    partial = tmp_path / "out" / "pred.jsonl.partial"
     process = popen_cli("infer", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
                         "--batch-size", "2", "--num-workers", "2", env={"PROBE_SLEEP": "0.2"}, stderr=True)
-    os.kill(children(process.pid)[0], signal.SIGKILL)
+    worker = data_workers(process.pid)[0]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not partial.exists() or len(partial.read_text().splitlines()) < 5):
+        time.sleep(0.02)
+    os.kill(worker, signal.SIGKILL)
     stderr = process.communicate(timeout=120)[1]
     assert process.returncode == 1 and not out.exists(), stderr
     assert "an audio-decoding worker stopped" in stderr and "Traceback" not in stderr, stderr
+    assert len(partial.read_text().splitlines()) >= 5  # the rows saved before are kept
     resumed = infer(manifest, out, "--batch-size", "2")
     assert resumed.returncode == 0, resumed.stderr
     assert out.read_bytes() == clean.read_bytes()
