@@ -63,9 +63,9 @@ def interrupt_when(args: list[str], ready: Path | Callable[[], bool], sig: int, 
         deadline = time.monotonic() + timeout
         while not done():
             if process.poll() is not None:
-                raise AssertionError(f"asrctl ended before {ready} appeared: {process.stderr.read()}")
+                raise AssertionError(f"asrctl ended before it was time to interrupt it: {process.stderr.read()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"{ready} did not appear in {timeout} s")
+                raise AssertionError(f"not time to interrupt asrctl after {timeout} s ({ready})")
             time.sleep(0.05)
         os.kill(process.pid, sig)
     finally:

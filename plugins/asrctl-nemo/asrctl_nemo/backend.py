@@ -88,11 +88,11 @@ def load_model(model: str, *, device: str, allow_pickle: bool) -> Any:
     base model with the adapter merged in, on `device`."""
     from asrctl_nemo import lora
 
-    check_model(model, allow_pickle=allow_pickle)
-    if lora.is_adapter(model):
+    if lora.is_adapter(model):  # the base model's own call checks it
         asr = load_model(lora.read_config(model)["base_model"], device=device, allow_pickle=allow_pickle)
         lora.load_adapter(asr, model)
         return asr
+    check_model(model, allow_pickle=allow_pickle)
     local = Path(model).expanduser()
     import torch
     from nemo.collections.asr.models import ASRModel
