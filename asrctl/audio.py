@@ -46,11 +46,13 @@ def load_audio(
     *,
     offset: float = 0.0,
     duration: float | None = None,
+    channel: int | None = None,
 ) -> np.ndarray:
     """Decode `path` to a 1-D, C-contiguous float32 array, mono, at `sample_rate`.
 
-    `offset` and `duration` (seconds) select a segment, as NeMo manifests do. Non-finite
-    samples become 0. An empty file (or a segment past the end) gives an empty array.
+    `offset` and `duration` (seconds) select a segment, as NeMo manifests do; `channel` (from 0)
+    selects one channel, where by default all are averaged. Non-finite samples become 0. An empty
+    file (or a segment past the end) gives an empty array.
     """
     name = _existing(path)
     if sample_rate <= 0:
@@ -71,7 +73,12 @@ def load_audio(
             decoded = _read_av(name, offset, duration)
         except (av.FFmpegError, OSError, ValueError, RuntimeError) as av_error:
             raise AudioError(f"{name}: cannot decode audio ({_reasons(sf_error, av_error)})") from av_error
-    return _to_mono(*decoded, sample_rate)
+    data, rate = decoded
+    if channel is not None:
+        if not 0 <= channel < data.shape[1]:
+            raise AudioError(f"{name}: no channel {channel} (the file has {data.shape[1]}, numbered from 0)")
+        data = data[:, channel:channel + 1]
+    return _to_mono(data, rate, sample_rate)
 
 
 def probe(path: PathLike) -> AudioInfo:

@@ -64,6 +64,7 @@ class WorkItem:
     audio_path: str
     offset: float | None  # None: the whole file; else the segment [offset, offset + duration]
     duration: float
+    channel: int | None = None  # None: all channels averaged; else that one
 
 
 @dataclass
@@ -150,7 +151,8 @@ def plan(rows: list[Row], done: set[int], *, threads: int = 8) -> tuple[list[Wor
             failed.append(WorkResult(i, error=duration))
         else:
             offset = row.record.get("offset")
-            items.append(WorkItem(i, row.line, str(row.audio_path), None if offset is None else float(offset), duration))
+            items.append(WorkItem(i, row.line, str(row.audio_path), None if offset is None else float(offset), duration,
+                                  row.record.get("channel")))
     return items, failed
 
 

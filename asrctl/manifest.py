@@ -60,6 +60,12 @@ def check_record(record: object) -> str | None:
     duration = record.get("duration")
     if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0):
         return f"'duration' must be a non-negative number, got {duration!r}"
+    offset = record.get("offset")
+    if offset is not None and (isinstance(offset, bool) or not isinstance(offset, (int, float)) or offset < 0):
+        return f"'offset' must be a non-negative number, got {offset!r}"
+    channel = record.get("channel")
+    if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 0):
+        return f"'channel' must be a channel number (0 for the first), got {channel!r}"
     text = record.get("text")
     if text is not None and not isinstance(text, str):
         return f"'text' must be a string, got {type(text).__name__}"

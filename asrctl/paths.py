@@ -65,9 +65,11 @@ class Rebaser:
 
 
 def audio_key(record: Record, base_dir: str | os.PathLike) -> str:
-    """What makes two rows the same utterance: the resolved audio file (symlinks followed) and the offset."""
+    """What makes two rows the same utterance: the resolved audio file (symlinks followed), the offset
+    and the channel."""
     offset = record.get("offset") or 0
-    return f"{real_path(absolute_path(record[AUDIO_KEY], base_dir))}\0{float(offset)!r}"
+    channel = record.get("channel")
+    return f"{real_path(absolute_path(record[AUDIO_KEY], base_dir))}\0{float(offset)!r}\0{'' if channel is None else channel}"
 
 
 def real_path(path: str) -> str:

@@ -42,7 +42,7 @@ class Scored:
 
     def key(self, i: int) -> tuple:
         record = self.rows[i].record
-        return (str(self.rows[i].audio_path), record.get("offset"), record.get("duration"))
+        return (str(self.rows[i].audio_path), record.get("offset"), record.get("duration"), record.get("channel"))
 
 
 def load_scored(path: Path, *, ref_key: str, pred_key: str, normalizer: str, metrics: list[str]) -> Scored:
@@ -159,7 +159,7 @@ def compare(a: Scored, b: Scored, metric: str, *, resamples: int, seed: int, cha
     index_b = {b.key(i): i for i in range(len(b.rows))}
     pairs = [(i, index_b[a.key(i)]) for i in range(len(a.rows)) if a.key(i) in index_b]
     if not pairs:
-        raise AsrctlError(f"{b.path}: no rows in common with {a.path} (rows match by audio_filepath, offset, duration)")
+        raise AsrctlError(f"{b.path}: no rows in common with {a.path} (rows match by audio_filepath, offset, duration, channel)")
     ia, ib = (np.array(x) for x in zip(*pairs))
     ca, cb = a.counts[metric][ia], b.counts[metric][ib]
     result = paired_bootstrap(ca, cb, resamples=resamples, seed=seed)

@@ -131,7 +131,8 @@ def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], t
               help="Allowed characters in text: ranges and literals (\"a-z' \") or a file of them.")
 @click.option("--min-duration", type=float, help="Rows shorter than this (seconds) are problems.")
 @click.option("--max-duration", type=float, help="Rows longer than this (seconds) are problems.")
-@click.option("--allow-empty-text", is_flag=True, help="Rows without text are fine (manifests for inference).")
+@click.option("--allow-empty-text", is_flag=True,
+              help="Rows without text or duration are fine (manifests for inference).")
 @click.option("--fix", type=FILE, help="Write the clean rows here.")
 @click.option("--rejects", type=FILE, help="Write the other rows here, each with a reject_reason field.")
 @AS_JSON
@@ -143,13 +144,15 @@ def validate_command(manifest: Path, duration_tolerance: float, sample_rate: int
                      quiet: bool) -> None:
     """Check every row of MANIFEST and report the problems, grouped, with line numbers.
 
-    Always checked: malformed lines, missing files, unreadable audio, a duration that differs from
-    the file by more than --duration-tolerance (for rows with an offset: a segment running past the
-    end of the file), empty text, and repeated audio (same resolved path and offset; the first row
+    Always checked: malformed lines, missing files, unreadable audio, a `channel` the file does not
+    have, a missing duration (NeMo's loaders refuse the row), a duration that differs from the file
+    by more than --duration-tolerance (for rows with an offset: a segment running past the end of
+    the file), empty text, and repeated audio (same resolved path, offset and channel; the first row
     is kept). Sample rate, channels, charset and duration range are checked when given.
 
-    --fix and --rejects together hold every input line exactly once; a malformed line goes to the
-    rejects as {"line": N, "raw": "...", "reject_reason": ...}. Exit code 3 when problems were found.
+    --fix and --rejects together hold every input line exactly once; a row only missing its
+    duration goes to --fix with the file's duration filled in; a malformed line goes to the rejects
+    as {"line": N, "raw": "...", "reject_reason": ...}. Exit code 3 when problems were found.
 
     \b
     Examples:
@@ -164,14 +167,15 @@ def validate_command(manifest: Path, duration_tolerance: float, sample_rate: int
     from asrctl.datatools.validate import Checks, render, validate
 
     checks = Checks(duration_tolerance=duration_tolerance, sample_rate=sample_rate, channels=channels, charset=charset,
-                    min_duration=min_duration, max_duration=max_duration, require_text=not allow_empty_text)
+                    min_duration=min_duration, max_duration=max_duration, require_text=not allow_empty_text,
+                    require_duration=not allow_empty_text)
     with progress("validate", count_rows(manifest), quiet=quiet) as advance:
         report = validate(manifest, checks, fix=fix, rejects=rejects, workers=workers, advance=advance)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         render(report, Console())
-    _finish(report.rejected)
+    _finish(report.rejected + report.fixed)
 
 
 @manifest_group.command("stats")
@@ -314,16 +318,22 @@ def filter_command(manifest: Path, output: Path, min_duration: float | None, max
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output file or folder.")
 @SOURCE_FORMAT
 @click.option("--extract-to", type=click.Path(file_okay=False, path_type=Path),
-              help="Unpack audio kept inside the input (tar shards, embedded HF audio) into this folder.")
+              help="Unpack audio kept inside the input (tar shards, embedded HF audio, Lhotse cuts only Lhotse "
+                   "can render, the output of wav.scp commands) into this folder.")
+@click.option("--allow-commands", is_flag=True,
+              help="Run the commands a Kaldi wav.scp names (`sph2pipe ... |`), one program each, no shell.")
 @click.option("--absolute", is_flag=True, help="Write absolute audio paths [default: relative to the output's folder].")
 @QUIET
 def convert_command(source: Path, target: str, output: Path, source_format: str | None, extract_to: Path | None,
-                    absolute: bool, quiet: bool) -> None:
+                    allow_commands: bool, absolute: bool, quiet: bool) -> None:
     """Convert INPUT to another format; every field is kept wherever the format can hold it.
 
     The input format is detected when --from is not given. Formats are plugins: `asrctl plugins
-    --all` lists them. Kaldi keeps fields its files cannot hold in asrctl_extra.jsonl; tarred
-    formats write one shard per 1000 rows (use `manifest shard` for control).
+    --all` lists them. Each row points at the audio its source meant: a segment keeps its offset, a
+    channel of a multi-channel file its `channel`; what cannot be pointed at is unpacked into
+    --extract-to or refused with its reason. Kaldi keeps fields its files cannot hold in
+    asrctl_extra.jsonl; tarred formats write one shard per 1000 rows (use `manifest shard` for
+    control).
 
     \b
     Examples:
@@ -332,6 +342,7 @@ def convert_command(source: Path, target: str, output: Path, source_format: str 
       asrctl manifest convert data/train --to nemo -o train.jsonl
       asrctl manifest convert cuts.jsonl.gz --to csv -o train.csv
       asrctl manifest convert tarred/ --to nemo -o train.jsonl --extract-to audio/
+      asrctl manifest convert data/swbd --to nemo -o swbd.jsonl --allow-commands --extract-to audio/
     """
     from asrctl.datatools.console import ErrorLog
     from asrctl.datatools.convert import convert
@@ -339,7 +350,7 @@ def convert_command(source: Path, target: str, output: Path, source_format: str 
 
     errors = ErrorLog()
     report = convert(source, output, to=target, source_format=source_format, extract_to=extract_to,
-                     absolute=absolute, on_error=errors)
+                     allow_commands=allow_commands, absolute=absolute, on_error=errors)
     print_summary(f"asrctl manifest convert {report.source_format} -> {target}: {output}",
                   [("rows read", str(report.read)), ("rows written", str(report.written))], [], quiet=quiet)
     _finish(errors.count or report.read - report.written)

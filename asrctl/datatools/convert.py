@@ -22,13 +22,14 @@ class ConvertReport:
 
 
 def convert(source: Path, output: Path, *, to: str, source_format: str | None = None,
-            extract_to: Path | None = None, absolute: bool = False,
+            extract_to: Path | None = None, allow_commands: bool = False, absolute: bool = False,
             on_error: Callable[[LineError], None]) -> ConvertReport:
     """Convert; audio paths are written relative to the output's folder unless `absolute`."""
     target = get_format(to)
     if target.write is None:
         raise AsrctlError(f"format {target.name} can be read but not written")
-    spec, records = read_records(source, source_format, on_error, extract_to=extract_to)
+    spec, records = read_records(source, source_format, on_error, extract_to=extract_to,
+                                 allow_commands=allow_commands)
     report = ConvertReport(spec.name)
     out_dir = output.absolute().parent
 

@@ -12,9 +12,18 @@ if TYPE_CHECKING:
 
 
 def try_probe(path: str | os.PathLike) -> AudioInfo | AudioError:
+    """The file's header facts, or why they cannot be read."""
     from asrctl.audio import probe  # numpy and soundfile load when a probe runs, not with the plugins
 
     try:
         return probe(path)
     except AudioError as error:
         return error
+
+
+def probed_duration(record: dict) -> float | AudioError:
+    """The length of the audio a row without `duration` means: its file's, less its offset."""
+    info = try_probe(record["audio_filepath"])
+    if isinstance(info, AudioError):
+        return info
+    return max(info.duration - float(record.get("offset") or 0), 0.0)

@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from asrctl.datatools.parallel import ordered_map
+from asrctl.datatools.probing import probed_duration
+from asrctl.errors import AsrctlError, AudioError
 from asrctl.paths import Record, resolve_record
-from asrctl.errors import AsrctlError
 from asrctl.manifest import LineError, ManifestReader, Row, check_record
 from asrctl.specs import FormatSpec
 
@@ -91,30 +93,51 @@ def optional_kwargs(function: Callable, **wanted: Any) -> dict[str, Any]:
 
 
 def read_records(path: Path, fmt: str | None, on_error: Callable[[LineError], None], *,
-                 extract_to: Path | None = None, audio: bool = True) -> tuple[FormatSpec, Iterator[Record]]:
+                 extract_to: Path | None = None, allow_commands: bool = False,
+                 audio: bool = True) -> tuple[FormatSpec, Iterator[Record]]:
     """The format of `path` and its records, each checked as a manifest row; bad ones go to on_error.
 
-    With `audio`, relative audio paths come back absolute (resolved against the input's folder) and
-    formats that keep audio in archives unpack it into `extract_to`. Without it the records are for
+    With `audio`, relative audio paths come back absolute (resolved against the input's folder),
+    formats that keep audio in archives unpack it into `extract_to` (as do those that run commands
+    named in the data, with `allow_commands`: Kaldi's wav.scp), and a record without a duration
+    gets its file's (NeMo's loaders refuse rows without one). Without it the records are for
     counting (stats): durations and text, audio paths as the format stores them.
     """
     spec = get_format(fmt) if fmt else detect_format(path)
     if spec.read is None:
         raise AsrctlError(f"format {spec.name} can be written but not read")
-    options = optional_kwargs(spec.read, extract_to=extract_to, audio=audio)
+    options = optional_kwargs(spec.read, extract_to=extract_to, allow_commands=allow_commands, audio=audio)
     if extract_to is not None and "extract_to" not in options:
         raise AsrctlError(f"format {spec.name} keeps its audio as plain files: --extract-to does not apply")
+    if allow_commands and "allow_commands" not in options:
+        raise AsrctlError(f"format {spec.name} names no commands to run: --allow-commands does not apply")
     base = path.resolve().parent
 
-    def records() -> Iterator[Record]:
+    def checked() -> Iterator[tuple[int, Record]]:
         for number, record in enumerate(spec.read(path, on_error, **options), start=1):
             reason = check_record(record)
             if reason:
                 on_error(LineError(str(path), number, f"record {number}: {reason}"))
             else:
-                yield resolve_record(record, base) if audio else record
+                yield number, resolve_record(record, base) if audio else record
+
+    def records() -> Iterator[Record]:
+        if not audio:
+            yield from (record for _, record in checked())
+            return
+        for (number, record), duration in ordered_map(_duration_of, checked()):
+            if isinstance(duration, AudioError):
+                on_error(LineError(str(path), number, f"record {number}: {duration}"))
+            else:
+                yield record if duration is None else {**record, "duration": duration}
 
     return spec, records()
+
+
+def _duration_of(numbered: tuple[int, Record]) -> float | AudioError | None:
+    """None for a record that has its duration; else its file's, or why the file cannot tell."""
+    record = numbered[1]
+    return None if record.get("duration") is not None else probed_duration(record)
 
 
 def read_training_rows(path: str, data_format: str | None, unpack_to: Path) -> tuple[list[dict[str, Any]], list[str]]:

@@ -4,7 +4,8 @@ nemo-tarred follows NeMo's convert_to_tarred_audio_dataset.py: `audio_0.tar` ...
 `tarred_audio_manifest.json`, whose rows name their member (`audio_filepath`) and `shard_id`;
 member names are the audio path (relative to the files' common folder) with `/` and `.` squashed
 to `_`; a file used by several rows of a shard is stored once, the later rows naming it `NAME-subN.ext`;
-rows with an offset are cut out and stored as mono FLAC, their offset kept as `source_audio_offset`.
+rows with an offset or a channel are cut out and stored as mono FLAC (asrctl.clips), their offset and
+channel kept as `source_audio_offset` and `source_audio_channel`.
 Shards differ in size by at most one row (NeMo drops the remainder instead).
 webdataset writes `shard-000000.tar` ... with `KEY.EXT` (the audio) and `KEY.json` (the fields).
 
@@ -28,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asrctl.clips import clip_flac, clip_suffix, is_part
 from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.probing import try_probe
+from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError, dumps, read_manifest, write_manifest
 
@@ -61,7 +63,7 @@ class Member:
 
     @property
     def sliced(self) -> bool:
-        return self.item.record.get("offset") is not None
+        return is_part(self.item.record)
 
     @property
     def key(self) -> str:  # WebDataset's sample key: the name up to its first dot
@@ -80,19 +82,18 @@ class ShardReport:
 def with_durations(items: list[Item], on_error: ErrorSink, workers: int) -> list[Item]:
     """Items with a duration, probing the files of those without; unreadable ones are reported and dropped."""
     done: list[Item] = []
-    for item, info in ordered_map(_probe_if_needed, items, workers):
-        if isinstance(info, AudioError):
-            on_error(item.error(info))
-        elif info is not None:
-            offset = float(item.record.get("offset") or 0)
-            done.append(Item({**item.record, "duration": info.duration - offset}, item.source, item.line))
+    for item, duration in ordered_map(_duration_if_needed, items, workers):
+        if isinstance(duration, AudioError):
+            on_error(item.error(duration))
+        elif duration is not None:
+            done.append(Item({**item.record, "duration": duration}, item.source, item.line))
         else:
             done.append(item)
     return done
 
 
-def _probe_if_needed(item: Item):
-    return None if item.record.get("duration") is not None else try_probe(item.record[AUDIO_KEY])
+def _duration_if_needed(item: Item) -> float | AudioError | None:
+    return None if item.record.get("duration") is not None else probed_duration(item.record)
 
 
 def write_shards(items: list[Item], out_dir: Path, *, num_shards: int, fmt: str, buckets: int = 1,
@@ -155,9 +156,9 @@ def _members(chunk: list[Item], root: str, fmt: str) -> list[Member]:
         base, ext = os.path.splitext(os.path.relpath(path, root) if root else path)
         base = base.replace("/", "_").replace("\\", "_").replace(".", "_").replace("-sub", "_sub").lstrip("_") or "audio"
         content: tuple = (path,)
-        if record.get("offset") is not None:
-            content = (path, record["offset"], record["duration"])
-            base, ext = f"{base}_{_number(record['offset'])}_{_number(record['duration'])}", ".flac"
+        if is_part(record):
+            content = (path, record.get("offset"), record.get("duration"), record.get("channel"))
+            base, ext = f"{base}{clip_suffix(record)}", ".flac"
         if content in first:  # NeMo names the stored member again; a WebDataset sample needs its own copy
             earlier = first[content]
             repeats[earlier] = repeats.get(earlier, 0) + 1
@@ -172,10 +173,6 @@ def _members(chunk: list[Item], root: str, fmt: str) -> list[Member]:
         first[content] = name
         members.append(Member(item, name))
     return members
-
-
-def _number(value: float) -> str:
-    return str(value).replace(".", "_").replace("-", "m")
 
 
 @dataclass
@@ -250,15 +247,7 @@ def _add_audio(tar: tarfile.TarFile, member: Member) -> None:
     if not member.sliced:
         tar.add(record[AUDIO_KEY], arcname=member.name, recursive=False, filter=_anonymous)
         return
-    import soundfile as sf
-
-    from asrctl.audio import load_audio, probe
-
-    rate = probe(record[AUDIO_KEY]).sample_rate
-    audio = load_audio(record[AUDIO_KEY], rate, offset=float(record["offset"]), duration=float(record["duration"]))
-    buffer = io.BytesIO()
-    sf.write(buffer, audio, rate, format="FLAC", subtype="PCM_16")
-    _add_bytes(tar, member.name, buffer.getvalue())
+    _add_bytes(tar, member.name, clip_flac(record))
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -278,9 +267,10 @@ def _anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
 def _output_record(member: Member, shard: int, fmt: str) -> Record:
     """The row as the dataset stores it: with member name and shard for NeMo, the fields alone for WebDataset."""
     record = member.item.record
-    fields = {k: v for k, v in record.items() if k not in (AUDIO_KEY, "offset")}
-    if member.sliced:
-        fields["source_audio_offset"] = record["offset"]
+    fields = {k: v for k, v in record.items() if k not in (AUDIO_KEY, "offset", "channel")}
+    for key in ("offset", "channel"):  # the clip is that part already
+        if record.get(key) is not None:
+            fields[f"source_audio_{key}"] = record[key]
     return {AUDIO_KEY: member.name, **fields, "shard_id": shard} if fmt == "nemo-tarred" else fields
 
 

@@ -1,9 +1,10 @@
 """`manifest validate`: find what would break training or scoring, row by row, and split clean from bad.
 
-Always checked: malformed lines, missing files, unreadable audio, durations that disagree with the
-file (beyond a tolerance; for offset rows, segments running past the end), empty text, and rows
-repeating an earlier row's audio (same resolved path and offset). Checked when asked: sample rate,
-channels, allowed characters, and a duration range.
+Always checked: malformed lines, missing files, unreadable audio, a channel the file does not have,
+durations missing (NeMo's loaders refuse such rows; --fix fills them in from the file) or disagreeing
+with the file (beyond a tolerance; for offset rows, segments running past the end), empty text, and
+rows repeating an earlier row's audio (same resolved path, offset and channel). Checked when asked:
+sample rate, channels, allowed characters, and a duration range.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ PROBLEMS = {
     "malformed": "malformed line",
     "missing_file": "audio file missing",
     "unreadable_audio": "audio unreadable",
+    "no_such_channel": "channel not in the file",
+    "missing_duration": "no duration (NeMo refuses the row)",
     "duration_mismatch": "duration disagrees with the file",
     "sample_rate": "unexpected sample rate",
     "channels": "unexpected channel count",
     "empty_text": "empty or blank text",
     "bad_characters": "characters outside the charset",
-    "duplicate": "duplicate audio (same path and offset)",
+    "duplicate": "duplicate audio (same path, offset and channel)",
     "duration_range": "duration outside --min/--max-duration",
 }
+# Problems --fix repairs: such a row goes to the clean rows, mended, instead of the rejects.
+FIXABLE = frozenset({"missing_duration"})
 EXAMPLES = 3
 
 
@@ -51,6 +56,7 @@ class Checks:
     min_duration: float | None = None
     max_duration: float | None = None
     require_text: bool = True
+    require_duration: bool = True  # NeMo's training loaders refuse rows without; inference does not
 
 
 def parse_charset(value: str) -> frozenset[str]:
@@ -80,6 +86,7 @@ class Report:
     path: str
     rows: int = 0
     clean: int = 0
+    fixed: int = 0  # rows whose only problems --fix repairs
     lines: dict[str, list[int]] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
@@ -91,11 +98,11 @@ class Report:
 
     @property
     def rejected(self) -> int:
-        return self.rows - self.clean
+        return self.rows - self.clean - self.fixed
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": self.path, "rows": self.rows, "clean": self.clean, "rejected": self.rejected,
+            "file": self.path, "rows": self.rows, "clean": self.clean, "fixed": self.fixed, "rejected": self.rejected,
             "problems": {kind: {"title": PROBLEMS[kind], "count": len(self.lines[kind]), "lines": self.lines[kind],
                                 "examples": self.examples[kind]} for kind in PROBLEMS if kind in self.lines},
         }
@@ -111,7 +118,12 @@ def audio_problems(row: Row, checks: Checks) -> tuple[list[tuple[str, str]], flo
         return [("unreadable_audio", str(info))], None
     problems = []
     duration, offset = row.record.get("duration"), float(row.record.get("offset") or 0)
-    if row.record.get("offset") is not None:
+    channel = row.record.get("channel")
+    if channel is not None and channel >= info.channels:
+        problems.append(("no_such_channel", f"channel {channel}, the file has {info.channels} (numbered from 0)"))
+    if duration is None and checks.require_duration:
+        problems.append(("missing_duration", f"no duration; the file gives {info.duration - offset:.3f} s"))
+    elif row.record.get("offset") is not None:
         end = offset + float(duration or 0)
         if end > info.duration + checks.duration_tolerance:
             problems.append(("duration_mismatch", f"segment {offset:g}+{float(duration or 0):g} s ends after the file ({info.duration:.3f} s)"))
@@ -119,7 +131,7 @@ def audio_problems(row: Row, checks: Checks) -> tuple[list[tuple[str, str]], flo
         problems.append(("duration_mismatch", f"duration {float(duration):.3f} s, the file has {info.duration:.3f} s"))
     if checks.sample_rate and info.sample_rate != checks.sample_rate:
         problems.append(("sample_rate", f"{info.sample_rate} Hz, expected {checks.sample_rate}"))
-    if checks.channels and info.channels != checks.channels:
+    if checks.channels and channel is None and info.channels != checks.channels:  # a channel row reads one
         problems.append(("channels", f"{info.channels} channels, expected {checks.channels}"))
     return problems, info.duration - offset
 
@@ -172,11 +184,14 @@ def validate(path: Path, checks: Checks, *, fix: Path | None = None, rejects: Pa
                 seen[key] = item.line
             for kind, reason in problems:
                 report.add(item.line, kind, reason)
-            if problems:
-                rejected.write({**rejected.rebase(item), "reject_reason": "; ".join(r for _, r in problems)})
-            else:
+            if not problems:
                 report.clean += 1
                 fixed.write(fixed.rebase(item))
+            elif {kind for kind, _ in problems} <= FIXABLE and file_duration is not None:
+                report.fixed += 1
+                fixed.write({**fixed.rebase(item), "duration": round(file_duration, 6)})
+            else:
+                rejected.write({**rejected.rebase(item), "reject_reason": "; ".join(r for _, r in problems)})
     return report
 
 
@@ -207,4 +222,5 @@ def render(report: Report, console: Console, shown_lines: int = 12) -> None:
             table.add_row(title, str(len(lines)), listed, Text(report.examples[kind][0]))
     if table.row_count:
         console.print(table)
-    console.print(f"{report.rows} rows: {report.clean} clean, {report.rejected} with problems", highlight=False)
+    mended = f"{report.fixed} missing only what --fix fills in, " if report.fixed else ""
+    console.print(f"{report.rows} rows: {report.clean} clean, {mended}{report.rejected} with problems", highlight=False)

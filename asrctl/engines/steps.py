@@ -30,7 +30,7 @@ def decode(item: WorkItem) -> Decoded:
     """The item's audio at 16 kHz mono, or the reason it cannot be read."""
     try:
         audio = load_audio(item.audio_path, offset=item.offset or 0.0,
-                           duration=item.duration if item.offset is not None else None)
+                           duration=item.duration if item.offset is not None else None, channel=item.channel)
     except AsrctlError as exc:
         return item, None, str(exc)
     if audio.size == 0:

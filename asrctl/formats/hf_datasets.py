@@ -1,34 +1,44 @@
 """Hugging Face datasets: a `save_to_disk` folder (hf-datasets) or a parquet file (hf-parquet).
 
-Columns: `audio`, a datasets.Audio(sampling_rate=16000, decode=False) column holding the absolute
-path (no audio decoding library is needed either way); audio_filepath, the manifest path, relative
-to the output's folder where possible; then duration, text and every other field. Strings,
+Columns: `audio`, a datasets.Audio(sampling_rate=16000, decode=False) column holding the audio the
+row means: the absolute path of its file, or, for a segment or a channel of a file, that part cut
+out as FLAC bytes (an HF user who decodes `audio` gets the utterance, not the whole recording); no
+audio decoding library is needed either way. Then audio_filepath, the manifest path, relative to
+the output's folder where possible; then duration, text and every other field. Strings,
 integers, floats and booleans become typed columns; lists, objects and fields with values of mixed
 types become datasets.Json columns, so they read back as they were written. A column cannot tell a
 missing field from a null: both read back as missing.
 
 `save_to_disk` copies the audio bytes into the folder (what datasets does), so the folder loads on
-any machine; parquet keeps paths only. Datasets that hold only embedded audio are unpacked into
---extract-to when read.
+any machine; parquet keeps paths (and the bytes of cut clips).
+
+Reading: a row's own `audio_filepath` is used where that file exists (its offset and channel apply).
+Otherwise embedded bytes win, whatever the Audio value's path says: they are unpacked into
+--extract-to, and as they are the row's audio already, its offset and channel are kept as
+`source_audio_offset` and `source_audio_channel`. An Audio value without bytes names a file, taken
+(as datasets opens it) against the working folder.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from asrctl.paths import absolute_path
-from asrctl.errors import AsrctlError
+from asrctl.clips import clip_flac, clip_suffix, is_part
+from asrctl.errors import AsrctlError, AudioError
 from asrctl.formats import Spool, atomic_dir, need
+from asrctl.paths import absolute_path
 from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError
 from asrctl.scratch import scratch_folder
 
 AUDIO_COLUMN = "audio"
 SAMPLING_RATE = 16000
 BATCH_ROWS = 1000
+ErrorSink = Callable[[LineError], None]
 # Value kinds met in a field -> its Arrow type; anything else is a Json column.
 VALUE_TYPES = {
     frozenset({"str"}): "string",
@@ -40,25 +50,27 @@ VALUE_TYPES = {
 }
 
 
-def write_folder(records: Iterable[dict], path: Path) -> int:
-    with _dataset(records, path, "hf-datasets") as (dataset, count), atomic_dir(path) as tmp:
+def write_folder(records: Iterable[dict], path: Path, *, on_error: ErrorSink | None = None) -> int:
+    with _dataset(records, path, "hf-datasets", on_error) as dataset, atomic_dir(path) as tmp:
         dataset.save_to_disk(str(tmp))
-    return count
+    return len(dataset)
 
 
-def write_parquet(records: Iterable[dict], path: Path) -> int:
-    with _dataset(records, path, "hf-parquet") as (dataset, count), AtomicWriter(path, "wb") as f:
+def write_parquet(records: Iterable[dict], path: Path, *, on_error: ErrorSink | None = None) -> int:
+    with _dataset(records, path, "hf-parquet", on_error) as dataset, AtomicWriter(path, "wb") as f:
         dataset.to_parquet(f)
-    return count
+    return len(dataset)
 
 
 @contextmanager
-def _dataset(records: Iterable[dict], path: Path, fmt: str) -> Iterator[tuple[Any, int]]:
-    """A datasets.Dataset of the records, built in a temporary cache beside `path`."""
+def _dataset(records: Iterable[dict], path: Path, fmt: str, on_error: ErrorSink | None) -> Iterator[Any]:
+    """A datasets.Dataset of the records, built in a temporary cache beside `path`; rows whose clip
+    cannot be cut go to on_error."""
     datasets = need("datasets", fmt)
     datasets.disable_progress_bars()
     base = path.absolute().parent
-    with Spool(records, near=path) as spool, scratch_folder(path, ".cache") as cache:
+    with Spool(records, near=path) as spool, scratch_folder(path, ".cache") as cache, \
+            scratch_folder(path, ".failed") as failed:
         if AUDIO_COLUMN in spool.kinds:
             raise AsrctlError(f"format {fmt} keeps the audio in an {AUDIO_COLUMN!r} column; the records already "
                               f"have a field of that name: rename it first")
@@ -70,9 +82,15 @@ def _dataset(records: Iterable[dict], path: Path, fmt: str) -> Iterator[tuple[An
         dataset = datasets.Dataset.from_generator(
             _rows, features=features, cache_dir=cache,
             # a list in gen_kwargs would be split into shards by datasets: pass a tuple
-            gen_kwargs={"spool": str(spool.path), "columns": tuple(spool.kinds), "base": str(base)},
+            gen_kwargs={"spool": str(spool.path), "columns": tuple(spool.kinds), "base": str(base),
+                        "failed": str(failed / "rows.jsonl")},
         )
-        yield dataset.cast_column(AUDIO_COLUMN, datasets.Audio(sampling_rate=SAMPLING_RATE, decode=False)), spool.count
+        failures = failed / "rows.jsonl"
+        if on_error and failures.is_file():  # the generator may run in another process: its reports come back in a file
+            for line in failures.read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                on_error(LineError(str(path), entry["row"], entry["reason"]))
+        yield dataset.cast_column(AUDIO_COLUMN, datasets.Audio(sampling_rate=SAMPLING_RATE, decode=False))
 
 
 def _feature(datasets: Any, kinds: set[str]) -> Any:
@@ -80,29 +98,37 @@ def _feature(datasets: Any, kinds: set[str]) -> Any:
     return datasets.Value(value_type) if value_type else datasets.Json()
 
 
-def _rows(spool: str, columns: tuple[str, ...], base: str) -> Iterator[dict]:
-    import json
-
-    with open(spool, encoding="utf-8") as f:
-        for line in f:
+def _rows(spool: str, columns: tuple[str, ...], base: str, failed: str) -> Iterator[dict]:
+    with open(spool, encoding="utf-8") as f, open(failed, "a", encoding="utf-8") as failures:
+        for number, line in enumerate(f, start=1):
             record = json.loads(line)
-            audio = {"bytes": None, "path": absolute_path(record[AUDIO_KEY], base)}
+            file = absolute_path(record[AUDIO_KEY], base)
+            audio = {"bytes": None, "path": file}
+            if is_part(record):
+                stem = os.path.splitext(os.path.basename(file))[0]
+                try:
+                    audio = {"bytes": clip_flac({**record, AUDIO_KEY: file}), "path": f"{stem}{clip_suffix(record)}.flac"}
+                except AudioError as exc:
+                    failures.write(json.dumps({"row": number, "reason": str(exc)}) + "\n")
+                    continue
             yield {AUDIO_COLUMN: audio, **{c: record.get(c) for c in columns}}
 
 
-def read_folder(path: Path, on_error: Callable[[LineError], None], *, extract_to: Path | None = None,
+def read_folder(path: Path, on_error: ErrorSink, *, extract_to: Path | None = None,
                 audio: bool = True) -> Iterator[dict]:
     datasets = need("datasets", "hf-datasets")
     dataset = datasets.load_from_disk(str(path))
     if not isinstance(dataset, datasets.Dataset):
-        raise AsrctlError(f"{path}: a DatasetDict with splits {list(dataset)}: give one split's folder")
+        splits = list(dataset)
+        raise AsrctlError(f"{path}: a DatasetDict with splits {splits}: give one split's folder "
+                          f"({path / splits[0]})" if splits else f"{path}: a DatasetDict without splits")
     audio_columns = [name for name, f in dataset.features.items() if isinstance(f, datasets.Audio)]
     for name in audio_columns:
         dataset = dataset.cast_column(name, datasets.Audio(decode=False))
     yield from _records(path, dataset.iter(batch_size=BATCH_ROWS), audio_columns, on_error, extract_to, audio)
 
 
-def read_parquet(path: Path, on_error: Callable[[LineError], None], *, extract_to: Path | None = None,
+def read_parquet(path: Path, on_error: ErrorSink, *, extract_to: Path | None = None,
                  audio: bool = True) -> Iterator[dict]:
     datasets = need("datasets", "hf-parquet")
     parquet = need("pyarrow.parquet", "hf-parquet")
@@ -116,7 +142,8 @@ def read_parquet(path: Path, on_error: Callable[[LineError], None], *, extract_t
 
 
 def _records(path: Path, batches: Iterable[dict[str, list]], audio_columns: list[str],
-             on_error: Callable[[LineError], None], extract_to: Path | None, audio: bool) -> Iterator[dict]:
+             on_error: ErrorSink, extract_to: Path | None, audio: bool) -> Iterator[dict]:
+    base = path.absolute().parent  # where the records' relative paths start (the manifest convention)
     number = 0
     for batch in batches:
         names = list(batch)
@@ -124,27 +151,31 @@ def _records(path: Path, batches: Iterable[dict[str, list]], audio_columns: list
             number += 1
             record = {k: v for k, v in zip(names, values) if v is not None}
             stored = [record.pop(name) for name in audio_columns if name in record]
-            if AUDIO_KEY not in record:
-                if not stored:
-                    on_error(LineError(str(path), number, f"no {AUDIO_KEY} and no audio"))
-                    continue
-                record = {AUDIO_KEY: _audio_file(path, number, stored[0], extract_to, audio), **record}
-            yield record
+            if not audio:  # only counted: the row's own path, or a placeholder, is enough
+                yield {AUDIO_KEY: f"row-{number}", **record}
+                continue
+            own = record.get(AUDIO_KEY)
+            if own is not None and os.path.isfile(absolute_path(own, base)):
+                yield record
+            elif stored and stored[0].get("bytes"):
+                yield _unpacked(path, number, stored[0], record, extract_to)
+            elif stored and stored[0].get("path"):
+                yield {**record, AUDIO_KEY: os.path.abspath(stored[0]["path"])}
+            elif own is not None:
+                yield record  # a missing file, reported as such where the row is used
+            else:
+                on_error(LineError(str(path), number, f"no {AUDIO_KEY} and no audio"))
 
 
-def _audio_file(path: Path, number: int, stored: dict, extract_to: Path | None, audio: bool) -> str:
-    """A file for an Audio value: its path when that file exists, else its bytes unpacked."""
-    name = stored.get("path") or ""
-    if not audio:
-        return name or f"row-{number}"  # only counted: a placeholder is enough
-    if not stored.get("bytes") or (name and os.path.isfile(name)):
-        return name
+def _unpacked(path: Path, number: int, stored: dict, record: dict, extract_to: Path | None) -> dict:
+    """The row pointing at its embedded audio, unpacked; the offset and channel it had are applied already."""
     if extract_to is None:
         raise AsrctlError(f"{path}: the audio is embedded in the dataset: give --extract-to DIR to unpack it")
-    target = extract_to / f"{number:09d}-{os.path.basename(name) or 'audio'}"
+    target = extract_to / f"{number:09d}-{os.path.basename(stored.get('path') or '') or 'audio'}"
     with AtomicWriter(target, "wb") as f:
         f.write(stored["bytes"])
-    return str(target.absolute())
+    moved = {f"source_audio_{key}": record.pop(key) for key in ("offset", "channel") if key in record}
+    return {**record, **moved, AUDIO_KEY: str(target.absolute())}
 
 
 def detect_folder(path: Path) -> bool:

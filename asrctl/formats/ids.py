@@ -1,7 +1,8 @@
 """Utterance and recording ids for formats that key rows by id (Kaldi, Lhotse).
 
-An id is the file's stem, made safe, plus a 64-bit digest of the resolved path (and offset): the
-same row gets the same id on every run, and two files named alike in different folders differ.
+An id is the file's stem, made safe, plus a 64-bit digest of the resolved path (and offset), and the
+channel where the row has one: the same row gets the same id on every run, and two files named
+alike in different folders differ.
 A speaker, when known, leads the utterance id, so sorting by id groups speakers as Kaldi wants.
 """
 
@@ -27,10 +28,12 @@ def recording_id(path: str) -> str:
     return f"{safe(PurePath(path).stem)}-{_digest(path)}"
 
 
-def utterance_id(path: str, offset: float | None = None, speaker: str | None = None) -> str:
+def utterance_id(path: str, offset: float | None = None, speaker: str | None = None,
+                 channel: int | None = None) -> str:
     stem = safe(PurePath(path).stem)
     lead = f"{safe(speaker)}-" if speaker else ""
-    return f"{lead}{stem}-{_digest(f'{path}@{float(offset or 0)!r}')}"
+    tail = f"-ch{channel}" if channel is not None else ""
+    return f"{lead}{stem}-{_digest(f'{path}@{float(offset or 0)!r}')}{tail}"
 
 
 def unique(ids: Iterable[str]) -> Iterator[str]:

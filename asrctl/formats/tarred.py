@@ -146,30 +146,49 @@ def _samples(tar: tarfile.TarFile, tar_path: Path, target: Path | None, on_error
         yield from sample.record(tar_path, on_error)
 
 
+# Member extensions (after the key's first dot) by what they hold, as webdataset's decoders name them.
+AUDIO_EXTENSIONS = frozenset({"flac", "wav", "mp3", "ogg", "opus", "m4a", "aac", "webm", "wma", "sph", "aiff", "aif"})
+TEXT_EXTENSIONS = frozenset({"txt", "text", "transcript"})
+
+
 class _Sample:
+    """One WebDataset sample: `.json` fields, a transcript (`.txt`, `.text`, `.transcript`) and an
+    audio member; other members (features, images) are not rows' business and are passed over."""
+
     def __init__(self, key: str, number: int) -> None:
         self.key = key
         self.number = number
-        self.fields: dict | None = None
+        self.fields: dict = {}
+        self.text: str | None = None
         self.audio: str | None = None
 
     def add(self, tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path | None) -> None:
-        if member.name.endswith(".json"):
-            source = tar.extractfile(member)
-            assert source is not None
-            fields = json.load(source)
+        extension = member.name.rpartition("/")[2].split(".", 1)[1].lower() if "." in member.name else ""
+        last = extension.rpartition(".")[2]
+        if extension == "json":
+            fields = json.load(_read(tar, member))
             if not isinstance(fields, dict):
                 raise ValueError("expected a JSON object")
             self.fields = fields
-        elif self.audio is None:
+        elif last in TEXT_EXTENSIONS:
+            self.text = _read(tar, member).read().decode("utf-8").strip()
+        elif last in AUDIO_EXTENSIONS and self.audio is None:
             self.audio = str(extract_member(tar, member, target)) if target is not None else member.name
 
     def record(self, tar_path: Path, on_error: ErrorSink) -> Iterator[dict]:
-        missing = "no .json member" if self.fields is None else "no audio member" if self.audio is None else None
-        if missing:
-            on_error(LineError(str(tar_path), self.number, f"sample {self.key}: {missing}"))
+        if self.audio is None:
+            on_error(LineError(str(tar_path), self.number, f"sample {self.key}: no audio member"))
             return
-        yield {AUDIO_KEY: self.audio, **{k: v for k, v in self.fields.items() if k != AUDIO_KEY}}
+        fields = {k: v for k, v in self.fields.items() if k != AUDIO_KEY}
+        if self.text is not None and fields.get("text") is None:
+            fields["text"] = self.text
+        yield {AUDIO_KEY: self.audio, **fields}
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo):
+    source = tar.extractfile(member)
+    assert source is not None  # members are regular files (member_problem refused the rest)
+    return source
 
 
 def detect_nemo_tarred(path: Path) -> bool:

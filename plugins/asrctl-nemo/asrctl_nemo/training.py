@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 
-from asrctl import AsrctlError
+from asrctl import AsrctlError, AudioError
 from asrctl.audio import SAMPLE_RATE
 from asrctl.datatools.reading import read_training_rows
 from asrctl.launch import is_main_process
-from asrctl.manifest import AtomicWriter, dumps
+from asrctl.manifest import AUDIO_KEY, AtomicWriter, dumps
 from asrctl.progress import print_summary, stderr
 from asrctl.recipes import check_keys, earlier_run
 from asrctl_nemo import lora
@@ -143,7 +143,8 @@ def setup_data(asr: Any, settings: dict[str, Any], data: dict[str, Any], manifes
 
     common = {"sample_rate": SAMPLE_RATE, "batch_size": int(settings["per_device_train_batch_size"]),
               "num_workers": int(settings["num_workers"]), "pin_memory": torch.cuda.is_available(),
-              "use_start_end_token": False}
+              "use_start_end_token": False,
+              "channel_selector": "average"}  # multi-channel files as asrctl reads them everywhere
     asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True,
                                      "max_duration": data.get("max_duration"), "min_duration": data.get("min_duration")}))
     asr._train_dl = resumable(asr._train_dl)
@@ -230,6 +231,8 @@ def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple
     usable = [r for r in records if (r.get("text") or "").strip()]
     if not usable:
         raise AsrctlError(f"{data[name]}: no row with a transcript")
+    usable = [_one_channel(r, out / "audio" / name / "channels", unreadable) for r in usable]
+    usable = [r for r in usable if r is not None]
     target = out / f"{name}_manifest.json"
     with AtomicWriter(target) as f:
         f.writelines(dumps(record) + "\n" for record in usable)
@@ -238,6 +241,25 @@ def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple
         pairs.append((f"{name} dropped", f"{len(records) - len(usable)} without text"))
     errors += unreadable
     return target
+
+
+def _one_channel(record: dict[str, Any], folder: Path, errors: list[str]) -> dict[str, Any] | None:
+    """A row reading one channel of a file, as a clip of its own: NeMo's loaders pick channels per
+    dataset, not per row."""
+    if record.get("channel") is None:
+        return record
+    from asrctl.clips import clip_flac, clip_suffix
+    from asrctl.formats.ids import recording_id
+
+    target = folder / f"{recording_id(record[AUDIO_KEY])}{clip_suffix(record)}.flac"
+    try:
+        if not target.is_file():
+            with AtomicWriter(target, "wb") as f:
+                f.write(clip_flac(record))
+    except AudioError as exc:
+        errors.append(str(exc))
+        return None
+    return {**{k: v for k, v in record.items() if k not in ("offset", "channel")}, AUDIO_KEY: str(target)}
 
 
 def _config(values: dict[str, Any]) -> Any:

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from asrctl import AsrctlError, AudioError
-from asrctl.audio import load_audio, probe_duration
+from asrctl.audio import load_audio
+from asrctl.datatools.probing import probed_duration
 from asrctl.manifest import AUDIO_KEY
 
 
@@ -28,6 +29,7 @@ class Utterance:
     duration: float
     offset: float = 0.0
     segment: bool = False  # a part of the file (offset/duration), as NeMo manifests allow
+    channel: int | None = None  # one channel of a multi-channel file; None: all averaged
 
 
 @dataclass
@@ -74,9 +76,8 @@ def _utterance(record: dict[str, Any], labels: Callable[[str], list[int]],
         return "audio file missing", None
     duration = record.get("duration")
     if duration is None:
-        try:
-            duration = probe_duration(audio)
-        except AudioError:
+        duration = probed_duration(record)
+        if isinstance(duration, AudioError):
             return "unreadable audio", None
     if min_duration is not None and duration < min_duration:
         return f"shorter than {min_duration:g} s", None
@@ -87,7 +88,8 @@ def _utterance(record: dict[str, Any], labels: Callable[[str], list[int]],
     if reason:
         return reason, None
     offset = record.get("offset")
-    return "", Utterance(audio, text, ids, float(duration), float(offset or 0.0), segment=offset is not None)
+    return "", Utterance(audio, text, ids, float(duration), float(offset or 0.0), segment=offset is not None,
+                         channel=record.get("channel"))
 
 
 class SpeechDataset(torch.utils.data.Dataset):
@@ -108,7 +110,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         u = self.utterances[index]
         segment = {"offset": u.offset, "duration": u.duration} if u.segment else {}
         try:
-            audio = load_audio(u.audio, **segment)
+            audio = load_audio(u.audio, **segment, channel=u.channel)
         except AudioError as exc:  # probed fine, failed to decode: nothing sensible to train on instead
             raise AsrctlError(f"{exc} (remove it from the training data)") from exc
         return {**self.features(audio), "labels": u.labels}
