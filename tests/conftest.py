@@ -2,6 +2,9 @@ import os
 from pathlib import Path
 
 import pytest
+from probe_backend import PROBE
+
+from asrctl.testing import make_plugin_dist, run_cli
 
 DATA = Path(__file__).parent / "data"
 
@@ -34,3 +37,20 @@ def tiny_whisper(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_whisper
 
     return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+@pytest.fixture(scope="session")
+def probe_site(tmp_path_factory):
+    """A folder holding the probe backend (tests/probe_backend.py) as a plugin distribution."""
+    return make_plugin_dist(tmp_path_factory.mktemp("probe-site"), "asrctl-probe", PROBE)
+
+
+@pytest.fixture
+def infer(probe_site):
+    """`asrctl infer MANIFEST -b probe -o OUT ...` through the real CLI."""
+
+    def run(manifest, out, *extra, env=None, cwd=None):
+        return run_cli("infer", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
+                       "--num-workers", "1", *extra, pythonpath=probe_site, env=env, cwd=cwd)
+
+    return run

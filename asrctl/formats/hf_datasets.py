@@ -179,7 +179,9 @@ def _unpacked(path: Path, number: int, stored: dict, record: dict, extract_to: P
 
 
 def detect_folder(path: Path) -> bool:
-    return (path / "dataset_info.json").is_file() and (path / "state.json").is_file()
+    # A DatasetDict folder too, so that reading it can say which split folders it holds.
+    return (path / "dataset_info.json").is_file() and (path / "state.json").is_file() or \
+        (path / "dataset_dict.json").is_file()
 
 
 def detect_parquet(path: Path) -> bool:

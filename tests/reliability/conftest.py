@@ -1,4 +1,4 @@
-"""Fixtures of the fault-injection suite: a probe backend and a way to run the real CLI on it."""
+"""Fixtures of the fault-injection suite: a way to start the real CLI on the probe backend (tests/conftest.py)."""
 
 import os
 import subprocess
@@ -6,24 +6,7 @@ import sys
 
 import pytest
 
-from fault_probe import PROBE
-
-from asrctl.testing import default_sigint, make_plugin_dist, run_cli
-
-@pytest.fixture(scope="session")
-def probe_site(tmp_path_factory):
-    return make_plugin_dist(tmp_path_factory.mktemp("probe-site"), "asrctl-probe", PROBE)
-
-
-@pytest.fixture
-def infer(probe_site):
-    """`asrctl infer MANIFEST -b probe -o OUT ...` through the real CLI."""
-
-    def run(manifest, out, *extra, env=None, cwd=None):
-        return run_cli("infer", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
-                       "--num-workers", "1", *extra, pythonpath=probe_site, env=env, cwd=cwd)
-
-    return run
+from asrctl.testing import default_sigint
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import soundfile as sf
 
-from fault_probe import read_jsonl
+from probe_backend import read_jsonl
 from test_audio import encode_av
 
 RATE_OUT = 16000

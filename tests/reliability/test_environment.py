@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from fault_probe import PROBE, read_jsonl
+from probe_backend import PROBE, read_jsonl
 
 from asrctl.testing import make_manifest, make_plugin_dist, run_cli
 

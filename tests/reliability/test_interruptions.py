@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fault_probe import read_jsonl
+from probe_backend import read_jsonl
 
 from asrctl.testing import run_cli, write_tone_wav
 

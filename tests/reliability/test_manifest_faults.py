@@ -2,7 +2,7 @@
 
 import json
 
-from fault_probe import read_jsonl
+from probe_backend import read_jsonl
 
 from asrctl.testing import write_tone_wav
 

@@ -4,7 +4,7 @@ import ast
 import shutil
 from pathlib import Path
 
-from fault_probe import read_jsonl
+from probe_backend import read_jsonl
 
 from asrctl.testing import make_manifest, run_cli
 

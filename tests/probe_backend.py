@@ -1,4 +1,4 @@
-"""The probe backend of the fault-injection suite, and helpers its tests share."""
+"""The probe backend, which reports the audio it gets (fault-injection and interop tests), and helpers."""
 
 import json
 
@@ -7,7 +7,8 @@ import json
 # PROBE_OOM_ABOVE=N raises CUDA's out-of-memory error for batches of more than N utterances;
 # PROBE_FAIL_SAMPLES=N raises for any batch holding an utterance of N samples;
 # PROBE_SLEEP=S sleeps S seconds per batch (time to interrupt a job);
-# PROBE_SWALLOW_SIGINT=N has Ctrl-C arrive during batch N while a finalizer runs, which drops it.
+# PROBE_SWALLOW_SIGINT=N has Ctrl-C arrive during batch N while a finalizer runs, which drops it;
+# PROBE_MEAN=1 adds the mean magnitude (" mean 0.123456"), which tells spans of a signal apart.
 PROBE = """
 import os, signal, time
 import numpy as np
@@ -34,7 +35,10 @@ class Probe:
         out = []
         for a in batch:
             assert a.dtype == np.float32 and a.ndim == 1 and np.isfinite(a).all()
-            out.append(Transcript(text=f"{len(a)} samples peak {float(np.abs(a).max()):.2f}"))
+            text = f"{len(a)} samples peak {float(np.abs(a).max()):.2f}"
+            if os.environ.get("PROBE_MEAN"):
+                text += f" mean {float(np.abs(a).mean()):.6f}"
+            out.append(Transcript(text=text))
         return out
 
 def load(model, *, device, dtype, **options):
