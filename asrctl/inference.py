@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.audio import probe_duration
-from asrctl.errors import AsrctlError
+from asrctl.datatools.probing import probed_duration
+from asrctl.errors import AsrctlError, AudioError
 from asrctl.interrupts import raise_if_interrupted
-from asrctl.manifest import LineError, ManifestReader, Row
+from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader, Row
 from asrctl.paths import Rebaser
 from asrctl.registry import unknown_name_message
 from asrctl.resume import ResumableOutput, file_identity
@@ -134,10 +134,8 @@ def _duration(row: Row) -> float | str:
     duration = row.record.get("duration")
     if duration is not None:
         return float(duration)
-    try:
-        return max(probe_duration(row.audio_path) - float(row.record.get("offset") or 0), 0.0)
-    except AsrctlError as exc:
-        return str(exc)
+    probed = probed_duration({**row.record, AUDIO_KEY: str(row.audio_path)})
+    return str(probed) if isinstance(probed, AudioError) else probed
 
 
 def plan(rows: list[Row], done: set[int], *, threads: int = 8) -> tuple[list[WorkItem], list[WorkResult]]:

@@ -367,22 +367,27 @@ def convert_command(source: Path, target: str, output: Path, source_format: str 
 @click.option("--shuffle", is_flag=True, help="Shuffle rows (with --seed) before sharding.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Shuffle seed.")
 @click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Shards written at once.")
+@click.option("--downmix", is_flag=True,
+              help="Store files of several channels as mono FLAC, channels averaged (NeMo's tarred loaders "
+                   "return a 2-D array for a stereo member).")
 @QUIET
 def shard_command(manifest: Path, out_dir: Path, num_shards: int, fmt: str, buckets: int, shuffle: bool, seed: int,
-                  workers: int, quiet: bool) -> None:
+                  workers: int, downmix: bool, quiet: bool) -> None:
     """Pack the audio of MANIFEST into tar shards for streaming training.
 
     nemo-tarred writes audio_0.tar ... and tarred_audio_manifest.json (rows name their tar
     member and shard_id), as NeMo's convert_to_tarred_audio_dataset.py does; webdataset writes
-    shard-000000.tar ... with KEY.<audio ext> and KEY.json members. Rows with an offset are cut
-    out and stored as mono FLAC. Each shard appears atomically; a re-run skips finished shards whose
-    rows did not change, so an interrupted run resumes.
+    shard-000000.tar ... with KEY.<audio ext> and KEY.json members. Rows with an offset or a
+    channel are cut out and stored as mono FLAC (as are files of several channels with --downmix).
+    Each shard appears atomically; a re-run skips finished shards whose rows did not change, so an
+    interrupted run resumes.
 
     \b
     Examples:
       asrctl manifest shard train.jsonl --out-dir tarred/ --num-shards 64 --shuffle
       asrctl manifest shard train.jsonl --out-dir tarred/ --num-shards 16 --buckets 4
       asrctl manifest shard train.jsonl --out-dir wds/ --num-shards 32 --format webdataset
+      asrctl manifest shard calls.jsonl --out-dir tarred/ --num-shards 8 --downmix
     """
     from asrctl.datatools.console import ErrorLog, hours, progress
     from asrctl.paths import resolve_record
@@ -396,7 +401,7 @@ def shard_command(manifest: Path, out_dir: Path, num_shards: int, fmt: str, buck
     items = with_durations(items, errors, DEFAULT_WORKERS)
     with progress("shard", len(items), quiet=quiet) as advance:
         report = write_shards(items, out_dir, num_shards=num_shards, fmt=fmt, buckets=buckets, shuffle=shuffle,
-                              seed=seed, workers=workers, on_error=errors, advance=advance)
+                              seed=seed, workers=workers, downmix=downmix, on_error=errors, advance=advance)
     pairs = [("rows", str(report.rows)), ("hours", hours(report.seconds)), ("shards written", str(report.written)),
              ("shards already done (skipped)", str(report.skipped))]
     if buckets > 1:

@@ -31,7 +31,7 @@ from typing import Any
 
 from asrctl.clips import clip_flac, clip_suffix, is_part
 from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.probing import probed_duration
+from asrctl.datatools.probing import probed_duration, try_probe
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError, dumps, read_manifest, write_manifest
 
@@ -60,10 +60,7 @@ class Member:
     item: Item
     name: str  # the audio member's name in the tar
     shares: str | None = None  # NeMo's -subN rows: the earlier member of this shard that holds the audio
-
-    @property
-    def sliced(self) -> bool:
-        return is_part(self.item.record)
+    clip: bool = False  # stored as a mono FLAC clip (a segment, a channel, or a down-mixed file), not the file
 
     @property
     def key(self) -> str:  # WebDataset's sample key: the name up to its first dot
@@ -97,20 +94,22 @@ def _duration_if_needed(item: Item) -> float | AudioError | None:
 
 
 def write_shards(items: list[Item], out_dir: Path, *, num_shards: int, fmt: str, buckets: int = 1,
-                 shuffle: bool = False, seed: int = 0, workers: int = 4, on_error: ErrorSink,
+                 shuffle: bool = False, seed: int = 0, workers: int = 4, downmix: bool = False, on_error: ErrorSink,
                  advance: Callable[..., None] = lambda n=1: None) -> ShardReport:
-    """Write items (all with durations) as `num_shards` shards per duration bucket under out_dir."""
+    """Write items (all with durations) as `num_shards` shards per duration bucket under out_dir;
+    with `downmix`, files of several channels are stored as mono clips (channels averaged)."""
     if fmt not in FORMATS:
         raise AsrctlError(f"unknown shard format {fmt!r}; choose {' or '.join(FORMATS)}")
     items = list(items)
     if shuffle:
         random.Random(seed).shuffle(items)
     root = os.path.commonpath([os.path.dirname(i.record[AUDIO_KEY]) for i in items]) if items else ""
+    mixed = _multichannel(items, workers) if downmix else set()
     state = _State(out_dir / STATE_FILE)
     report = ShardReport()
     for folder, bucket in _buckets(items, out_dir, buckets):
         chunks = [c for c in _chunks(bucket, num_shards) if c]
-        jobs = [_Job(folder, index, fmt, _members(chunk, root, fmt)) for index, chunk in enumerate(chunks)]
+        jobs = [_Job(folder, index, fmt, _members(chunk, root, fmt, mixed)) for index, chunk in enumerate(chunks)]
         with ThreadPoolExecutor(max(1, workers)) as pool:
             results = list(pool.map(lambda job: job.run(state, on_error, advance), jobs))
         if fmt == "nemo-tarred":
@@ -144,7 +143,14 @@ def _chunks(items: list[Item], count: int) -> list[list[Item]]:
     return [items[bounds[k]:bounds[k + 1]] for k in range(count)]
 
 
-def _members(chunk: list[Item], root: str, fmt: str) -> list[Member]:
+def _multichannel(items: list[Item], workers: int) -> set[str]:
+    """The files of items (without a channel of their own) that hold several channels."""
+    files = {i.record[AUDIO_KEY] for i in items if i.record.get("channel") is None}
+    return {file for file, info in ordered_map(try_probe, sorted(files), workers)
+            if not isinstance(info, AudioError) and info.channels > 1}
+
+
+def _members(chunk: list[Item], root: str, fmt: str, mixed: set[str]) -> list[Member]:
     """Member names for one shard: squashed paths, unique, NeMo's -subN for repeats."""
     members: list[Member] = []
     first: dict[tuple, str] = {}  # what a member holds -> its name
@@ -156,14 +162,16 @@ def _members(chunk: list[Item], root: str, fmt: str) -> list[Member]:
         base, ext = os.path.splitext(os.path.relpath(path, root) if root else path)
         base = base.replace("/", "_").replace("\\", "_").replace(".", "_").replace("-sub", "_sub").lstrip("_") or "audio"
         content: tuple = (path,)
-        if is_part(record):
+        clip = is_part(record) or (path in mixed and record.get("channel") is None)
+        if clip:
             content = (path, record.get("offset"), record.get("duration"), record.get("channel"))
             base, ext = f"{base}{clip_suffix(record)}", ".flac"
         if content in first:  # NeMo names the stored member again; a WebDataset sample needs its own copy
             earlier = first[content]
             repeats[earlier] = repeats.get(earlier, 0) + 1
             stem, suffix = os.path.splitext(earlier)
-            members.append(Member(item, f"{stem}-sub{repeats[earlier]}{suffix}", earlier if fmt == "nemo-tarred" else None))
+            members.append(Member(item, f"{stem}-sub{repeats[earlier]}{suffix}", earlier if fmt == "nemo-tarred" else None,
+                                  clip))
             continue
         name, n = f"{base}{ext.lower()}", 1
         while name in taken:  # another file squashed to the same name
@@ -171,7 +179,7 @@ def _members(chunk: list[Item], root: str, fmt: str) -> list[Member]:
             name = f"{base}_{n}{ext.lower()}"
         taken.add(name)
         first[content] = name
-        members.append(Member(item, name))
+        members.append(Member(item, name, clip=clip))
     return members
 
 
@@ -200,7 +208,7 @@ class _Job:
         return self.folder / "sharded_manifests" / f"manifest_{self.index}.json"
 
     def fingerprint(self) -> str:
-        plan = [self.fmt, [(m.name, m.shares, m.item.record) for m in self.members]]
+        plan = [self.fmt, [(m.name, m.shares, m.clip, m.item.record) for m in self.members]]
         return hashlib.sha256(dumps(plan).encode("utf-8")).hexdigest()
 
     def run(self, state: _State, on_error: ErrorSink, advance: Callable[..., None]) -> _Result:
@@ -244,7 +252,7 @@ class _Job:
 
 def _add_audio(tar: tarfile.TarFile, member: Member) -> None:
     record = member.item.record
-    if not member.sliced:
+    if not member.clip:
         tar.add(record[AUDIO_KEY], arcname=member.name, recursive=False, filter=_anonymous)
         return
     _add_bytes(tar, member.name, clip_flac(record))

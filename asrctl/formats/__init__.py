@@ -4,9 +4,11 @@ Every adapter converts to and from manifest records (dicts with audio_filepath, 
 optional offset, and any other fields, which are kept). The contract, beyond FormatSpec's:
 
 - `read(path, on_error)` yields records; a relative audio_filepath is relative to the folder that
-  holds `path` (the manifest convention). Readers of formats that keep audio inside archives also
-  take `extract_to` (a folder to unpack into) and `audio` (False: only durations and text are
-  wanted, nothing is unpacked).
+  holds `path` (the manifest convention). A record means exactly the audio its source meant (a
+  segment's `offset`, 0 included; a `channel`), or the entry goes to on_error with the reason.
+  Readers of formats that keep audio inside archives (or that only the source's library can
+  render) also take `extract_to` (a folder to unpack into) and `audio` (False: only durations and
+  text are wanted, nothing is unpacked); those whose data names commands take `allow_commands`.
 - `write(records, path)` gets records whose relative paths are relative to the folder holding
   `path`; it may also take `on_error` for rows it cannot write. Output appears atomically.
 

@@ -103,15 +103,23 @@ def _rows(spool: str, columns: tuple[str, ...], base: str, failed: str) -> Itera
         for number, line in enumerate(f, start=1):
             record = json.loads(line)
             file = absolute_path(record[AUDIO_KEY], base)
-            audio = {"bytes": None, "path": file}
-            if is_part(record):
-                stem = os.path.splitext(os.path.basename(file))[0]
-                try:
-                    audio = {"bytes": clip_flac({**record, AUDIO_KEY: file}), "path": f"{stem}{clip_suffix(record)}.flac"}
-                except AudioError as exc:
-                    failures.write(json.dumps({"row": number, "reason": str(exc)}) + "\n")
-                    continue
+            try:
+                audio = _audio_value({**record, AUDIO_KEY: file})
+            except AudioError as exc:
+                failures.write(json.dumps({"row": number, "reason": str(exc)}) + "\n")
+                continue
             yield {AUDIO_COLUMN: audio, **{c: record.get(c) for c in columns}}
+
+
+def _audio_value(record: dict) -> dict:
+    """The Audio column's value: the file, or the clip of the part of it the row means."""
+    file = record[AUDIO_KEY]
+    if not is_part(record):
+        if not os.path.isfile(file):  # save_to_disk would stop the whole job on it
+            raise AudioError(f"{file}: no such file")
+        return {"bytes": None, "path": file}
+    stem = os.path.splitext(os.path.basename(file))[0]
+    return {"bytes": clip_flac(record), "path": f"{stem}{clip_suffix(record)}.flac"}
 
 
 def read_folder(path: Path, on_error: ErrorSink, *, extract_to: Path | None = None,

@@ -26,7 +26,7 @@ from typing import Any
 
 from asrctl.datatools.parallel import ordered_map
 from asrctl.paths import resolve_record
-from asrctl.datatools.probing import try_probe
+from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AudioError
 from asrctl.formats import atomic_dir, ids
 from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError, dumps
@@ -81,12 +81,12 @@ def _durations(rows: list[dict], path: Path, on_error: Callable[[LineError], Non
     """Row index -> duration, probing the files of rows without one; rows that fail are left out."""
     durations = {i: float(r["duration"]) for i, r in enumerate(rows) if r.get("duration") is not None}
     missing = [i for i in range(len(rows)) if i not in durations]
-    for i, info in ordered_map(lambda i: try_probe(rows[i][AUDIO_KEY]), missing):
-        if isinstance(info, AudioError):
+    for i, probed in ordered_map(lambda i: probed_duration(rows[i]), missing):
+        if isinstance(probed, AudioError):
             if on_error:
-                on_error(LineError(str(path), i + 1, str(info)))
+                on_error(LineError(str(path), i + 1, str(probed)))
         else:
-            durations[i] = info.duration - float(rows[i].get("offset") or 0)
+            durations[i] = probed
     return durations
 
 
