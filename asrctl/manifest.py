@@ -32,6 +32,9 @@ class LineError:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
+ErrorSink = Callable[[LineError], None]  # where readers and writers report the entries they cannot use
+
+
 @dataclass(frozen=True)
 class Row:
     """One manifest record with where it came from; `record` is the line's object, untouched."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,13 @@ from typing import Any
 from asrctl.clips import clip_flac, clip_suffix, is_part
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.formats import Spool, atomic_dir, need
+from asrctl.manifest import AUDIO_KEY, AtomicWriter, ErrorSink, LineError
 from asrctl.paths import absolute_path
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError
 from asrctl.scratch import scratch_folder
 
 AUDIO_COLUMN = "audio"
 SAMPLING_RATE = 16000
 BATCH_ROWS = 1000
-ErrorSink = Callable[[LineError], None]
 # Value kinds met in a field -> its Arrow type; anything else is a Json column.
 VALUE_TYPES = {
     frozenset({"str"}): "string",
@@ -86,7 +85,7 @@ def _dataset(records: Iterable[dict], path: Path, fmt: str, on_error: ErrorSink 
                         "failed": str(failed / "rows.jsonl")},
         )
         failures = failed / "rows.jsonl"
-        if on_error and failures.is_file():  # the generator may run in another process: its reports come back in a file
+        if on_error and failures.is_file():  # datasets runs the generator: its reports come back in a file
             for line in failures.read_text(encoding="utf-8").splitlines():
                 entry = json.loads(line)
                 on_error(LineError(str(path), entry["row"], entry["reason"]))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +28,12 @@ from asrctl.datatools.parallel import ordered_map
 from asrctl.datatools.probing import try_probe
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.formats import atomic_path, ids, need
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError
+from asrctl.manifest import AUDIO_KEY, AtomicWriter, ErrorSink, LineError
 from asrctl.paths import resolve_record
 
 if TYPE_CHECKING:
     from asrctl.audio import AudioInfo
 
-ErrorSink = Callable[[LineError], None]
 # Row fields that are a supervision's own attributes (`lang` is its `language`); the rest go to custom.
 SUPERVISION_FIELDS = {"text": "text", "speaker": "speaker", "gender": "gender", "lang": "language"}
 NATIVE_FIELDS = (AUDIO_KEY, "duration", "offset", "channel", *SUPERVISION_FIELDS)

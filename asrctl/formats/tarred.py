@@ -13,7 +13,7 @@ import json
 import math
 import re
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from asrctl.datatools.parallel import DEFAULT_WORKERS
@@ -21,12 +21,11 @@ from asrctl.paths import resolve_record
 from asrctl.datatools.shard import TARRED_MANIFEST, Item, with_durations, write_shards
 from asrctl.errors import AsrctlError
 from asrctl.formats.safe_tar import UnsafeMember, extract_member, member_problem
-from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader
+from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError, ManifestReader
 
 ROWS_PER_SHARD = 1000
 _SUB = re.compile(r"^(.*)-sub\d+(\.[^./]*)?$")  # NeMo's NAME-subN.ext names the member NAME.ext
 
-ErrorSink = Callable[[LineError], None]
 
 
 def write_nemo_tarred(records: Iterable[dict], path: Path, *, on_error: ErrorSink | None = None) -> int:
