@@ -63,6 +63,7 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
     Exit codes: 0 ok, 1 error, 3 predictions had inference errors, 4 WER above --fail-above.
     """
     from asrctl.errors import AsrctlError
+    from asrctl.manifest import no_such_field
     from asrctl.scoring import compare, evaluate, load_scored, per_utterance_records
 
     metrics = [m for m, on in (("wer", wer), ("cer", cer)) if on]
@@ -70,6 +71,10 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
         raise click.UsageError("nothing to score: give --wer or --cer")
     if (backend is None) != (model is None):
         raise click.UsageError("--backend and --model go together")
+    for spec in by:
+        width = spec.partition(":")[2]
+        if width and not _positive_number(width):
+            raise click.UsageError(f"--by {spec}: a bin width is a number of seconds, as in --by duration:5")
     if backend:
         predictions_file = output or default_output(predictions)
         transcribe(predictions, predictions_file, backend, model, as_json, params)
@@ -79,6 +84,14 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
     scored = load_scored(predictions, ref_key=ref_key, pred_key=pred_key, normalizer=normalizer, metrics=metrics)
     if not scored.rows:
         raise AsrctlError(f"{predictions}: no rows to score" + (f" ({scored.skipped[0]})" if scored.skipped else ""))
+    fields = {key for row in scored.rows for key in row.record}
+    if pred_key not in fields:
+        raise AsrctlError(f"{predictions}: no row has predictions ({pred_key!r}): transcribe it first "
+                          f"(asrctl eval {predictions} -b BACKEND -m MODEL), or name the field with --pred-key; "
+                          f"the rows have: {', '.join(sorted(fields))}")
+    for spec in by:
+        if spec.partition(":")[0] not in fields:
+            raise no_such_field(predictions, spec.partition(":")[0], f"--by {spec}", fields)
     result = evaluate(scored, metrics=metrics, by=list(by), ci=ci, resamples=resamples, seed=seed,
                       worst_n=worst_n, normalizer=normalizer)
     result["scoring"] = SCORING_NOTE
@@ -105,6 +118,13 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
         sys.exit(4)
     if scored.no_prediction:
         sys.exit(3)
+
+
+def _positive_number(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
 
 
 def _print(result: dict[str, Any], metrics: list[str], scored) -> None:

@@ -3,7 +3,8 @@
 `--where` takes `FIELD OP VALUE` (ops <= >= < > == !=), parsed here and never evaluated as code.
 VALUE is a number, or a string (quoted or not). A number compares numerically with numeric fields;
 a string field compares as text (so `speaker==1089` matches the string "1089" too). FIELD may name
-a nested field with dots (`meta.snr>10`). A row without the field fails the condition.
+a nested field with dots (`meta.snr>10`). A row without the field fails the condition; a field
+that no row has is a mistake (a typo, most likely), reported instead of an empty output.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps, no_such_field
 from asrctl.paths import Rebaser
-from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le, ">=": operator.ge, "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt,
@@ -77,6 +78,7 @@ class Test:
 
     name: str
     keep: Callable[[dict[str, Any]], bool]
+    condition: Condition | None = None  # a --where condition, whose field some row must have
 
 
 def duration_tests(low: float | None, high: float | None) -> list[Test]:
@@ -98,7 +100,7 @@ def text_tests(include: re.Pattern[str] | None, exclude: re.Pattern[str] | None)
 
 
 def where_tests(conditions: list[Condition]) -> list[Test]:
-    return [Test(f"not {c}", c) for c in conditions]
+    return [Test(f"not {c}", c, c) for c in conditions]
 
 
 @dataclass
@@ -111,12 +113,20 @@ def filter_manifest(path: Path, output: Path, tests: list[Test], on_error: Calla
     """Stream `path` to `output`, keeping rows that pass every test; the first failing test names the drop."""
     report = FilterReport()
     rebase = Rebaser(output)
+    unseen = {t.condition.field: t.condition for t in tests if t.condition}  # --where fields no row had yet
+    fields: set[str] = set()  # the rows' own fields, to suggest from
     with AtomicWriter(output) as f:
         for row in ManifestReader(path, on_error=on_error):
+            if unseen:
+                fields.update(row.record)
+                unseen = {name: c for name, c in unseen.items() if _lookup(row.record, name) is _MISSING}
             failed = next((t.name for t in tests if not t.keep(row.record)), None)
             if failed:
                 report.dropped[failed] += 1
             else:
                 report.kept += 1
                 f.write(dumps(rebase(row.record, row.base_dir)) + "\n")
+        if unseen and fields:  # raised inside: the output is not written
+            name = sorted(unseen)[0]
+            raise no_such_field(path, name, f"--where {unseen[name]}", fields)
     return report

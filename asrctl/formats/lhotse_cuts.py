@@ -40,7 +40,13 @@ NATIVE_FIELDS = (AUDIO_KEY, "duration", "offset", "channel", *SUPERVISION_FIELDS
 _TOLERANCE = 1e-6  # seconds: a span this close to the recording's length is all of it
 
 
+SUFFIXES = (".jsonl.gz", ".jsonl")  # lhotse picks its serialisation by the name
+
+
 def write(records: Iterable[dict], path: Path, *, on_error: ErrorSink | None = None) -> int:
+    if not path.name.endswith(SUFFIXES):
+        raise AsrctlError(f"{path}: a Lhotse CutSet is written to a .jsonl.gz (or .jsonl) file: "
+                          f"give -o {path}.jsonl.gz")
     lhotse = need("lhotse", "lhotse")
     sink = on_error or (lambda error: None)
     base = path.absolute().parent
@@ -243,4 +249,4 @@ def _kind(path: Path) -> str | None:
 
 
 def detect(path: Path) -> bool:
-    return path.is_file() and path.name.endswith((".jsonl.gz", ".jsonl")) and _kind(path) is not None
+    return path.is_file() and path.name.endswith(SUFFIXES) and _kind(path) is not None

@@ -1,0 +1,70 @@
+"""The mistakes users make get one line that says what is wrong and what to run, and nothing
+already written is lost."""
+
+import json
+
+import pytest
+from manifest_helpers import invoke, write_jsonl, write_wav
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    write_wav(tmp_path / "a.wav", 1.0)
+    return write_jsonl(tmp_path / "test.jsonl", [{"audio_filepath": "a.wav", "duration": 1.0, "text": "a tone"}])
+
+
+def one_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", [["infer", "IN", "-b", "hf-whisper", "-m", "x", "-o", "OUT"], ["eval", "IN"],
+                                     ["manifest", "validate", "IN"], ["manifest", "filter", "IN", "-o", "OUT"]])
+def test_another_format_given_as_a_manifest_is_one_line_naming_it(tmp_path, manifest, command):
+    csv = tmp_path / "test.csv"
+    assert invoke("manifest", "convert", manifest, "--to", "csv", "-o", csv, "-q").exit_code == 0
+    array = tmp_path / "rows.json"
+    array.write_text(json.dumps([{"audio_filepath": "a.wav"}, {"audio_filepath": "a.wav"}]))
+    out = tmp_path / "out.jsonl"
+    for given, says in ((csv, f"{csv}: a csv file, not a NeMo JSONL manifest: convert it first "
+                              f"(asrctl manifest convert {csv} --to nemo -o {tmp_path / 'test'}.jsonl)"),
+                        (array, f"{array}: a JSON array, not a NeMo JSONL manifest")):
+        result = invoke(*[{"IN": given, "OUT": out}.get(arg, arg) for arg in command])
+        assert result.exit_code == 1 and one_line(result).startswith(f"Error: {says}")
+        assert not out.exists()
+
+
+def test_lhotse_output_without_its_suffix_is_one_line(tmp_path, manifest):
+    result = invoke("manifest", "convert", manifest, "--to", "lhotse", "-o", tmp_path / "conv" / "cuts")
+    assert result.exit_code == 1
+    assert one_line(result) == (f"Error: {tmp_path / 'conv' / 'cuts'}: a Lhotse CutSet is written to a .jsonl.gz "
+                                f"(or .jsonl) file: give -o {tmp_path / 'conv' / 'cuts'}.jsonl.gz")
+
+
+def test_a_where_field_that_no_row_has_is_one_line_and_writes_nothing(tmp_path, manifest):
+    out = tmp_path / "kept.jsonl"
+    out.write_text("an earlier output\n")
+    result = invoke("manifest", "filter", manifest, "-o", out, "--where", "duraton<10")
+    assert result.exit_code == 1
+    assert one_line(result) == (f"Error: {manifest}: no row has a field 'duraton' (--where duraton<10) (did you mean "
+                                "'duration'?); the rows have: audio_filepath, duration, text")
+    assert out.read_text() == "an earlier output\n"
+    kept = invoke("manifest", "filter", manifest, "-o", out, "--where", "duration<10", "-q")
+    assert kept.exit_code == 0 and len(out.read_text().splitlines()) == 1
+
+
+def test_eval_without_predictions_or_with_a_field_no_row_has(tmp_path, manifest):
+    result = invoke("eval", manifest)
+    assert result.exit_code == 1 and "WER" not in result.stdout
+    assert one_line(result) == (f"Error: {manifest}: no row has predictions ('pred_text'): transcribe it first "
+                                f"(asrctl eval {manifest} -b BACKEND -m MODEL), or name the field with --pred-key; "
+                                "the rows have: audio_filepath, duration, text")
+    predictions = write_jsonl(tmp_path / "pred.jsonl", [{"audio_filepath": "a.wav", "duration": 1.0, "text": "a tone",
+                                                         "pred_text": "a tone", "speaker": "s1"}])
+    by_typo = invoke("eval", predictions, "--by", "speakr")
+    assert by_typo.exit_code == 1 and "no row has a field 'speakr' (--by speakr) (did you mean 'speaker'?)" in \
+        one_line(by_typo)
+    bad_width = invoke("eval", predictions, "--by", "duration:abc")
+    assert bad_width.exit_code == 2 and "--by duration:abc: a bin width is a number of seconds" in bad_width.stderr
+    assert invoke("eval", predictions, "--by", "speaker", "--by", "duration:5").exit_code == 0
