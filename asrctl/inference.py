@@ -42,6 +42,7 @@ class InferJob:
     num_workers: int = 2
     pred_key: str = "pred_text"
     overwrite: bool = False
+    retry_errors: bool = False  # a finished output: redo only its rows without a prediction
 
     def fingerprint(self) -> dict[str, Any]:
         # Batch sizes, workers and device may change between a crash and its resume; these may not.
@@ -79,6 +80,7 @@ class InferSummary:
     rows: int = 0
     resumed: int = 0
     ok: int = 0
+    finished_before: bool = False  # the output was this job's already: nothing was run
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -169,7 +171,13 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     reader = ManifestReader(job.manifest, on_error=lambda e: summary.errors.append(str(e)))
     rows = list(reader)
     summary.rows = len(rows)
-    store = ResumableOutput(job.output, job.fingerprint(), overwrite=job.overwrite)
+    store = ResumableOutput(job.output, job.fingerprint(), overwrite=job.overwrite, retry_errors=job.retry_errors,
+                            pred_key=job.pred_key)
+    if store.finished:
+        failures = list(store.errors(job.pred_key))
+        summary.errors.extend(str(LineError(str(job.manifest), rows[i].line, error)) for i, error in failures)
+        summary.ok, summary.resumed, summary.finished_before = summary.rows - len(failures), summary.rows, True
+        return summary
     try:
         summary.resumed = len(store.rows)
         items, failed = plan(rows, set(store.rows))

@@ -4,6 +4,8 @@ then written to OUT in input order, atomically, when every row is done.
 The first line of the partial file fingerprints the job (input file, model, options), so a re-run
 of the same command resumes and a different command is refused instead of mixing results.
 A line cut short by a crash is dropped on resume; every other row is kept and not redone.
+A finished output keeps that fingerprint beside it (`.OUT.job`): the same command run again has
+nothing to do, and with `retry_errors` it redoes only the rows that have no prediction.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def partial_path(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
+def job_path(output: Path) -> Path:
+    return output.with_name(f".{output.name}.job")
+
+
 def file_identity(path: Path) -> dict[str, Any]:
     """What changes when a file is edited: used in job fingerprints."""
     stat = path.stat()
@@ -31,16 +37,35 @@ def file_identity(path: Path) -> dict[str, Any]:
 class ResumableOutput:
     """Append-only store of finished rows keyed by input position; see the module docstring."""
 
-    def __init__(self, output: Path, fingerprint: dict[str, Any], *, overwrite: bool = False) -> None:
+    def __init__(self, output: Path, fingerprint: dict[str, Any], *, overwrite: bool = False,
+                 retry_errors: bool = False, pred_key: str = "pred_text") -> None:
         self.output = output
         self.partial = partial_path(output)
         self.fingerprint = fingerprint
         self.rows: dict[int, str] = {}
+        self.finished = False  # the output is this job's, complete: nothing to do
         if overwrite:
             self.partial.unlink(missing_ok=True)
+            job_path(output).unlink(missing_ok=True)
         elif output.exists() and not self.partial.exists():
-            raise AsrctlError(f"{output}: already exists; pass --overwrite to replace it")
+            if self._finished_job() != fingerprint:
+                raise AsrctlError(f"{output}: already exists, written by another command (other input, model or "
+                                  "options); pass --overwrite to replace it, or give another -o")
+            rows = output.read_text(encoding="utf-8").splitlines()
+            if not retry_errors:
+                self.rows = dict(enumerate(rows))
+                self.finished = True
+                return
+            self.partial.write_text(json.dumps({"job": fingerprint}) + "\n" + "".join(
+                f"{i}\t{row}\n" for i, row in enumerate(rows) if json.loads(row).get(pred_key) is not None),
+                encoding="utf-8")
         self._open()
+
+    def _finished_job(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(job_path(self.output).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     def _open(self) -> None:
         try:
@@ -104,6 +129,8 @@ class ResumableOutput:
             with AtomicWriter(self.output) as f:
                 for i in range(count):
                     f.write(self.rows[i] + "\n")
+            with AtomicWriter(job_path(self.output)) as f:
+                f.write(json.dumps(self.fingerprint))
         except OSError as exc:
             raise AsrctlError(f"{self.output}: cannot write ({exc.strerror}); every row is saved in {self.partial}: "
                               "make room and run the same command again") from None
@@ -117,5 +144,5 @@ class ResumableOutput:
                 yield index, record.get("error") or "no result"
 
     def close(self) -> None:
-        if not self._file.closed:
+        if not self.finished and not self._file.closed:
             self._file.close()

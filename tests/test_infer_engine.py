@@ -100,10 +100,10 @@ def test_missing_durations_are_probed_and_segments_honoured(tmp_path, toy_site):
     assert [r["pred_text"] for r in read_jsonl(out)] == ["samples 64000", "samples 32000"]
 
 
-def test_existing_output_needs_overwrite_and_options_are_checked(tmp_path, toy_site):
+def test_an_output_of_another_job_needs_overwrite_and_options_are_checked(tmp_path, toy_site):
     manifest, _ = make_manifest(tmp_path, [1.0])
     out = tmp_path / "pred.jsonl"
-    assert infer(manifest, out, toy_site).returncode == 0
+    out.write_text("an output of something else\n")
     again = infer(manifest, out, toy_site)
     assert again.returncode == 1 and "--overwrite" in again.stderr
     assert infer(manifest, out, toy_site, "--overwrite").returncode == 0

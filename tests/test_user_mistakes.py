@@ -68,3 +68,25 @@ def test_eval_without_predictions_or_with_a_field_no_row_has(tmp_path, manifest)
     bad_width = invoke("eval", predictions, "--by", "duration:abc")
     assert bad_width.exit_code == 2 and "--by duration:abc: a bin width is a number of seconds" in bad_width.stderr
     assert invoke("eval", predictions, "--by", "speaker", "--by", "duration:5").exit_code == 0
+
+
+def test_a_finished_infer_run_again_has_nothing_to_do_and_retries_only_its_errors(tmp_path, infer):
+    write_wav(tmp_path / "a.wav", 1.0)
+    manifest = write_jsonl(tmp_path / "in.jsonl", [{"audio_filepath": "a.wav", "duration": 1.0, "text": "one"},
+                                                  {"audio_filepath": "b.wav", "duration": 0.5, "text": "two"}])
+    out = tmp_path / "out.jsonl"
+    first = infer(manifest, out)
+    assert first.returncode == 3 and "b.wav: no such file" in first.stderr
+    before = out.read_bytes()
+    again = infer(manifest, out)
+    assert again.returncode == 0 and out.read_bytes() == before
+    assert f"{out}: already done by this command (2 rows), nothing to do; --retry-errors redoes its 1 error rows" \
+        in " ".join(again.stderr.split())
+    write_wav(tmp_path / "b.wav", 0.5)  # the missing file, fixed
+    retried = infer(manifest, out, "--retry-errors", env={"PROBE_FAIL_SAMPLES": "16000"})  # a.wav may not be redone
+    assert retried.returncode == 0, retried.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["pred_text"] for r in rows] == [json.loads(before.splitlines()[0])["pred_text"], "8000 samples peak 0.10"]
+    assert "error" not in rows[1]
+    other = infer(manifest, out, "--pred-key", "hyp")  # another job: it may not take this output
+    assert other.returncode == 1 and "written by another command" in other.stderr and out.exists()

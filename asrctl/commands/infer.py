@@ -69,6 +69,8 @@ RUN_OPTIONS = [
                       "Repeatable; the value is read as YAML."),
     click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),
     click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
+    click.option("--retry-errors", is_flag=True,
+                 help="Redo the rows of a finished output that have no prediction (after fixing their audio)."),
     *BACKEND_OPTIONS,
 ]
 
@@ -100,6 +102,12 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
     except KeyboardInterrupt:
         click.echo(f"interrupted; finished rows are saved: run the same command to resume {output}", err=True)
         sys.exit(130)
+    if summary.finished_before:
+        errors = len(summary.errors)
+        retry = f"; --retry-errors redoes its {errors} error rows" if errors else ""
+        click.echo(f"{output}: already done by this command ({summary.rows} rows), nothing to do{retry} "
+                   "(--overwrite redoes every row)", err=True)
+        return summary
     print_summary(
         f"asrctl infer -> {output}",
         [
@@ -134,7 +142,8 @@ def infer_command(manifest: Path, backend: str, model: str, output: Path | None,
 
     Work is sorted by duration and batched by total audio seconds; rows come out in input order.
     Finished rows are saved as they complete: after a crash or Ctrl-C, run the same command again
-    to continue where it stopped (--overwrite starts again).
+    to continue where it stopped (--overwrite starts again). Run again once finished, it has
+    nothing to do; --retry-errors redoes only the rows that failed.
 
     \b
     Examples:
@@ -143,5 +152,5 @@ def infer_command(manifest: Path, backend: str, model: str, output: Path | None,
       asrctl infer long.jsonl -b hf-whisper -m ./my-model --timestamps segment --language en
     """
     summary = transcribe(manifest, output or default_output(manifest), backend, model, quiet, params)
-    if summary.errors:
+    if summary.errors and not summary.finished_before:
         sys.exit(3)
