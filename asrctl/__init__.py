@@ -5,6 +5,7 @@ The public API for plugins: the hook markers, the specs they register, and the c
 
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.hookspecs import hookimpl
+from asrctl.hub import offline_unless_reachable
 from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, FormatSpec, TrainerSpec, Transcriber, Transcript
 
 __version__ = "0.1.0"
@@ -21,4 +22,5 @@ __all__ = [
     "Transcript",
     "__version__",
     "hookimpl",
+    "offline_unless_reachable",
 ]

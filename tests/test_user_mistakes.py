@@ -2,6 +2,7 @@
 already written is lost."""
 
 import json
+import socket
 
 import pytest
 from manifest_helpers import invoke, write_jsonl, write_wav
@@ -90,3 +91,22 @@ def test_a_finished_infer_run_again_has_nothing_to_do_and_retries_only_its_error
     assert "error" not in rows[1]
     other = infer(manifest, out, "--pred-key", "hyp")  # another job: it may not take this output
     assert other.returncode == 1 and "written by another command" in other.stderr and out.exists()
+
+
+def test_a_hub_model_without_network_is_one_line_saying_how_to_go_local(tmp_path, manifest):
+    from asrctl.testing import run_cli
+
+    closed = socket.socket()  # a port nothing listens on: connections are refused, as with no network
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    out = tmp_path / "out.jsonl"
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "empty-cache"), "HF_HUB_OFFLINE": ""}
+    result = run_cli("infer", str(manifest), "-b", "hf-whisper", "-m", "openai/whisper-tiny", "-o", str(out), "-q",
+                     "--device", "cpu", env=env)
+    assert result.returncode == 1 and "Retrying" not in result.stderr
+    assert one_line(result) == (f"Error: cannot load model 'openai/whisper-tiny': the Hugging Face Hub "
+                                f"(http://127.0.0.1:{port}) cannot be reached (Connection refused), and "
+                                "'openai/whisper-tiny' is not in the local cache: give a local model folder with -m, "
+                                "or fetch the model where there is network (HF_HUB_OFFLINE=1 then uses the cache)")
+    assert not out.exists()

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asrctl import BackendSpec, Transcriber, hookimpl
+from asrctl import BackendSpec, Transcriber, hookimpl, offline_unless_reachable
 
 
 def load(model: str, **options: Any) -> Transcriber:
+    offline_unless_reachable(model)  # before the hub client reads HF_HUB_OFFLINE
     from asrctl_faster_whisper import backend
 
     return backend.load(model, **options)

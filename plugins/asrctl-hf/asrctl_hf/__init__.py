@@ -10,18 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl
+from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
 
 RECIPES = Path(__file__).with_name("recipes")
 
 
 def load_ctc(model: str, **kwargs: Any) -> Transcriber:
+    offline_unless_reachable(model)  # before transformers reads HF_HUB_OFFLINE
     from asrctl_hf import ctc
 
     return ctc.load(model, **kwargs)
 
 
 def load_whisper(model: str, **kwargs: Any) -> Transcriber:
+    offline_unless_reachable(model)
     from asrctl_hf import whisper
 
     return whisper.load(model, **kwargs)
@@ -47,6 +49,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
 
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
+    offline_unless_reachable(recipe["model"])
     from asrctl_hf.training import run
 
     return run.train(recipe, resume=resume, quiet=quiet)

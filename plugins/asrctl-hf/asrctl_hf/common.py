@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from asrctl import AsrctlError
+from asrctl.hub import offline_advice, unreachable
 
 SAMPLE_RATE = 16000
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -63,6 +64,8 @@ def load_error(model: str, exc: Exception) -> AsrctlError:
     """One line naming the model, instead of transformers' multi-line OSError."""
     if missing_folder(model):
         reason = "no such folder"
+    elif unreachable():
+        reason = offline_advice(model)
     elif "safetensors" in str(exc) and "model.safetensors" in str(exc):
         reason = ("it has no safetensors weights, only pickle-based ones (pytorch_model.bin), which can run code "
                   "when loaded: pass --allow-pickle if you trust where it came from")

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl
+from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
 
 RECIPES = Path(__file__).with_name("recipes")
 
 
 def load(model: str, **kwargs: Any) -> Transcriber:
+    offline_unless_reachable(model)  # before the hub client reads HF_HUB_OFFLINE
     from asrctl_nemo import backend
 
     return backend.load(model, **kwargs)
