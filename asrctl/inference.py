@@ -166,6 +166,8 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     spec = plugins.backends().get(job.backend)
     check_options(spec, job.options)
     check_engine_options(engine, job.engine_options)
+    if spec.check is not None:
+        spec.check(job.model)
 
     summary = InferSummary()
     reader = ManifestReader(job.manifest, on_error=lambda e: summary.errors.append(str(e)))

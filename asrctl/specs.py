@@ -55,6 +55,9 @@ class BackendSpec:
     # What it supports, e.g. {"timestamps", "long-form", "languages", "trainable", "peft"}.
     capabilities: frozenset[str] = field(default_factory=frozenset)
     extra_options: dict[str, str] = field(default_factory=dict)
+    # check(model) raises AsrctlError, before anything slow loads, for a model its files show this
+    # backend cannot load (a folder of another family: the line names the backend to use).
+    check: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         # Checked at registration, where a failure names the plugin rather than surfacing in a job.

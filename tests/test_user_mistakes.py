@@ -110,3 +110,30 @@ def test_a_hub_model_without_network_is_one_line_saying_how_to_go_local(tmp_path
                                 "'openai/whisper-tiny' is not in the local cache: give a local model folder with -m, "
                                 "or fetch the model where there is network (HF_HUB_OFFLINE=1 then uses the cache)")
     assert not out.exists()
+
+
+def test_a_model_folder_of_another_family_names_the_backend_before_loading(tmp_path, manifest):
+    from asrctl.testing import run_cli
+
+    corpus = tmp_path / "corpus"  # audio, not a model
+    write_wav(corpus / "a.wav", 0.5)
+    ct2 = tmp_path / "whisper-ct2"  # CTranslate2's layout, as ct2-transformers-converter writes it
+    ct2.mkdir()
+    (ct2 / "model.bin").write_bytes(b"\0" * 16)
+    (ct2 / "config.json").write_text(json.dumps({"alignment_heads": [[3, 1]], "suppress_ids": []}))
+    (ct2 / "vocabulary.txt").write_text("a\nb\n")
+    whisper = tmp_path / "whisper-hf"
+    whisper.mkdir()
+    (whisper / "config.json").write_text(json.dumps({"model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"]}))
+    nemo = tmp_path / "model.nemo"
+    nemo.write_bytes(b"not read")
+    out = tmp_path / "out.jsonl"
+    for backend, model, says in (
+            ("hf-whisper", corpus, f"-m {corpus}: not a model folder (no config.json)"),
+            ("hf-whisper", ct2, f"-m {ct2}: a CTranslate2 model, which -b hf-whisper does not load: use -b faster-whisper"),
+            ("hf-ctc", whisper, f"-m {whisper}: a Whisper model, which -b hf-ctc does not load: use -b hf-whisper"),
+            ("hf-ctc", nemo, f"-m {nemo}: a NeMo model, which -b hf-ctc does not load: use -b nemo")):
+        result = run_cli("infer", str(manifest), "-b", backend, "-m", str(model), "-o", str(out), "--device", "cpu")
+        assert result.returncode == 1, result.stderr
+        assert one_line(result).startswith(f"Error: {says}")  # alone: no progress bar was started
+        assert not out.exists()

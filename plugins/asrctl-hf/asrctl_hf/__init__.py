@@ -7,10 +7,12 @@ trainer is used, so `asrctl --help` stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
+from asrctl_hf import folders
 
 RECIPES = Path(__file__).with_name("recipes")
 
@@ -34,6 +36,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
     register(BackendSpec(
         name="hf-ctc",
         load=load_ctc,
+        check=partial(folders.check, "hf-ctc"),
         description="transformers CTC models (wav2vec2, HuBERT, Parakeet CTC), greedy decoding",
         options=frozenset({"chunk_seconds", "quantize", "trust_remote_code", "allow_pickle"}),
         capabilities=frozenset({"long-form", "trainable", "peft"}),
@@ -41,6 +44,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
     register(BackendSpec(
         name="hf-whisper",
         load=load_whisper,
+        check=partial(folders.check, "hf-whisper"),
         description="transformers Whisper models: transcribe or translate, timestamps, long-form",
         options=frozenset({"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code",
                            "allow_pickle"}),
