@@ -34,6 +34,11 @@ def resolve_device(device: str) -> str:
 def resolve_dtype(dtype: str, device: str) -> str:
     """auto -> bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."""
     if dtype != "auto":
+        if device == "cpu" and dtype != "float32":
+            from asrctl.progress import stderr
+
+            stderr.print(f"warning: --dtype {dtype} on the CPU runs slower than float32 (CPUs compute half "
+                         "precision in software); --dtype auto picks float32 there", style="yellow", highlight=False)
         return dtype
     if device.startswith("cuda"):
         import torch

@@ -56,6 +56,11 @@ def test_flags_and_set_override_the_recipe(tmp_path, site):
     assert recipe["lora"] == {"r": 4, "alpha": 16, "target_modules": ["k_proj"]}
     assert recipe["training"] == {"learning_rate": 3e-5, "max_steps": 7}
     assert recipe["data"]["train"] == "t.jsonl"
+    assert "warning: no --val: training goes on without a validation WER" in " ".join(result.stderr.split())
+    (tmp_path / "v.jsonl").write_text("")
+    with_val = run_cli("finetune", "-c", "toy-lora", "--train", "t.jsonl", "--val", "v.jsonl", "-o", str(out),
+                       pythonpath=site, cwd=tmp_path)
+    assert with_val.returncode == 0 and "warning" not in with_val.stderr
 
 
 def test_list_and_print_recipes(site):

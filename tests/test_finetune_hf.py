@@ -130,7 +130,7 @@ def test_ctc_learns_the_fixtures_with_a_new_vocabulary(speech, ctc_model, tmp_pa
     train = summary["data"]["train"]
     assert train["rows"] == 7 and train["dropped_by_reason"] == {"longer than 4 s": 2}
     assert summary["vocabulary"] == "built from the training text" and summary["steps"] == 200
-    assert summary["best_val_wer"] <= 0.2, summary  # measured: 0.0 after 200 steps (about 30 s on 2 cores)
+    assert summary["best_val_wer"] <= 20, summary  # percent; measured: 0.0 after 200 steps (about 30 s on 2 cores)
     vocab = json.loads((out / "vocab.json").read_text())
     assert {"|", "[UNK]", "[PAD]", "q", "z"} <= set(vocab) and "." not in vocab and "T" not in vocab
     assert (out / "model.safetensors").is_file()

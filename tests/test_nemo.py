@@ -169,7 +169,7 @@ def test_sft_of_a_ctc_model_learns_the_fixtures(tiny_nemo_ctc, train, tmp_path):
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["steps"] == 300 and summary["best_val_wer"] <= 0.3, summary
+    assert summary["steps"] == 300 and summary["best_val_wer"] <= 30, summary  # percent
     assert "warning" not in result.stderr  # the tokenizer spells every transcript
     assert (out / "model.nemo").is_file() and (out / "checkpoints" / "last.ckpt").is_file()
     again = run_cli(*args)  # the same output folder again, without --resume: refused before NeMo loads
@@ -224,7 +224,7 @@ def test_sft_of_a_hybrid_model_learns_the_fixtures_on_both_heads(tiny_nemo, trai
                      "--batch-size", "7", "--eval-steps", "50", "--set", "training.warmup_steps=20", "--set",
                      "training.num_workers=0", "-q")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["best_val_wer"] <= 0.3  # NeMo's validation WER: the RNNT head's
+    assert json.loads(result.stdout)["best_val_wer"] <= 30  # NeMo's validation WER: the RNNT head's
     for decoder in ("rnnt", "ctc"):
         assert fixture_wer(out / "model.nemo", train, tmp_path, decoder) <= 0.3, decoder
 

@@ -2,7 +2,10 @@
 already written is lost."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
 from manifest_helpers import invoke, write_jsonl, write_wav
@@ -137,3 +140,19 @@ def test_a_model_folder_of_another_family_names_the_backend_before_loading(tmp_p
         assert result.returncode == 1, result.stderr
         assert one_line(result).startswith(f"Error: {says}")  # alone: no progress bar was started
         assert not out.exists()
+
+
+def test_settings_that_make_no_sense_here_are_said_and_quiet_is_quiet(tmp_path, manifest, infer, probe_site):
+    half = infer(manifest, tmp_path / "half.jsonl", "--dtype", "float16")
+    assert half.returncode == 0 and "warning: --dtype float16 on the CPU runs slower than float32" in \
+        " ".join(half.stderr.split())
+    assert "warning" not in infer(manifest, tmp_path / "full.jsonl").stderr  # --dtype auto: float32 on a CPU
+    quiet = invoke("eval", tmp_path / "full.jsonl", "-q")
+    assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
+    gate = invoke("eval", tmp_path / "full.jsonl", "-q", "--fail-above", "5")  # the probe's text is all wrong
+    assert gate.exit_code == 4 and gate.stdout == "" and "is above --fail-above 5" in gate.stderr
+    no_terminal = subprocess.run([sys.executable, "-m", "asrctl", "uninstall", "asrctl-probe"], capture_output=True,
+                                 text=True, stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(probe_site)})
+    assert no_terminal.returncode == 1 and "Traceback" not in no_terminal.stderr
+    assert "there is no terminal to answer: pass -y" in no_terminal.stderr
+    assert (probe_site / "asrctl_probe.py").exists()  # nothing was removed

@@ -44,10 +44,11 @@ SCORING_NOTE = (
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="With --backend: where predictions go [default: MANIFEST with .pred.jsonl].")
 @apply_options(RUN_OPTIONS)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or tables: errors and --fail-above only.")
 def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normalizer: str, by: tuple[str, ...],
                  ci: bool, resamples: int, seed: int, against: Path | None, worst_n: int, per_utt: Path | None,
                  fail_above: float | None, as_json: bool, report: Path | None, backend: str | None,
-                 model: str | None, output: Path | None, **params: Any) -> None:
+                 model: str | None, output: Path | None, quiet: bool, **params: Any) -> None:
     """Score PREDICTIONS (a manifest with references and predictions) and report WER/CER.
 
     With --backend and --model, PREDICTIONS is a manifest to transcribe first (as `asrctl infer`,
@@ -77,7 +78,7 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
             raise click.UsageError(f"--by {spec}: a bin width is a number of seconds, as in --by duration:5")
     if backend:
         predictions_file = output or default_output(predictions)
-        transcribe(predictions, predictions_file, backend, model, as_json, params)
+        transcribe(predictions, predictions_file, backend, model, as_json or quiet, params)
         predictions = predictions_file
 
     pred_key = params["pred_key"]
@@ -111,7 +112,7 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
 
     if as_json:
         click.echo(json.dumps({k: v for k, v in result.items() if k != "durations"}, indent=2))
-    else:
+    elif not quiet:
         _print(result, metrics, scored)
     if fail_above is not None and "wer" in result and result["wer"]["rate"] > fail_above:
         click.echo(f"WER {result['wer']['rate']:.2f}% is above --fail-above {fail_above}", err=True)

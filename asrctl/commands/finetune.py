@@ -158,6 +158,12 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
 
         raise AsrctlError(f"trainer {trainer.name!r} does not do {config['method']} (it does {', '.join(trainer.methods)})")
     check_data_files(config)
+    if not config["data"].get("val") and is_main_process() and not in_torchrun():
+        from asrctl.progress import stderr
+
+        stderr.print("warning: no --val: training goes on without a validation WER, and the model saved is the "
+                     "last step's (best_checkpoint null); give --val DEV.jsonl to keep the best", style="yellow",
+                     highlight=False)
     nproc, nnodes = check_distributed(config["distributed"])
     if nproc * nnodes > 1 and trainer.launcher == "torchrun" and not in_torchrun():
         if trainer.check:

@@ -104,4 +104,6 @@ def uninstall_command(name: str, yes: bool) -> None:
     if not distribution.entry_points.select(group=ENTRY_POINT_GROUP):
         raise AsrctlError(f"{name} is not an asrctl plugin (no {ENTRY_POINT_GROUP!r} entry point); "
                           "use pip to remove it")
+    if not yes and not sys.stdin.isatty():
+        raise AsrctlError(f"uninstall {name} asks for confirmation, and there is no terminal to answer: pass -y")
     pip("uninstall", *(["--yes"] if yes else []), name)

@@ -126,7 +126,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         "backend": "nemo", "base_model": recipe["model"], "method": recipe["method"], "output_dir": str(out),
         "model": str(out if lora_settings else out / "model.nemo"), "steps": trainer.global_step,
         "resumed_from_step": start.step or None,
-        "best_val_wer": float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None,
+        "best_val_wer": (100 * float(checkpoints.best_model_score)  # percent, as eval says it
+                         if checkpoints.best_model_score is not None else None),
         "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
         "trainable_share": trainable / total, "processes": trainer.world_size,
         "wall_seconds": round(time.perf_counter() - started, 2), "merged_model": str(merged) if merged else None,

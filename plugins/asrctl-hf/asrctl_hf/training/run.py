@@ -84,7 +84,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         "steps": state.global_step,
         "epochs": round(state.epoch or 0.0, 3),
         "resumed_from_step": start.step or None,
-        "best_val_wer": state.best_metric,  # the Trainer validates at the last step too
+        # percent, as eval and the progress bar say it; the Trainer validates at the last step too
+        "best_val_wer": 100 * state.best_metric if state.best_metric is not None else None,
         "best_checkpoint": state.best_model_checkpoint,
         "trainable_parameters": trainable,
         "parameters": total,
