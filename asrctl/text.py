@@ -47,7 +47,7 @@ class FastNormalizer:
         run: list[str] = []
         for token in lower.split():
             words = [w for w in _SEPARATORS.split(token) if w]
-            if all(self._is_unchanged(w) for w in words):
+            if words and all(self._is_unchanged(w) for w in words):  # punctuation alone may join a run
                 if run:
                     out.append(self._run(" ".join(run)))
                     run = []
@@ -75,9 +75,10 @@ def get_normalizer(name: str) -> Normalizer:
         from whisper_normalizer.english import EnglishNumberNormalizer, EnglishTextNormalizer
 
         numbers = EnglishNumberNormalizer()
-        # "<number> and a half" is rewritten to "<number> point five" by looking at the words before it.
+        # "<number> and a half" is rewritten to "<number> point five" by looking at the words before it;
+        # periods in a row (an ellipsis) can leave a "." that the normaliser keeps ("user ..." -> "user .").
         return FastNormalizer(EnglishTextNormalizer(), frozenset(numbers.words) | frozenset(numbers.literal_words),
-                              whole_text=re.compile(r"\band\s+a\s+half\b"))
+                              whole_text=re.compile(r"\band\W+a\W+half\b|\.\s*\."))
     if name == "basic":
         from whisper_normalizer.basic import BasicTextNormalizer
 
