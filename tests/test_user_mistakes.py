@@ -74,7 +74,7 @@ def test_eval_without_predictions_or_with_a_field_no_row_has(tmp_path, manifest)
     assert invoke("eval", predictions, "--by", "speaker", "--by", "duration:5").exit_code == 0
 
 
-def test_a_finished_infer_run_again_has_nothing_to_do_and_retries_only_its_errors(tmp_path, infer):
+def test_a_finished_infer_run_again_has_nothing_to_do_and_retries_only_its_errors(tmp_path, infer, probe_site):
     write_wav(tmp_path / "a.wav", 1.0)
     manifest = write_jsonl(tmp_path / "in.jsonl", [{"audio_filepath": "a.wav", "duration": 1.0, "text": "one"},
                                                   {"audio_filepath": "b.wav", "duration": 0.5, "text": "two"}])
@@ -92,6 +92,11 @@ def test_a_finished_infer_run_again_has_nothing_to_do_and_retries_only_its_error
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["pred_text"] for r in rows] == [json.loads(before.splitlines()[0])["pred_text"], "8000 samples peak 0.10"]
     assert "error" not in rows[1]
+    from asrctl.testing import run_cli  # eval -b on a manifest already transcribed: scores the kept predictions
+
+    scored = run_cli("eval", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
+                     "--json", pythonpath=probe_site)
+    assert scored.returncode == 0 and json.loads(scored.stdout)["rows"] == 2 and "already done" in scored.stderr
     other = infer(manifest, out, "--pred-key", "hyp")  # another job: it may not take this output
     assert other.returncode == 1 and "written by another command" in other.stderr and out.exists()
 
@@ -156,3 +161,9 @@ def test_settings_that_make_no_sense_here_are_said_and_quiet_is_quiet(tmp_path, 
     assert no_terminal.returncode == 1 and "Traceback" not in no_terminal.stderr
     assert "there is no terminal to answer: pass -y" in no_terminal.stderr
     assert (probe_site / "asrctl_probe.py").exists()  # nothing was removed
+
+
+def test_validate_says_the_range_a_duration_is_outside(tmp_path, manifest):
+    result = invoke("manifest", "validate", manifest, "--max-duration", "0.5", "--json")
+    examples = json.loads(result.stdout[result.stdout.index("{"):])["problems"]["duration_range"]["examples"]
+    assert examples == ["line 1: duration 1.000 s is outside 0–0.5 s"]

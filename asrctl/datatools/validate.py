@@ -151,7 +151,9 @@ def row_problems(row: Row, checks: Checks, file_duration: float | None) -> list[
         (checks.min_duration is not None and duration < checks.min_duration)
         or (checks.max_duration is not None and duration > checks.max_duration)
     ):
-        problems.append(("duration_range", f"duration {duration:.3f} s is outside the allowed range"))
+        low = f"{checks.min_duration:g}" if checks.min_duration is not None else "0"
+        high = f"{checks.max_duration:g}" if checks.max_duration is not None else "∞"
+        problems.append(("duration_range", f"duration {duration:.3f} s is outside {low}–{high} s"))
     return problems
 
 
