@@ -23,7 +23,7 @@ def corpus(tmp_path):
         write_wav(audio / name, seconds)
     rows = [
         {"audio_filepath": "audio/a.wav", "duration": 1.0, "text": "grüße aus köln", "speaker": "spk 1",
-         "wer": 12.5, "meta": {"snr": 20, "tags": ["clean"]}, "mixed": 3, "spk_id": "1089"},
+         "wer": 12.5, "meta": {"snr": 20, "tags": ["clean"], "gain": 1.66}, "mixed": 3, "spk_id": "1089"},
         {"audio_filepath": "audio/b.wav", "duration": 1.5, "text": "", "speaker": "spk2", "wer": 0.0,
          "meta": {"snr": 5}, "mixed": "three", "flag": True},
         {"audio_filepath": "audio/sub/c.wav", "duration": 0.75, "text": "line\nbreak", "lang": "en"},

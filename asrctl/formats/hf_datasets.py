@@ -130,9 +130,13 @@ def read_folder(path: Path, on_error: ErrorSink, *, extract_to: Path | None = No
         raise AsrctlError(f"{path}: a DatasetDict with splits {splits}: give one split's folder "
                           f"({path / splits[0]})" if splits else f"{path}: a DatasetDict without splits")
     audio_columns = [name for name, f in dataset.features.items() if isinstance(f, datasets.Audio)]
+    json_columns = [name for name, f in dataset.features.items() if isinstance(f, datasets.Json)]
     for name in audio_columns:
         dataset = dataset.cast_column(name, datasets.Audio(decode=False))
-    yield from _records(path, dataset.iter(batch_size=BATCH_ROWS), audio_columns, on_error, extract_to, audio)
+    for name in json_columns:
+        dataset = dataset.cast_column(name, datasets.Json(decode=False))
+    batches = (_json_decoded(batch, json_columns) for batch in dataset.iter(batch_size=BATCH_ROWS))
+    yield from _records(path, batches, audio_columns, on_error, extract_to, audio)
 
 
 def read_parquet(path: Path, on_error: ErrorSink, *, extract_to: Path | None = None,
@@ -142,10 +146,21 @@ def read_parquet(path: Path, on_error: ErrorSink, *, extract_to: Path | None = N
     source = parquet.ParquetFile(path)
     features = datasets.Features.from_arrow_schema(source.schema_arrow)
     audio_columns = [name for name, f in features.items() if isinstance(f, datasets.Audio)]
+    json_columns = [name for name, f in features.items() if isinstance(f, datasets.Json)]
     for name in audio_columns:
         features[name] = datasets.Audio(decode=False)
-    batches = (features.decode_batch(b.to_pydict()) for b in source.iter_batches(batch_size=BATCH_ROWS))
+    for name in json_columns:
+        features[name] = datasets.Json(decode=False)
+    batches = (_json_decoded(features.decode_batch(b.to_pydict()), json_columns)
+               for b in source.iter_batches(batch_size=BATCH_ROWS))
     yield from _records(path, batches, audio_columns, on_error, extract_to, audio)
+
+
+def _json_decoded(batch: dict[str, list], columns: list[str]) -> dict[str, list]:
+    """Json columns parsed by the standard library: datasets' ujson rounds floats (1.66 -> 1.6600000000000001)."""
+    for name in columns:
+        batch[name] = [json.loads(v) if isinstance(v, (str, bytes)) else v for v in batch[name]]
+    return batch
 
 
 def _records(path: Path, batches: Iterable[dict[str, list]], audio_columns: list[str],
