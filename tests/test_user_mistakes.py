@@ -167,3 +167,14 @@ def test_validate_says_the_range_a_duration_is_outside(tmp_path, manifest):
     result = invoke("manifest", "validate", manifest, "--max-duration", "0.5", "--json")
     examples = json.loads(result.stdout[result.stdout.index("{"):])["problems"]["duration_range"]["examples"]
     assert examples == ["line 1: duration 1.000 s is outside 0–0.5 s"]
+
+
+def test_built_in_plugins_are_told_apart_in_a_narrow_terminal(monkeypatch):
+    from click.testing import CliRunner
+
+    from asrctl.cli import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = CliRunner().invoke(cli, ["plugins", "--all"]).output
+    assert "asrctl.default_plugi" not in shown
+    assert all(name in shown for name in ("formats (built-in)", "local_engine", "nemo_manifest", "ray_engine"))

@@ -57,7 +57,8 @@ def print_table(rows: list[dict]) -> None:
         provides += [f"{engine} -E: {', '.join(options)}" for engine, options in row["engine_options"].items()]
         if row["error"]:
             provides = [f"[red]failed: {escape(row['error'])}[/red]"]
-        name = row["name"] + (" (built-in)" if row["builtin"] else "")
+        # built-ins by their module's last part: the shared prefix would be all a narrow column shows
+        name = f"{row['name'].rpartition('.')[2]} (built-in)" if row["builtin"] else row["name"]
         table.add_row(name, row["version"] or "", "\n".join(row["hooks"]) or "-", "\n".join(provides) or "-")
     console.print(table)
     for row in rows:
