@@ -178,3 +178,11 @@ def test_built_in_plugins_are_told_apart_in_a_narrow_terminal(monkeypatch):
     shown = CliRunner().invoke(cli, ["plugins", "--all"]).output
     assert "asrctl.default_plugi" not in shown
     assert all(name in shown for name in ("formats (built-in)", "local_engine", "nemo_manifest", "ray_engine"))
+
+
+def test_worst_alignments_do_not_wrap_when_piped(tmp_path):
+    words = " ".join(f"word{i}" for i in range(30))
+    predictions = write_jsonl(tmp_path / "pred.jsonl", [{"audio_filepath": "a.wav", "duration": 1.0, "text": words,
+                                                         "pred_text": words.replace("word7", "bird")}])
+    shown = invoke("eval", predictions, "--worst", "1", "--normalizer", "none").stdout
+    assert any(line.startswith("REF:") and line.rstrip().endswith("word29") for line in shown.splitlines()), shown

@@ -172,7 +172,7 @@ def _print(result: dict[str, Any], metrics: list[str], scored) -> None:
         text = jiwer.visualize_alignment(alignment, show_measures=False).split("\n", 2)[-1].strip("\n")
         console.print(f"[bold]line {w['line']}[/] {w['audio_filepath']}  {metrics[0].upper()} {w[metrics[0]]:.1f}%",
                       highlight=False)
-        console.print(text, markup=False, highlight=False)
+        console.print(text, markup=False, highlight=False, soft_wrap=True)  # aligned lines must not wrap
     for line in result["skipped"][:20]:
         console.print(f"[yellow]skipped: {line}[/]", highlight=False)
     console.print(f"[dim]{SCORING_NOTE}[/]")
