@@ -49,8 +49,9 @@ class Row:
 
 
 def resolve_audio_path(value: str, base_dir: Path) -> Path:
+    """The file a row names, normalised as asrctl.paths.absolute_path does (`data/../a.wav` is `a.wav`)."""
     path = Path(value).expanduser()
-    return path if path.is_absolute() else base_dir / path
+    return Path(os.path.normpath(path if path.is_absolute() else base_dir / path))
 
 
 def check_record(record: object) -> str | None:

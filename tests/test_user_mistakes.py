@@ -186,3 +186,10 @@ def test_worst_alignments_do_not_wrap_when_piped(tmp_path):
                                                          "pred_text": words.replace("word7", "bird")}])
     shown = invoke("eval", predictions, "--worst", "1", "--normalizer", "none").stdout
     assert any(line.startswith("REF:") and line.rstrip().endswith("word29") for line in shown.splitlines()), shown
+
+
+def test_error_lines_name_a_file_by_its_normal_path(tmp_path, infer):
+    manifest = write_jsonl(tmp_path / "data" / "in.jsonl", [{"audio_filepath": "../corpus/missing.wav", "duration": 1.0}])
+    result = infer(manifest, tmp_path / "out.jsonl")
+    assert result.returncode == 3 and f"{tmp_path / 'corpus' / 'missing.wav'}: no such file" in result.stderr
+    assert "/../" not in result.stderr
