@@ -17,9 +17,9 @@ pre { background: #f6f7f9; padding: .6rem; overflow-x: auto; }
 """
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, float):  # small values (hours of a short test set) keep 3 significant digits
-        return f"{value:.2f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
+def _num(value: Any, column: str = "") -> str:
+    if isinstance(value, float):  # one precision per column: hours of a short test set are small
+        return f"{value:.4f}" if column == "hours" else f"{value:.2f}"
     return escape(str(value))
 
 
@@ -27,7 +27,8 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(
-            f'<td class="n">{_num(r.get(c))}</td>' if isinstance(r.get(c), (int, float)) else f"<td>{_num(r.get(c, ''))}</td>"
+            f'<td class="n">{_num(r.get(c), c)}</td>' if isinstance(r.get(c), (int, float))
+            else f"<td>{_num(r.get(c, ''))}</td>"
             for c in columns
         ) + "</tr>"
         for r in rows
@@ -65,9 +66,17 @@ def histogram(values: list[float], title: str, bins: int = 20, width: int = 640,
         h = count * scale
         x = left + k * bar_w
         parts.append(f'<rect x="{x + 1:.1f}" y="{bottom - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" fill="#6a9f58"/>')
-    for k in (0, len(edges) // 2, len(edges) - 1):
-        parts.append(f'<text x="{left + k * bar_w:.1f}" y="{bottom + 18}" text-anchor="middle">{edges[k]:.1f}s</text>')
+    for k, anchor in ((0, "start"), (len(edges) // 2, "middle"), (len(edges) - 1, "end")):  # edge labels stay inside
+        parts.append(f'<text x="{left + k * bar_w:.1f}" y="{bottom + 18}" text-anchor="{anchor}">{edges[k]:.1f}s</text>')
     return _svg(width, height, parts)
+
+
+def alignment(worst: dict[str, Any]) -> str:
+    """REF / HYP lines of a worst utterance, aligned word by word with S/D/I marks (jiwer's)."""
+    import jiwer
+
+    aligned = jiwer.process_words(worst["ref"], worst["hyp"])
+    return jiwer.visualize_alignment(aligned, show_measures=False).split("\n", 2)[-1].strip("\n")
 
 
 def _svg(width: int, height: int, parts: list[str]) -> str:
@@ -111,7 +120,9 @@ def render(result: dict[str, Any], metrics: list[str], scoring_note: str) -> str
     body.append(histogram(result["durations"], "utterances per duration bin"))
     if result.get("worst"):
         body.append("<h2>Worst utterances</h2>")
-        body.append(_table(result["worst"], ["line", "audio_filepath", metrics[0], "errors", "ref", "hyp"]))
+        body.append(_table(result["worst"], ["line", "audio_filepath", metrics[0], "errors"]))
+        body.extend(f"<p>line {w['line']}: {escape(str(w['audio_filepath']))}</p><pre>{escape(alignment(w))}</pre>"
+                    for w in result["worst"])
     if result.get("comparison"):
         c = result["comparison"]
         m = metrics[0]

@@ -186,3 +186,17 @@ def test_report_renders_in_chromium(tmp_path):
     assert f"WER {summary['wer']['rate']:.2f}%" in dom
     assert f"CER {summary['cer']['rate']:.2f}%" in dom
     assert "By speaker" in dom and dom.count("<svg") == 2
+
+
+def test_report_keeps_labels_inside_and_shows_alignments(tmp_path):
+    from asrctl.report import histogram, render
+
+    svg = histogram([1.0, 70.0, 147.693], "durations")
+    assert 'text-anchor="end">147.7s</text>' in svg and 'text-anchor="start">1.0s</text>' in svg
+    preds = write_preds(tmp_path / "p.jsonl")
+    result = json.loads(run_cli("eval", str(preds), "--by", "speaker", "--worst", "2", "--json").stdout)
+    result["durations"] = [1.0, 2.0]
+    page = render(result, ["wer"], "note")
+    assert page.count("<pre>REF:") == 2  # each worst utterance aligned, as the terminal shows it
+    group_hours = [g["hours"] for g in result["by"]["speaker"]]
+    assert all(f'<td class="n">{h:.4f}</td>' in page for h in group_hours)  # one precision for the column

@@ -129,9 +129,10 @@ def _positive_number(text: str) -> bool:
 
 
 def _print(result: dict[str, Any], metrics: list[str], scored) -> None:
-    import jiwer
     from rich.console import Console
     from rich.table import Table
+
+    from asrctl.report import alignment
 
     console = Console()
     table = Table(title=f"asrctl eval: {result['file']}", show_header=False)
@@ -168,8 +169,7 @@ def _print(result: dict[str, Any], metrics: list[str], scored) -> None:
             console.print(f"  line {change['line_a']} ({change['error_change']:+d} errors) "
                           f"ref: {change['ref']!r}\n    A: {change['hyp_a']!r}\n    B: {change['hyp_b']!r}")
     for w in result.get("worst", []):
-        alignment = jiwer.process_words(w["ref"], w["hyp"])
-        text = jiwer.visualize_alignment(alignment, show_measures=False).split("\n", 2)[-1].strip("\n")
+        text = alignment(w)
         console.print(f"[bold]line {w['line']}[/] {w['audio_filepath']}  {metrics[0].upper()} {w[metrics[0]]:.1f}%",
                       highlight=False)
         console.print(text, markup=False, highlight=False, soft_wrap=True)  # aligned lines must not wrap
