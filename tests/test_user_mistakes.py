@@ -69,6 +69,8 @@ def test_eval_without_predictions_or_with_a_field_no_row_has(tmp_path, manifest)
     by_typo = invoke("eval", predictions, "--by", "speakr")
     assert by_typo.exit_code == 1 and "no row has a field 'speakr' (--by speakr) (did you mean 'speaker'?)" in \
         one_line(by_typo)
+    no_ref = invoke("eval", predictions, "--ref-key", "txt")
+    assert no_ref.exit_code == 1 and "no row has a field 'txt' (--ref-key txt) (did you mean 'text'?)" in one_line(no_ref)
     bad_width = invoke("eval", predictions, "--by", "duration:abc")
     assert bad_width.exit_code == 2 and "--by duration:abc: a bin width is a number of seconds" in bad_width.stderr
     assert invoke("eval", predictions, "--by", "speaker", "--by", "duration:5").exit_code == 0

@@ -84,6 +84,11 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
     pred_key = params["pred_key"]
     scored = load_scored(predictions, ref_key=ref_key, pred_key=pred_key, normalizer=normalizer, metrics=metrics)
     if not scored.rows:
+        if scored.skipped and all(f"no reference field {ref_key!r}" in line for line in scored.skipped):
+            from asrctl.manifest import ManifestReader
+
+            fields = {key for row in ManifestReader(predictions) for key in row.record}
+            raise no_such_field(predictions, ref_key, f"--ref-key {ref_key}", fields)
         raise AsrctlError(f"{predictions}: no rows to score" + (f" ({scored.skipped[0]})" if scored.skipped else ""))
     fields = {key for row in scored.rows for key in row.record}
     if pred_key not in fields:
