@@ -96,6 +96,8 @@ class ManifestReader:
         self.on_error = on_error or self.errors.append
         if not self.path.exists():
             raise AsrctlError(f"{self.path}: no such manifest file")
+        from asrctl.datatools.reading import refuse_other_formats  # it asks the registered formats
+
         refuse_other_formats(self.path)
 
     def __iter__(self) -> Iterator[Row]:
@@ -124,39 +126,6 @@ class ManifestReader:
         if reason:
             return LineError(str(self.path), number, reason)
         return Row(number, record, self.base_dir)
-
-
-def refuse_other_formats(path: Path) -> None:
-    """One line for a file that is not a NeMo manifest but another format (CSV, a Lhotse CutSet, a
-    JSON array...), instead of an error per line. Only asked when the first line is not a record."""
-    first = b""
-    if path.is_file():
-        with open(path, "rb") as f:
-            first = next((line for line in f if line.strip()), b"")
-    try:
-        record = json.loads(first.decode("utf-8-sig"))
-    except (ValueError, UnicodeDecodeError):
-        record = None
-    if isinstance(record, dict) and AUDIO_KEY in record:
-        return
-    from asrctl.plugins import formats  # registered formats, asked only for a file that needs it
-
-    claims = [spec.name for spec in formats() if spec.name != "nemo" and spec.detect and _claims(spec.detect, path)]
-    convert = f"asrctl manifest convert {path} --to nemo -o {path.with_suffix('').with_suffix('')}.jsonl"
-    if claims:
-        raise AsrctlError(f"{path}: a {claims[0]} file, not a NeMo JSONL manifest: convert it first ({convert})")
-    if first.lstrip().startswith(b"["):
-        raise AsrctlError(f"{path}: a JSON array, not a NeMo JSONL manifest (one JSON object per line): "
-                          "write each object on a line of its own")
-    if not path.is_file():
-        raise AsrctlError(f"{path}: a folder, not a manifest file")
-
-
-def _claims(detect: Callable[[Path], bool], path: Path) -> bool:
-    try:
-        return bool(detect(path))
-    except Exception:  # a plugin's detect() that trips over a file just does not claim it
-        return False
 
 
 def no_such_field(path: str | os.PathLike, name: str, given: str, fields: Iterable[str]) -> AsrctlError:

@@ -3,13 +3,12 @@ points at the audio its source meant (samples compared with what the library its
 cut, segment or channel), keeps its text and fields, and `asrctl infer` reads that same audio."""
 
 import io
-import json
 import os
 
 import numpy as np
 import pytest
 import soundfile as sf
-from manifest_helpers import invoke, read_jsonl
+from manifest_helpers import invoke, read_jsonl, write_jsonl
 
 from asrctl.audio import load_audio
 
@@ -220,8 +219,7 @@ def test_hf_dataset_written_by_asrctl_holds_clips_and_survives_its_audio(tmp_pat
     datasets = pytest.importorskip("datasets")
     rows = [{"audio_filepath": "audio/call.wav", "duration": 1.0, "offset": 0.5, "channel": 1, "text": "right"},
             {"audio_filepath": "audio/mono.wav", "duration": 1.5, "offset": 2.0, "text": "inside"}]
-    manifest = tmp_path / "in.jsonl"
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = write_jsonl(tmp_path / "in.jsonl", rows)
     assert invoke("manifest", "convert", manifest, "--to", "hf-datasets", "-o", tmp_path / "hf", "-q").exit_code == 0
     wants = {r["text"]: read_by_asrctl(r, tmp_path) for r in rows}
     stored = datasets.load_from_disk(str(tmp_path / "hf")).cast_column("audio", datasets.Audio(decode=False))
@@ -303,8 +301,7 @@ def test_webdataset_transcripts_in_txt_members(tmp_path, audio, infer):
 
 def test_channel_rows_are_written_as_their_channel(tmp_path, audio):
     rows = [{"audio_filepath": "audio/call.wav", "duration": SECONDS, "channel": c, "text": f"channel {c}"} for c in (0, 1)]
-    manifest = tmp_path / "in.jsonl"
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = write_jsonl(tmp_path / "in.jsonl", rows)
     call = sf.read(audio / "call.wav", dtype="float32")[0]
     assert invoke("manifest", "shard", manifest, "--out-dir", tmp_path / "tarred", "--num-shards", "1", "-q").exit_code == 0
     result, back = convert(tmp_path / "tarred", tmp_path / "back.jsonl", "--extract-to", tmp_path / "unpacked")
@@ -335,8 +332,8 @@ def test_kaldi_command_that_fails_is_one_line(tmp_path):
 
 
 def test_shard_downmix_stores_multichannel_files_as_mono(tmp_path, audio):
-    manifest = tmp_path / "in.jsonl"
-    manifest.write_text(json.dumps({"audio_filepath": "audio/call.wav", "duration": SECONDS, "text": "both"}) + "\n")
+    manifest = write_jsonl(tmp_path / "in.jsonl", [{"audio_filepath": "audio/call.wav", "duration": SECONDS,
+                                                   "text": "both"}])
     call = sf.read(audio / "call.wav", dtype="float32")[0]
     for flag, channels in (((), 2), (("--downmix",), 1)):
         out = tmp_path / f"tarred{len(flag)}"

@@ -165,7 +165,7 @@ def validate_command(manifest: Path, duration_tolerance: float, sample_rate: int
     from asrctl.datatools.console import progress
     from asrctl.datatools.reading import count_rows
     from asrctl.datatools.validate import Checks, render, validate
-    from asrctl.manifest import refuse_other_formats
+    from asrctl.datatools.reading import refuse_other_formats
 
     refuse_other_formats(manifest)  # before the progress bar: the one line alone
     checks = Checks(duration_tolerance=duration_tolerance, sample_rate=sample_rate, channels=channels, charset=charset,

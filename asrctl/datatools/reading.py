@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from asrctl.datatools.parallel import ordered_map
 from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.paths import Record, resolve_record
-from asrctl.manifest import LineError, ManifestReader, Row, check_record
+from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader, Row, check_record
 from asrctl.specs import FormatSpec
 
 # The native format: when another format's detect() also accepts a path, that one is meant.
@@ -84,6 +85,41 @@ def _detects(spec: FormatSpec, path: Path) -> bool:
         return bool(spec.detect(path))
     except Exception:  # a plugin's detect() that trips over a path just does not claim it
         return False
+
+
+def refuse_other_formats(path: Path) -> None:
+    """One line for a file that is not a NeMo manifest but another format (CSV, a Lhotse CutSet, a
+    JSON array...), instead of an error per line. Only asked when the first line is not a record."""
+    first = b""
+    if path.is_file():
+        with open(path, "rb") as f:
+            first = next((line for line in f if line.strip()), b"")
+    try:
+        record = json.loads(first.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        record = None
+    if isinstance(record, dict) and AUDIO_KEY in record:
+        return
+    from asrctl.plugins import formats  # registered formats, asked only for a file that needs it
+
+    claims = [spec.name for spec in formats() if spec.name != NATIVE_FORMAT and spec.detect and _detects(spec, path)]
+    convert = f"asrctl manifest convert {path} --to nemo -o {path.with_suffix('').with_suffix('')}.jsonl"
+    if claims:
+        raise AsrctlError(f"{path}: a {claims[0]} file, not a NeMo JSONL manifest: convert it first ({convert})")
+    if first.lstrip().startswith(b"[") and _array_of_objects(path):
+        raise AsrctlError(f"{path}: a JSON array, not a NeMo JSONL manifest (one JSON object per line): "
+                          "write each object on a line of its own")
+    if not path.is_file():
+        raise AsrctlError(f"{path}: a folder, not a manifest file")
+
+
+def _array_of_objects(path: Path) -> bool:
+    """Whether the whole file is a JSON array of objects (a line that merely starts with "[" is not)."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
 
 
 def optional_kwargs(function: Callable, **wanted: Any) -> dict[str, Any]:

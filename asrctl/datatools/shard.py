@@ -161,7 +161,7 @@ def _members(chunk: list[Item], root: str, fmt: str, mixed: set[str]) -> list[Me
         base, ext = os.path.splitext(os.path.relpath(path, root) if root else path)
         base = base.replace("/", "_").replace("\\", "_").replace(".", "_").replace("-sub", "_sub").lstrip("_") or "audio"
         content: tuple = (path,)
-        clip = is_part(record) or (path in mixed and record.get("channel") is None)
+        clip = is_part(record) or path in mixed
         if clip:
             content = (path, record.get("offset"), record.get("duration"), record.get("channel"))
             base, ext = f"{base}{clip_suffix(record)}", ".flac"

@@ -114,15 +114,15 @@ def read(path: Path, on_error: Callable[[LineError], None], *, extract_to: Path 
         try:
             location = locate(recording)
             record = _record(utt, location, float(start or 0), float(end), tables, segment=bool(segments))
-        except (ValueError, AudioError, CommandError) as exc:
+        except (ValueError, AudioError, EntryError) as exc:
             on_error(LineError(where, line, f"{utt}: {exc}"))
             continue
         fields, dropped = extra.get(utt, ({}, []))
         yield {k: v for k, v in {**record, **fields}.items() if k not in dropped}
 
 
-class CommandError(Exception):
-    """A wav.scp command that is not run, or that failed."""
+class EntryError(Exception):
+    """A recording whose wav.scp entry gives no audio file: missing, an archive, a command not run or failed."""
 
 
 class _Locations:
@@ -134,41 +134,41 @@ class _Locations:
         self.extract_to = extract_to
         self.allow_commands = allow_commands
         self.run = run  # False: only durations and text are wanted, a command's recording keeps its id
-        self.done: dict[str, str | CommandError] = {}
+        self.done: dict[str, str | EntryError] = {}
 
     def __call__(self, recording: str) -> str:
         if recording not in self.wav:
-            raise CommandError(f"recording {recording} is not in wav.scp")
+            raise EntryError(f"recording {recording} is not in wav.scp")
         location = self.wav[recording][1].strip()
         if not location.endswith("|"):
             if _ARCHIVE.search(location):
-                raise CommandError(f"{location}: Kaldi archive entries are not supported")
+                raise EntryError(f"{location}: Kaldi archive entries are not supported")
             return os.path.abspath(location)
         if not self.run:
             return recording
         if recording not in self.done:
             try:
                 self.done[recording] = self._run(recording, location[:-1].strip())
-            except CommandError as exc:
+            except EntryError as exc:
                 self.done[recording] = exc
         found = self.done[recording]
-        if isinstance(found, CommandError):
+        if isinstance(found, EntryError):
             raise found
         return found
 
     def _run(self, recording: str, command: str) -> str:
         if not self.allow_commands:
-            raise CommandError(f"wav.scp entry is a command ({command} |): pass --allow-commands (it runs the "
+            raise EntryError(f"wav.scp entry is a command ({command} |): pass --allow-commands (it runs the "
                                "programs named in wav.scp) with --extract-to DIR for their audio")
         if self.extract_to is None:
-            raise CommandError(f"wav.scp entry is a command ({command} |): give --extract-to DIR for its audio")
+            raise EntryError(f"wav.scp entry is a command ({command} |): give --extract-to DIR for its audio")
         try:
             argv = shlex.split(command)
         except ValueError as exc:
-            raise CommandError(f"cannot split the command {command!r}: {exc}") from None
+            raise EntryError(f"cannot split the command {command!r}: {exc}") from None
         shell = [word for word in argv if word in _SHELL_WORDS]
         if shell or not argv:
-            raise CommandError(f"{command!r} needs a shell ({shell[0] if shell else 'empty'}); only one program "
+            raise EntryError(f"{command!r} needs a shell ({shell[0] if shell else 'empty'}); only one program "
                                "with its arguments is run")
         target = self.extract_to / f"{ids.safe(recording)}.wav"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -176,10 +176,10 @@ class _Locations:
             try:
                 done = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
             except OSError as exc:
-                raise CommandError(f"cannot run {argv[0]}: {exc.strerror}") from None
+                raise EntryError(f"cannot run {argv[0]}: {exc.strerror}") from None
             if done.returncode != 0:
                 reason = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
-                raise CommandError(f"{command!r} failed with exit code {done.returncode} ({reason[0]})")
+                raise EntryError(f"{command!r} failed with exit code {done.returncode} ({reason[0]})")
         return str(target.absolute())
 
 
@@ -190,9 +190,10 @@ def _record(utt: str, location: str, start: float, end: float, tables: dict[str,
     elif end > start:
         duration = end - start
     else:  # no end, or Kaldi's -1: to the end of the file
-        from asrctl.audio import probe_duration
-
-        duration = probe_duration(location) - start
+        probed = probed_duration({AUDIO_KEY: location, "offset": start})
+        if isinstance(probed, AudioError):
+            raise probed
+        duration = probed
     record: dict[str, Any] = {AUDIO_KEY: location, "duration": duration}
     if utt in tables["text"]:
         record["text"] = tables["text"][utt][1]
