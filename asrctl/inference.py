@@ -16,7 +16,7 @@ from typing import Any
 
 from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AsrctlError, AudioError
-from asrctl.interrupts import raise_if_interrupted
+from asrctl.interrupts import between_batches, raise_if_interrupted
 from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader, Row
 from asrctl.paths import Rebaser
 from asrctl.registry import unknown_name_message
@@ -78,8 +78,9 @@ class WorkResult:
 @dataclass
 class InferSummary:
     rows: int = 0
-    resumed: int = 0
-    ok: int = 0
+    resumed: int = 0  # rows the output had from an earlier run
+    transcribed: int = 0  # rows given a prediction by this run
+    ok: int = 0  # rows with a prediction in the output
     finished_before: bool = False  # the output was this job's already: nothing was run
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -188,15 +189,17 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
             total=len(rows), done=summary.resumed, audio_total=sum(seconds.values())
         )
         rebase = Rebaser(job.output)
-        with progress:
+        with progress, between_batches():
             store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in failed)
             progress.update(len(failed), 0.0)
             for results in engine.run(job, spec, items):
                 store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in results)
-                audio = sum(seconds[r.index] for r in results if r.transcript is not None)
+                done = [r for r in results if r.transcript is not None]
+                audio = sum(seconds[r.index] for r in done)
+                summary.transcribed += len(done)
                 summary.audio_seconds += audio
                 progress.update(len(results), audio)
-                raise_if_interrupted()  # a Ctrl-C swallowed in a finalizer still stops the job here
+                raise_if_interrupted()  # Ctrl-C asked to stop after this batch (or was swallowed in a finalizer)
         store.finish(len(rows))
     finally:
         store.close()

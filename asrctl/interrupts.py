@@ -5,11 +5,17 @@ finalizer (a `__del__` or weakref callback the garbage collector runs at any mom
 as "Exception ignored" and dropped, and the job would run on and write its output as if it had
 never been interrupted. The handler installed here also records the signal, and every point where
 a job commits its output calls `raise_if_interrupted()` first.
+
+A job made of batches (`asrctl infer`) runs `between_batches()`: the first Ctrl-C says so at once and
+lets the batch in hand finish and be saved; a second stops at once. Either way the job then stops
+with KeyboardInterrupt, and Ctrl-C during the clean-up that follows (closing the output, joining
+decoding workers) is only noted, so the clean-up is not cut short into "Exception ignored" noise.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -33,10 +39,42 @@ def install() -> None:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
+def _finish_batch(signum: int, frame: FrameType | None) -> None:
+    _note(signum, frame)
+    signal.signal(signal.SIGINT, _stop_now)
+    sys.stderr.write("stopping after the current batch (Ctrl-C again to stop now)\n")
+
+
+def _stop_now(signum: int, frame: FrameType | None) -> None:
+    _stopping()
+    raise KeyboardInterrupt
+
+
+def _stopping() -> None:
+    if signal.getsignal(signal.SIGINT) in (_finish_batch, _stop_now):
+        signal.signal(signal.SIGINT, _note)
+
+
 def raise_if_interrupted() -> None:
     """KeyboardInterrupt if Ctrl-C came at any time since `install()`, even if it was swallowed."""
     if _interrupted:
+        _stopping()
         raise KeyboardInterrupt
+
+
+@contextmanager
+def between_batches() -> Iterator[None]:
+    """The first Ctrl-C during the block asks the job to stop after its current batch (the job calls
+    `raise_if_interrupted()` after saving each); the second stops it at once."""
+    if signal.getsignal(signal.SIGINT) is not _on_sigint:
+        yield
+        return
+    signal.signal(signal.SIGINT, _finish_batch)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is _finish_batch:  # no Ctrl-C came: back to stopping at once
+            signal.signal(signal.SIGINT, _on_sigint)
 
 
 @contextmanager

@@ -7,7 +7,8 @@ import json
 # PROBE_OOM_ABOVE=N raises CUDA's out-of-memory error for batches of more than N utterances;
 # PROBE_FAIL_SAMPLES=N raises for any batch holding an utterance of N samples;
 # PROBE_SLEEP=S sleeps S seconds per batch (time to interrupt a job);
-# PROBE_SWALLOW_SIGINT=N has Ctrl-C arrive during batch N while a finalizer runs, which drops it;
+# PROBE_SWALLOW_SIGINT=N has Ctrl-C pressed twice during batch N while a finalizer runs, which drops
+#   the KeyboardInterrupt of the second;
 # PROBE_MEAN=1 adds the mean magnitude (" mean 0.123456"), which tells spans of a signal apart.
 PROBE = """
 import os, signal, time
@@ -16,9 +17,10 @@ from asrctl import BackendSpec, Transcript, hookimpl
 
 class Finalizer:
     def __del__(self):  # as the garbage collector runs one: Python prints "Exception ignored" and goes on
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):  # the handler runs, and raises, at a jump of this loop
-            pass
+        for _ in range(2):  # the first asks to finish the batch, the second to stop now
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs, and raises, at a jump of this loop
+                pass
 
 class Probe:
     batches = 0

@@ -112,8 +112,8 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
         f"asrctl infer -> {output}",
         [
             ("rows", str(summary.rows)),
-            ("resumed from earlier run", str(summary.resumed)),
-            ("transcribed", str(summary.ok)),
+            ("kept from an earlier run", str(summary.resumed)),
+            ("transcribed now", str(summary.transcribed)),
             ("errors", str(len(summary.errors))),
             ("audio seconds (this run)", f"{summary.audio_seconds:.1f}"),
             ("wall seconds (with model load)", f"{summary.wall_seconds:.1f}"),

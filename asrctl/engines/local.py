@@ -32,9 +32,12 @@ class AudioDataset:
         return decode(self.items[position])
 
 
-def die_with_parent(_worker_id: int) -> None:
-    """DataLoader worker init: on Linux, end this worker when the asrctl process ends, even by SIGKILL
-    (it would otherwise linger, holding its batch, until it noticed)."""
+def init_worker(_worker_id: int) -> None:
+    """DataLoader worker init. Ctrl-C reaches every process of the terminal's job: the main process
+    alone decides what it means (finish the batch, or stop), and stops its workers in order; a worker
+    that took it would die mid-batch. On Linux, end this worker when the asrctl process ends, even by
+    SIGKILL (it would otherwise linger, holding its batch, until it noticed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -55,7 +58,7 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
     batches = duration_batches([item.duration for item in items], job.batch_size, job.batch_seconds)
     loader = DataLoader(
         AudioDataset(items), batch_sampler=batches, collate_fn=keep_list, num_workers=job.num_workers,
-        worker_init_fn=die_with_parent,
+        worker_init_fn=init_worker,
         prefetch_factor=2 if job.num_workers else None, persistent_workers=False,
     )
     try:

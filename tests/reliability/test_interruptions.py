@@ -4,6 +4,7 @@ output is byte for byte the output of a run that was never interrupted, and noth
 import json
 import os
 import random
+import re
 import signal
 import time
 
@@ -90,6 +91,63 @@ def test_ctrl_c_dropped_by_a_finalizer_still_stops_infer(tmp_path, tones, infer)
     resumed = infer(manifest, out, "--batch-size", "2")
     assert resumed.returncode == 0, resumed.stderr
     assert out.read_bytes() == clean.read_bytes()
+
+
+def saved_rows(partial):
+    """Rows a job has saved so far (its partial output holds a header line first)."""
+    return max(0, len(partial.read_text().splitlines()) - 1) if partial.exists() else 0
+
+
+def ctrl_c_job(tones, out, popen_cli, sleep):
+    """`asrctl infer` (two decoding workers, batches of 2, `sleep` seconds each) with its stderr."""
+    manifest, _ = tones
+    return popen_cli("infer", str(manifest), "-b", "probe", "-m", "none", "-o", str(out), "--device", "cpu",
+                     "--batch-size", "2", "--num-workers", "2", env={"PROBE_SLEEP": str(sleep)}, stderr=True)
+
+
+def clean_stop(process, out):
+    """Exit 130 with one line, no traceback from the job or its workers; the re-run finishes the output."""
+    stderr = process.communicate(timeout=120)[1]
+    assert process.returncode == 130 and not out.exists(), stderr
+    assert stderr.count("stopping after the current batch (Ctrl-C again to stop now)") == 1, stderr  # by the job alone
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert "interrupted; finished rows are saved: run the same command to resume" in stderr, stderr
+    return stderr
+
+
+def test_first_ctrl_c_finishes_the_batch_in_hand_and_says_so(tmp_path, tones, popen_cli, infer):
+    out = tmp_path / "out" / "pred.jsonl"
+    partial = out.with_name(out.name + ".partial")
+    process = ctrl_c_job(tones, out, popen_cli, sleep=1.5)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and saved_rows(partial) < 4:
+        time.sleep(0.01)
+    before = saved_rows(partial)  # a batch was just saved: the next one is in hand for 1.5 s
+    workers = data_workers(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert data_workers(process.pid) == workers  # the workers leave Ctrl-C to the main process: none ended
+    clean_stop(process, out)
+    assert saved_rows(partial) == before + 2  # the batch in hand, and no further one
+    resumed = infer(tones[0], out, "--batch-size", "2")
+    assert resumed.returncode == 0 and out.read_bytes() == tones[1].read_bytes(), resumed.stderr
+    assert re.search(rf"kept from an earlier run\s+│\s+{before + 2}\b", resumed.stderr), resumed.stderr
+    assert re.search(rf"transcribed now\s+│\s+{40 - before - 2}\b", resumed.stderr), resumed.stderr
+
+
+def test_second_ctrl_c_stops_at_once_and_workers_end_quietly(tmp_path, tones, popen_cli, infer):
+    out = tmp_path / "out" / "pred.jsonl"
+    process = ctrl_c_job(tones, out, popen_cli, sleep=20)  # the first batch would take 20 s
+    data_workers(process.pid)
+    time.sleep(1.0)  # the model has its first batch
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    clean_stop(process, out)
+    assert saved_rows(out.with_name(out.name + ".partial")) == 0  # stopped in the batch, not after it
+    assert no_process_left(process.pid)
+    resumed = infer(tones[0], out, "--batch-size", "2")
+    assert resumed.returncode == 0 and out.read_bytes() == tones[1].read_bytes(), resumed.stderr
 
 
 def data_workers(pid, seconds=30):
