@@ -186,12 +186,11 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
         items, failed = plan(rows, set(store.rows))
         seconds = {item.index: item.duration for item in items}
         progress = (progress_factory or InferProgress)(
-            total=len(rows), done=summary.resumed, audio_total=sum(seconds.values())
+            total=len(rows), done=summary.resumed + len(failed), audio_total=sum(seconds.values())
         )
         rebase = Rebaser(job.output)
         with progress, between_batches():
             store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in failed)
-            progress.update(len(failed), 0.0)
             for results in engine.run(job, spec, items):
                 store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in results)
                 done = [r for r in results if r.transcript is not None]

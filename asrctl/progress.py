@@ -36,33 +36,43 @@ class _AudioColumn(ProgressColumn):
 
 
 class InferProgress:
-    """Rows and audio hours transcribed, with live RTFx; silent when quiet."""
+    """Rows and audio hours transcribed, with live RTFx; silent when quiet. Until the first batch is
+    done (the model loads meanwhile) a spinner says so, and goes: a model that fails to load leaves
+    its one error line, not an empty bar, on the screen."""
 
     def __init__(self, total: int, done: int, audio_total: float, quiet: bool = False) -> None:
         self.audio_total = audio_total
         self.audio_done = 0.0
         self.started = time.perf_counter()
-        self._progress = None
+        self._progress = self._loading = None
         if not quiet:
             self._progress = Progress(
                 TextColumn("infer"), BarColumn(bar_width=24), MofNCompleteColumn(), _AudioColumn(self),
                 TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
             )
             self._task = self._progress.add_task("infer", total=total, completed=done)
+            self._loading = stderr.status(f"infer: loading the model and the first batch ({total - done} rows to do)")
 
     def __enter__(self) -> InferProgress:
-        if self._progress:
-            self._progress.start()
+        if self._loading:
+            self._loading.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._progress:
+        if self._loading:
+            self._loading.stop()
+        elif self._progress:
             self._progress.stop()
 
     def update(self, rows: int, audio_seconds: float) -> None:
         self.audio_done += audio_seconds
-        if self._progress:
-            self._progress.advance(self._task, rows)
+        if not self._progress:
+            return
+        if self._loading:
+            self._loading.stop()
+            self._loading = None
+            self._progress.start()
+        self._progress.advance(self._task, rows)
 
 
 def training_progress(total: int, done: int) -> tuple[Progress, TaskID]:

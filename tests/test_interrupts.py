@@ -63,6 +63,36 @@ def test_outside_a_deferred_block_ctrl_c_raises_at_once(handler):
     assert finished == []
 
 
+def test_between_batches_the_first_ctrl_c_asks_the_second_stops_and_the_clean_up_is_left_alone(handler, capsys):
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.between_batches():
+            ctrl_c()
+            done.append("the batch in hand")
+            assert "stopping after the current batch (Ctrl-C again to stop now)" in capsys.readouterr().err
+            ctrl_c()
+            done.append("never")
+    assert done == ["the batch in hand"]
+    ctrl_c()  # during the clean-up that follows: noted only
+    done.append("the clean-up")
+    assert done == ["the batch in hand", "the clean-up"]
+
+
+def test_between_batches_a_single_ctrl_c_stops_the_job_at_its_next_check(handler):
+    with interrupts.between_batches():
+        ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.raise_if_interrupted()
+        ctrl_c()  # the job is stopping: not raised into its clean-up
+
+
+def test_after_a_block_without_ctrl_c_it_raises_at_once_again(handler):
+    with interrupts.between_batches():
+        pass
+    with pytest.raises(KeyboardInterrupt):
+        ctrl_c()
+
+
 def test_ignored_sigint_stays_ignored(monkeypatch):
     """Started with SIGINT ignored (nohup, a background job of a script): asrctl leaves it so."""
     monkeypatch.setattr(interrupts, "_interrupted", False)

@@ -149,6 +149,27 @@ def test_a_model_folder_of_another_family_names_the_backend_before_loading(tmp_p
         assert not out.exists()
 
 
+def test_a_model_that_fails_late_leaves_its_one_line_and_no_progress_bar(tmp_path, manifest, tiny_whisper):
+    import shutil
+
+    from asrctl.testing import run_cli
+
+    weights_only = tmp_path / "weights-only"  # save_pretrained of the model alone: no processor files
+    weights_only.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_whisper / name, weights_only)
+    broken = tmp_path / "broken"  # all its files, the weights cut short: transformers finds out after loading
+    shutil.copytree(tiny_whisper, broken)
+    (broken / "model.safetensors").write_bytes((tiny_whisper / "model.safetensors").read_bytes()[:4096])
+    out = tmp_path / "out.jsonl"
+    for model, says in ((weights_only, f"-m {weights_only}: a Whisper model folder without the feature extractor's "
+                                       "preprocessor_config.json"),
+                        (broken, f"cannot load model '{broken}'")):
+        result = run_cli("infer", str(manifest), "-b", "hf-whisper", "-m", str(model), "-o", str(out), "--device", "cpu")
+        assert result.returncode == 1 and one_line(result).startswith(f"Error: {says}")  # no bar left behind
+        assert not out.exists()
+
+
 def test_settings_that_make_no_sense_here_are_said_and_quiet_is_quiet(tmp_path, manifest, infer, probe_site):
     half = infer(manifest, tmp_path / "half.jsonl", "--dtype", "float16")
     assert half.returncode == 0 and "warning: --dtype float16 on the CPU runs slower than float32" in \

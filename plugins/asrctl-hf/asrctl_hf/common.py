@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from asrctl import AsrctlError
 from asrctl.hub import offline_advice, unreachable
@@ -66,6 +67,8 @@ def load_error(model: str, exc: Exception) -> AsrctlError:
         reason = "no such folder"
     elif unreachable():
         reason = offline_advice(model)
+    elif isinstance(exc, SafetensorError):
+        reason = f"its weights cannot be read ({exc}): the file is damaged or cut short (an unfinished copy?)"
     elif "safetensors" in str(exc) and "model.safetensors" in str(exc):
         reason = ("it has no safetensors weights, only pickle-based ones (pytorch_model.bin), which can run code "
                   "when loaded: pass --allow-pickle if you trust where it came from")
@@ -78,7 +81,7 @@ def from_pretrained(auto_class: Any, model: str, *, trust_remote_code: bool, **k
     """`auto_class.from_pretrained(model)`, with a failure to find or read it as one line."""
     try:
         return auto_class.from_pretrained(model, **remote_code(trust_remote_code), **kwargs)
-    except (OSError, ValueError) as exc:  # missing files or hub id; a checkpoint of another model family
+    except (OSError, ValueError, SafetensorError) as exc:  # missing files or hub id; another model family; damage
         raise load_error(model, exc) from exc
 
 

@@ -11,6 +11,11 @@ from asrctl import AsrctlError
 # config.json model types of CTC acoustic models transformers' AutoModelForCTC loads.
 CTC_TYPES = frozenset({"wav2vec2", "wav2vec2-conformer", "wav2vec2-bert", "hubert", "wavlm", "data2vec-audio",
                        "sew", "sew-d", "unispeech", "unispeech-sat", "mctct", "parakeet_ctc"})
+# What a transformers folder needs beside config.json, each as the file names that provide it.
+NEEDED = {
+    "weights (model.safetensors)": ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin"),
+    "the feature extractor's preprocessor_config.json": ("preprocessor_config.json", "processor_config.json"),
+}
 FAMILIES = {"hf-whisper": "a Whisper model", "hf-ctc": "a CTC model", "faster-whisper": "a CTranslate2 model",
             "nemo": "a NeMo model"}
 
@@ -41,3 +46,11 @@ def check(backend: str, model: str) -> None:
                           "model's config.json and weights, or a hub id")
     if found is not None and found != backend:
         raise AsrctlError(f"-m {model}: {FAMILIES[found]}, which -b {backend} does not load: use -b {found}")
+    if found in ("hf-whisper", "hf-ctc"):
+        folder = Path(model).expanduser()
+        missing = [what for what, names in NEEDED.items() if not any(any(folder.glob(name)) for name in names)]
+        if missing:
+            raise AsrctlError(f"-m {model}: {FAMILIES[found]} folder without {' and '.join(missing)}: give the "
+                              "folder save_pretrained wrote for both the model and its processor (a copy of the "
+                              "base model's processor files will do)")
+
