@@ -6,7 +6,17 @@ The public API for plugins: the hook markers, the specs they register, and the c
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.hookspecs import hookimpl
 from asrctl.hub import offline_unless_reachable
-from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, FormatSpec, TrainerSpec, Transcriber, Transcript
+from asrctl.specs import (
+    INFER_OPTIONS,
+    BackendSpec,
+    EngineSpec,
+    FormatSpec,
+    Segmenter,
+    SegmenterSpec,
+    TrainerSpec,
+    Transcriber,
+    Transcript,
+)
 
 __version__ = "0.1.0"
 
@@ -17,6 +27,8 @@ __all__ = [
     "EngineSpec",
     "FormatSpec",
     "INFER_OPTIONS",
+    "Segmenter",
+    "SegmenterSpec",
     "TrainerSpec",
     "Transcriber",
     "Transcript",

@@ -10,7 +10,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, TrainerSpec
+    from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, SegmenterSpec, TrainerSpec
 
 PROJECT = "asrctl"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -35,6 +35,11 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
 @hookspec
 def register_engines(register: Callable[[EngineSpec], None]) -> None:
     """Register job engines (where work runs) by calling register(EngineSpec(...)) for each."""
+
+
+@hookspec
+def register_segmenters(register: Callable[[SegmenterSpec], None]) -> None:
+    """Register voice-activity detectors (for long recordings) by calling register(SegmenterSpec(...)) for each."""
 
 
 @hookspec

@@ -21,6 +21,8 @@ from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader, Row
 from asrctl.paths import Rebaser
 from asrctl.registry import unknown_name_message
 from asrctl.resume import ResumableOutput, file_identity
+from asrctl.segmentation import Segmentation, Span, join
+from asrctl.segmentation import check as check_segmentation
 from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, Transcript
 
 
@@ -43,6 +45,7 @@ class InferJob:
     pred_key: str = "pred_text"
     overwrite: bool = False
     retry_errors: bool = False  # a finished output: redo only its rows without a prediction
+    segmentation: Segmentation = field(default_factory=Segmentation)
 
     def fingerprint(self) -> dict[str, Any]:
         # Batch sizes, workers and device may change between a crash and its resume; these may not.
@@ -53,12 +56,14 @@ class InferJob:
             "dtype": self.dtype,
             "options": self.options,
             "pred_key": self.pred_key,
+            **({"segmentation": vars(self.segmentation)} if self.segmentation.mode != "none" else {}),
         }
 
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One utterance to transcribe: position among the manifest's good rows, and where its audio is."""
+    """One utterance to transcribe: the core's id for it (a row's position in the manifest, or a
+    segment's id past them), and where its audio is."""
 
     index: int
     line: int
@@ -157,6 +162,60 @@ def plan(rows: list[Row], done: set[int], *, threads: int = 8) -> tuple[list[Wor
     return items, failed
 
 
+class SegmentedRows:
+    """Rows cut into speech segments: the segments as work items (ids from `first_id` on), and each
+    row's result once all its segments are in (a row is written whole, so resume stays per row)."""
+
+    def __init__(self, first_id: int) -> None:
+        self.items: list[WorkItem] = []
+        self._owner: dict[int, tuple[int, int]] = {}  # segment id -> (row, its part)
+        self._spans: dict[int, list[Span]] = {}  # row -> its segments, seconds in the row's time
+        self._parts: dict[int, list[WorkResult | None]] = {}
+        self._next = first_id
+
+    def cut(self, job: InferJob, engine: EngineSpec, spec: BackendSpec, rows: list[WorkItem], progress):
+        """Find the segments of `rows` with the engine; yields the results of rows done meanwhile
+        (no speech: an empty transcript; audio that cannot be read: an error)."""
+        from asrctl.engines.steps import load_segmenter
+
+        if engine.segment is None:
+            raise AsrctlError(f"engine {engine.name!r} cannot segment long rows: use --segment none")
+        load_segmenter(job.segmentation)
+        for done, (row, spans) in enumerate(engine.segment(job, spec, rows), 1):
+            progress.segmenting(done, len(rows))
+            if isinstance(spans, str) or not spans:
+                yield [WorkResult(row.index, error=spans) if spans else WorkResult(row.index, Transcript(text=""))]
+                continue
+            self._parts[row.index], self._spans[row.index] = [None] * len(spans), spans
+            for part, (start, end) in enumerate(spans):
+                self.items.append(WorkItem(self._next, row.line, row.audio_path, (row.offset or 0.0) + start,
+                                           round(end - start, 3), row.channel))
+                self._owner[self._next] = (row.index, part)
+                self._next += 1
+
+    def collect(self, results: list[WorkResult]) -> list[WorkResult]:
+        """The results of whole rows: those given, and those of rows whose last segment came in."""
+        whole = []
+        for result in results:
+            if result.index not in self._owner:
+                whole.append(result)
+                continue
+            row, part = self._owner.pop(result.index)
+            parts = self._parts[row]
+            parts[part] = result
+            if all(p is not None for p in parts):
+                del self._parts[row]
+                whole.append(self._joined(row, parts))
+        return whole
+
+    def _joined(self, row: int, parts: list[WorkResult]) -> WorkResult:
+        spans = self._spans.pop(row)
+        for result, (start, end) in zip(parts, spans):
+            if result.transcript is None:
+                return WorkResult(row, error=f"{result.error} (segment {start:.1f}-{end:.1f} s)")
+        return WorkResult(row, join([(start, r.transcript) for r, (start, _) in zip(parts, spans)]))
+
+
 def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     """Transcribe job.manifest into job.output; resumable, order-preserving, errors per row."""
     from asrctl import plugins
@@ -167,6 +226,10 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     spec = plugins.backends().get(job.backend)
     check_options(spec, job.options)
     check_engine_options(engine, job.engine_options)
+    if job.segmentation.mode != "none":
+        check_segmentation(job.segmentation, plugins.segmenters().get(job.segmentation.segmenter).options)
+    elif job.segmentation.options:
+        raise AsrctlError("-V options set the segmenter of --segment auto or vad; with --segment none there is none")
     if spec.check is not None:
         spec.check(job.model)
 
@@ -189,9 +252,19 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
             total=len(rows), done=summary.resumed + len(failed), audio_total=sum(seconds.values())
         )
         rebase = Rebaser(job.output)
+        segmented = SegmentedRows(first_id=len(rows))
         with progress, between_batches():
             store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in failed)
+            cut = [item for item in items if job.segmentation.applies(item.duration, spec.window)]
+            if cut:
+                items = [item for item in items if not job.segmentation.applies(item.duration, spec.window)]
+                for found in segmented.cut(job, engine, spec, cut, progress):
+                    store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in found)
+                    progress.skip(len(found))
+                    raise_if_interrupted()
+                items += segmented.items
             for results in engine.run(job, spec, items):
+                results = segmented.collect(results)
                 store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in results)
                 done = [r for r in results if r.transcript is not None]
                 audio = sum(seconds[r.index] for r in done)

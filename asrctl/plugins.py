@@ -24,17 +24,18 @@ import pluggy
 from asrctl import hookspecs
 from asrctl.errors import AsrctlError
 from asrctl.registry import Registry
-from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, TrainerSpec
+from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, SegmenterSpec, TrainerSpec
 
 ENTRY_POINT_GROUP = "asrctl"
 BUILTIN_PLUGINS = ("asrctl.default_plugins.nemo_manifest", "asrctl.default_plugins.local_engine", "asrctl.default_plugins.ray_engine",
-                   "asrctl.default_plugins.formats")
+                   "asrctl.default_plugins.formats", "asrctl.default_plugins.silero")
 # hook name -> (registry kind, spec type); register_commands is handled by the CLI.
 REGISTRY_HOOKS = {
     "register_backends": ("backend", BackendSpec),
     "register_formats": ("format", FormatSpec),
     "register_trainers": ("trainer", TrainerSpec),
     "register_engines": ("engine", EngineSpec),
+    "register_segmenters": ("segmenter", SegmenterSpec),
 }
 
 
@@ -192,3 +193,7 @@ def trainers() -> Registry[TrainerSpec]:
 
 def engines() -> Registry[EngineSpec]:
     return get_plugins().registry("register_engines")
+
+
+def segmenters() -> Registry[SegmenterSpec]:
+    return get_plugins().registry("register_segmenters")

@@ -51,7 +51,8 @@ class InferProgress:
                 TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
             )
             self._task = self._progress.add_task("infer", total=total, completed=done)
-            self._loading = stderr.status(f"infer: loading the model and the first batch ({total - done} rows to do)")
+            self._todo = total - done
+            self._loading = stderr.status(self._loading_text())
 
     def __enter__(self) -> InferProgress:
         if self._loading:
@@ -63,6 +64,21 @@ class InferProgress:
             self._loading.stop()
         elif self._progress:
             self._progress.stop()
+
+    def _loading_text(self) -> str:
+        return f"infer: loading the model and the first batch ({self._todo} rows to do)"
+
+    def segmenting(self, done: int, total: int) -> None:
+        """Long rows searched for speech so far, before the model loads."""
+        if self._loading:
+            self._loading.update(f"infer: finding the speech in long rows, {done}/{total}" if done < total
+                                 else self._loading_text())
+
+    def skip(self, rows: int) -> None:
+        """`rows` more are done without the model (no speech in them, or audio that cannot be read)."""
+        if self._progress:
+            self._todo -= rows
+            self._progress.advance(self._task, rows)
 
     def update(self, rows: int, audio_seconds: float) -> None:
         self.audio_done += audio_seconds

@@ -32,6 +32,14 @@ class Transcriber(Protocol):
         """Transcribe 16 kHz mono float32 arrays; one Transcript per array, in the same order."""
 
 
+class Segmenter(Protocol):
+    """What a segmenter's `load` returns: a voice-activity detector."""
+
+    def speech(self, audio: np.ndarray, max_seconds: float) -> list[tuple[float, float]]:
+        """The speech regions of 16 kHz mono float32 audio as (start, end) seconds, in order, none
+        longer than `max_seconds` (split where the detector finds the best place)."""
+
+
 # Options `asrctl infer` has flags for and passes to `load` when the user sets them; a backend lists
 # those it takes in `options`. Anything else a backend needs it declares in `extra_options`.
 INFER_OPTIONS = ("language", "task", "beam_size", "timestamps", "chunk_seconds", "quantize", "trust_remote_code",
@@ -58,6 +66,9 @@ class BackendSpec:
     # check(model) raises AsrctlError, before anything slow loads, for a model its files show this
     # backend cannot load (a folder of another family: the line names the backend to use).
     check: Callable[[str], None] | None = None
+    # Seconds of audio the model is best given at once (Whisper's 30 s window): `--segment auto`
+    # cuts longer rows into segments of up to this. None: the backend takes any length as it is.
+    window: float | None = None
 
     def __post_init__(self) -> None:
         # Checked at registration, where a failure names the plugin rather than surfacing in a job.
@@ -110,7 +121,8 @@ class TrainerSpec:
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """Where a job runs: `run(job, spec, items)` executes it (this process, a Ray cluster, ...).
+    """Where a job runs: `run(job, spec, items)` executes it (this process, a Ray cluster, ...),
+    and `segment(...)` finds the speech of long rows first, where `--segment` asks for it.
 
     `options` (name -> help text) are the engine's own settings, which users give as
     `-E NAME=VALUE` (value read as YAML) and the engine finds in `job.engine_options`.
@@ -118,5 +130,22 @@ class EngineSpec:
 
     name: str
     run: Callable[..., Any]
+    description: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    # segment(job, spec, items) yields (item, spans) for each item, in any order: its speech
+    # segments as (start, end) seconds from the item's start (asrctl.engines.steps.find_speech, run
+    # where audio is decoded), or a string saying why its audio could not be searched.
+    segment: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
+class SegmenterSpec:
+    """A voice-activity detector for `asrctl infer --segment` and `asrctl manifest segment`:
+    `load(**options)` returns a Segmenter. It runs where audio is decoded (DataLoader workers, Ray
+    CPU tasks), on the CPU. `options` (name -> help text) are given as `-V NAME=VALUE`.
+    """
+
+    name: str
+    load: Callable[..., Segmenter]
     description: str = ""
     options: dict[str, str] = field(default_factory=dict)

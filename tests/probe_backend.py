@@ -9,7 +9,9 @@ import json
 # PROBE_SLEEP=S sleeps S seconds per batch (time to interrupt a job);
 # PROBE_SWALLOW_SIGINT=N has Ctrl-C pressed twice during batch N while a finalizer runs, which drops
 #   the KeyboardInterrupt of the second;
-# PROBE_MEAN=1 adds the mean magnitude (" mean 0.123456"), which tells spans of a signal apart.
+# PROBE_MEAN=1 adds the mean magnitude (" mean 0.123456"), which tells spans of a signal apart;
+# PROBE_TIMES=1 gives each utterance one timed segment and word (0 to its length);
+# PROBE_WINDOW=S declares a window of S seconds (what --segment auto cuts longer rows to).
 PROBE = """
 import os, signal, time
 import numpy as np
@@ -40,7 +42,12 @@ class Probe:
             text = f"{len(a)} samples peak {float(np.abs(a).max()):.2f}"
             if os.environ.get("PROBE_MEAN"):
                 text += f" mean {float(np.abs(a).mean()):.6f}"
-            out.append(Transcript(text=text))
+            transcript = Transcript(text=text)
+            if os.environ.get("PROBE_TIMES"):
+                end = round(len(a) / 16000, 2)
+                transcript.segments = [{"start": 0.0, "end": end, "text": text}]
+                transcript.words = [{"start": 0.0, "end": end, "word": text.split()[0]}]
+            out.append(transcript)
         return out
 
 def load(model, *, device, dtype, **options):
@@ -48,7 +55,9 @@ def load(model, *, device, dtype, **options):
 
 @hookimpl
 def register_backends(register):
-    register(BackendSpec(name="probe", load=load, description="reports the audio it gets"))
+    window = os.environ.get("PROBE_WINDOW")
+    register(BackendSpec(name="probe", load=load, description="reports the audio it gets",
+                         window=float(window) if window else None))
 """
 
 

@@ -67,6 +67,18 @@ RUN_OPTIONS = [
                  callback=lambda ctx, param, values: parse_key_values(values, "-E", "workers=4"),
                  help="A setting of the engine's own, e.g. --engine ray -E workers=4 (see docs/scaling.md). "
                       "Repeatable; the value is read as YAML."),
+    click.option("--segment", type=click.Choice(["auto", "vad", "none"]), default="none", show_default=True,
+                 help="Cut rows into speech segments with a voice-activity detector, batched with the other rows: "
+                      "auto = rows longer than the backend's window (Whisper 30 s), vad = every row, "
+                      "none = each row whole (the backend's own long-form decoding)."),
+    click.option("--vad", "segmenter", default="silero", show_default=True,
+                 help="The voice-activity detector for --segment (see `asrctl plugins --all`)."),
+    click.option("-V", "--vad-option", "segmenter_options", multiple=True, metavar="KEY=VALUE",
+                 callback=lambda ctx, param, values: parse_key_values(values, "-V", "threshold=0.6"),
+                 help="A setting of the detector, e.g. -V threshold=0.6 -V min_silence=0.3 (silero: threshold, "
+                      "min_silence, min_speech, speech_pad; seconds). Repeatable."),
+    click.option("--max-segment", type=click.FloatRange(min=1), metavar="SECONDS",
+                 help="Longest segment --segment makes [default: the backend's window, else 30]."),
     click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),
     click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
     click.option("--retry-errors", is_flag=True,
@@ -94,7 +106,11 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
     from asrctl.inference import InferJob, run_infer
     from asrctl.progress import InferProgress, print_summary
 
+    from asrctl.segmentation import Segmentation
+
     flags = {o: params.pop(o) for o in INFER_OPTIONS}
+    params["segmentation"] = Segmentation(params.pop("segment"), params.pop("segmenter"),
+                                          params.pop("segmenter_options"), params.pop("max_segment"))
     options = {k: v for k, v in flags.items() if v is not None} | params.pop("backend_options")
     job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=options, **params)
     try:

@@ -12,6 +12,12 @@ def run(job, spec, items):
     return local.run(job, spec, items)
 
 
+def segment(job, spec, items):
+    from asrctl.engines import local
+
+    return local.segment(job, spec, items)
+
+
 @hookimpl
 def register_engines(register) -> None:
-    register(EngineSpec(name="local", run=run, description="this machine: the model in-process, DataLoader workers decode audio"))
+    register(EngineSpec(name="local", run=run, segment=segment, description="this machine: the model in-process, DataLoader workers decode audio"))

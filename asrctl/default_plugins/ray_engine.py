@@ -19,7 +19,13 @@ def run(job, spec, items):
     return ray_engine.run(job, spec, items)
 
 
+def segment(job, spec, items):
+    from asrctl.engines import ray_engine
+
+    return ray_engine.segment(job, spec, items)
+
+
 @hookimpl
 def register_engines(register) -> None:
-    register(EngineSpec(name="ray", run=run, options=OPTIONS,
+    register(EngineSpec(name="ray", run=run, segment=segment, options=OPTIONS,
                         description="a Ray cluster: Ray Data decodes audio in CPU tasks, model workers one per GPU"))

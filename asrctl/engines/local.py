@@ -7,13 +7,15 @@ the model runs on the current one (see asrctl.engines.steps for what each step d
 from __future__ import annotations
 
 import ctypes
+import importlib
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from asrctl import interrupts
 from asrctl.batching import duration_batches
-from asrctl.engines.steps import Decoded, decode, load_model, transcribe_batch, worker_died
+from asrctl.engines.steps import Decoded, decode, find_speech, load_model, transcribe_batch, worker_died
 from asrctl.errors import AsrctlError
 from asrctl.inference import InferJob, WorkItem, WorkResult
 from asrctl.specs import BackendSpec
@@ -43,27 +45,63 @@ def init_worker(_worker_id: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+class SpeechDataset(AudioDataset):
+    """Map-style dataset of the items' speech segments (see asrctl.engines.steps.find_speech)."""
+
+    def __init__(self, job: InferJob, spec: BackendSpec, items: Sequence[WorkItem]) -> None:
+        super().__init__(items)
+        self.job, self.spec = job, spec
+
+    def __getitem__(self, position: int):
+        return find_speech(self.job, self.spec, self.items[position])
+
+
 def keep_list(batch: list[Decoded]) -> list[Decoded]:
     """Collate function: batches stay lists of variable-length arrays (backends pad their own way)."""
     return batch
 
 
+def segment(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[tuple[WorkItem, list | str]]:
+    """The speech segments of each item, found by the decoding workers, longest items first."""
+    longest_first = [[i] for i in sorted(range(len(items)), key=lambda i: -items[i].duration)]
+    with _watching_workers():
+        for found in _worker_results(SpeechDataset(job, spec, items), longest_first, job.num_workers):
+            yield from found
+
+
 def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[list[WorkResult]]:
     if not items:
         return
-    with interrupts.deferred():
-        from torch.utils.data import DataLoader
-
+    _import_torch()  # before the backend imports it, for Ctrl-C
     model = load_model(job, spec)
     batches = duration_batches([item.duration for item in items], job.batch_size, job.batch_seconds)
-    loader = DataLoader(
-        AudioDataset(items), batch_sampler=batches, collate_fn=keep_list, num_workers=job.num_workers,
-        worker_init_fn=init_worker,
-        prefetch_factor=2 if job.num_workers else None, persistent_workers=False,
-    )
-    try:
-        for batch in loader:
+    with _watching_workers():
+        for batch in _worker_results(AudioDataset(items), batches, job.num_workers):
             yield transcribe_batch(model, batch)
+
+
+def _import_torch() -> None:
+    with interrupts.deferred():
+        importlib.import_module("torch.utils.data")
+
+
+def _worker_results(dataset: AudioDataset, batches: list[list[int]], workers: int) -> Iterator[list]:
+    """The dataset's entries, batch by batch, computed by `workers` DataLoader processes."""
+    _import_torch()
+    from torch.utils.data import DataLoader
+
+    yield from DataLoader(
+        dataset, batch_sampler=batches, collate_fn=keep_list, num_workers=workers, worker_init_fn=init_worker,
+        prefetch_factor=2 if workers else None, persistent_workers=False,
+    )
+
+
+@contextmanager
+def _watching_workers() -> Iterator[None]:
+    """A worker that died (torch's SIGCHLD handler raises wherever the main thread is, also inside a
+    backend) is one line saying what to do."""
+    try:
+        yield
     except RuntimeError as exc:
         if not worker_died(exc):
             raise

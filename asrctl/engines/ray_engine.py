@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asrctl.batching import duration_batches
-from asrctl.engines.steps import decode, load_model, transcribe_batch
+from asrctl.engines.steps import decode, find_speech, load_model, transcribe_batch
 from asrctl.errors import AsrctlError
 from asrctl.inference import InferJob, WorkItem, WorkResult
 from asrctl.specs import BackendSpec
@@ -78,7 +78,7 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
     if not items:
         return
     settings = Settings.parse(job.engine_options)
-    started = connect(settings.address)
+    connect(settings.address)
     for row in dataset(job, spec, items, settings).iter_rows():
         if row["failure"]:
             # No ray.shutdown() here: Ray Data's executor thread is still running, and Ray ends the
@@ -86,14 +86,35 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
             # Ray's own exit handler disconnects after it.
             raise AsrctlError(row["failure"])
         yield unpack(row["results"])
-    if started:
+    if _started_here:
         ray.shutdown()
 
 
-def connect(address: str | None) -> bool:
-    """Join the cluster at `address` (or RAY_ADDRESS), else start Ray here; True if this call did."""
+def segment(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[tuple[WorkItem, list | str]]:
+    """The items' speech segments, found in Ray CPU tasks (one item each, longest first); Ray stays
+    up for the transcription that follows."""
+    connect(Settings.parse(job.engine_options).address)
+    longest_first = sorted(items, key=lambda item: -item.duration)
+    rows = [{"item": pack(item)} for item in longest_first]
+    found = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+        find_rows, batch_size=1, num_cpus=1, fn_kwargs={"job": job, "spec": spec})
+    for row in found.iter_rows():
+        yield unpack(row["found"])
+
+
+def find_rows(rows: dict[str, Any], job: InferJob, spec: BackendSpec) -> dict[str, list[bytes]]:
+    """Ray Data task: each WorkItem -> (item, its speech segments or the reason they could not be found)."""
+    return {"found": [pack(find_speech(job, spec, unpack(item))) for item in rows["item"]]}
+
+
+_started_here = False  # this process started Ray (not a cluster it joined): it shuts it down
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` (or RAY_ADDRESS), else start Ray here."""
+    global _started_here
     if ray.is_initialized():
-        return False
+        return
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
         _check_reachable(target)
@@ -102,13 +123,13 @@ def connect(address: str | None) -> bool:
         ray.init(address=target, logging_level=logging.ERROR, **start_only)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise AsrctlError(f"cannot join the Ray cluster at {target or 'this machine'}: {exc}") from None
+    _started_here = not target
     # Ray's own progress bars and INFO logs would fight the core's progress display.
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
-    return True
 
 
 def _check_reachable(address: str) -> None:

@@ -15,7 +15,8 @@ from asrctl.audio import load_audio
 from asrctl.devices import resolve_device, resolve_dtype
 from asrctl.errors import AsrctlError
 from asrctl.inference import InferJob, WorkItem, WorkResult
-from asrctl.specs import BackendSpec, Transcriber
+from asrctl.segmentation import Segmentation, Span, find_segments
+from asrctl.specs import BackendSpec, Segmenter, Transcriber
 
 Decoded = tuple[WorkItem, "np.ndarray | None", "str | None"]
 
@@ -36,6 +37,35 @@ def decode(item: WorkItem) -> Decoded:
     if audio.size == 0:
         return item, None, f"{item.audio_path}: audio is empty"
     return item, audio, None
+
+
+_segmenters: dict[str, Segmenter] = {}  # per process: loaded once, used for every item
+
+
+def find_speech(job: InferJob, spec: BackendSpec, item: WorkItem) -> tuple[WorkItem, list[Span] | str]:
+    """The item's speech segments (seconds from its start), or the reason its audio cannot be read."""
+    segmenter = load_segmenter(job.segmentation)
+
+    def read(start: float, seconds: float) -> np.ndarray:
+        return load_audio(item.audio_path, offset=(item.offset or 0.0) + start, duration=seconds, channel=item.channel)
+
+    try:
+        return item, find_segments(segmenter, read, item.duration, job.segmentation.limit(spec.window))
+    except AsrctlError as exc:
+        return item, str(exc)
+    except Exception as exc:  # a segmenter's failure on this audio costs this row only
+        return item, f"{item.audio_path}: finding its speech failed ({type(exc).__name__}: {' '.join(str(exc).split())})"
+
+
+def load_segmenter(segmentation: Segmentation) -> Segmenter:
+    """The job's segmenter, loaded once per process (the core loads it before any worker starts, so
+    that a bad option or a missing package is one line, and forked workers inherit it)."""
+    from asrctl import plugins
+
+    key = repr((segmentation.segmenter, sorted(segmentation.options.items())))
+    if key not in _segmenters:
+        _segmenters[key] = plugins.segmenters().get(segmentation.segmenter).load(**segmentation.options)
+    return _segmenters[key]
 
 
 def transcribe_batch(model: Transcriber, batch: list[Decoded]) -> list[WorkResult]:

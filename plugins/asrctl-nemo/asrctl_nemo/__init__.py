@@ -34,6 +34,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             "verbose": "true: show NeMo's own log while it loads",
         },
         capabilities=frozenset({"long-form", "timestamps", "trainable", "peft"}),
+        window=30.0,  # within the lengths its models train on
     ))
 
 
