@@ -1,4 +1,4 @@
-"""`asrctl manifest`: build, check, inspect, split, filter, convert, shard and merge audio manifests.
+"""`asrctl manifest`: build, check, inspect, split, filter, segment, convert, shard and merge audio manifests.
 
 The work lives in asrctl/datatools/ (one module per subcommand), imported inside each command so
 that `asrctl --help` stays light. Bad rows are reported as they are met (FILE:LINE: reason) and
@@ -55,6 +55,12 @@ def _parsed(module: str, function: str):
     return callback
 
 
+def _key_values(values: tuple[str, ...]) -> dict[str, Any]:
+    from asrctl.commands.infer import parse_key_values
+
+    return parse_key_values(values, "-V", "threshold=0.6")
+
+
 def _finish(errors: int) -> None:
     if errors:
         sys.exit(SOME_ROWS_FAILED)
@@ -62,7 +68,7 @@ def _finish(errors: int) -> None:
 
 @click.group("manifest")
 def manifest_group() -> None:
-    """Build, check, inspect, split, filter, convert and shard audio manifests.
+    """Build, check, inspect, split, filter, segment, convert and shard audio manifests.
 
     The native format is NeMo's JSONL: one JSON object per line with audio_filepath, duration and
     text, plus any other fields, which every command keeps. Relative audio paths resolve against
@@ -310,6 +316,53 @@ def filter_command(manifest: Path, output: Path, min_duration: float | None, max
     pairs = [("kept", str(report.kept)), ("dropped", str(sum(report.dropped.values())))]
     pairs += [(f"  {reason}", str(count)) for reason, count in report.dropped.most_common()]
     print_summary(f"asrctl manifest filter -> {output}", pairs, [], quiet=quiet)
+    _finish(errors.count)
+
+
+@manifest_group.command("segment")
+@click.argument("manifest", type=MANIFEST)
+@click.option("-o", "--output", type=FILE, required=True, help="Manifest of the segments.")
+@click.option("--max-segment", type=click.FloatRange(min=1), default=30.0, show_default=True, metavar="SECONDS",
+              help="Longest segment (Whisper's window is 30 s).")
+@click.option("--vad", "segmenter", default="silero", show_default=True,
+              help="The voice-activity detector (see `asrctl plugins --all`).")
+@click.option("-V", "--vad-option", "segmenter_options", multiple=True, metavar="KEY=VALUE",
+              callback=lambda ctx, param, values: _key_values(values),
+              help="A setting of the detector, e.g. -V threshold=0.6 (silero: threshold, min_silence, min_speech, "
+                   "speech_pad; seconds). Repeatable.")
+@click.option("--workers", type=click.IntRange(min=0), default=min(4, DEFAULT_WORKERS), show_default=True,
+              help="Processes finding speech (0 = in this process).")
+@QUIET
+def segment_command(manifest: Path, output: Path, max_segment: float, segmenter: str, segmenter_options: dict,
+                    workers: int, quiet: bool) -> None:
+    """Cut each row of MANIFEST into speech segments of up to --max-segment seconds.
+
+    The segments are the ones `asrctl infer --segment vad` transcribes: speech regions found by a
+    voice-activity detector, merged up to the maximum, the silences between them included. Each
+    output row keeps the fields of its source row and points at its span of the same audio file
+    (offset, duration), with segment_index and source_duration; the source's text becomes
+    source_text, since it is the whole recording's. Rows without speech give no segment.
+
+    \b
+    Examples:
+      asrctl manifest segment podcasts.jsonl -o segments.jsonl
+      asrctl infer segments.jsonl -b hf-whisper -m openai/whisper-small -o pseudo.jsonl
+    """
+    from asrctl import plugins
+    from asrctl.datatools.console import ErrorLog, hours, progress
+    from asrctl.datatools.segment import segment_manifest
+    from asrctl.progress import print_summary
+    from asrctl.segmentation import Segmentation, check
+
+    segmentation = Segmentation("vad", segmenter, segmenter_options, max_segment)
+    check(segmentation, plugins.segmenters().get(segmenter).options)
+    errors = ErrorLog()
+    with progress("segment", None, quiet) as advance:
+        report = segment_manifest(manifest, output, segmentation, max_segment, workers, errors, advance)
+    print_summary(f"asrctl manifest segment -> {output}", [
+        ("rows", str(report.rows)), ("segments", str(report.segments)), ("rows without speech", str(report.without_speech)),
+        ("source hours", hours(report.source_seconds)), ("segment hours", hours(report.segment_seconds)),
+    ], [], quiet=quiet)
     _finish(errors.count)
 
 

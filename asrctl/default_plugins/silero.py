@@ -21,8 +21,11 @@ DEFAULTS = {"threshold": 0.5, "min_silence": 0.16, "min_speech": 0.0, "speech_pa
 class SileroSegmenter:
     def __init__(self, **settings: float) -> None:
         import torch
+
+        threads = torch.get_num_threads()
         from silero_vad import get_speech_timestamps, load_silero_vad
 
+        torch.set_num_threads(threads)  # silero_vad sets 1 on import: the model in this process would crawl
         self.torch, self.find = torch, get_speech_timestamps
         self.model = load_silero_vad()
         self.settings = settings

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 
 from asrctl import interrupts
 from asrctl.batching import duration_batches
-from asrctl.engines.steps import Decoded, decode, find_speech, load_model, transcribe_batch, worker_died
+from asrctl.engines.steps import Decoded, decode, load_model, speech_segments, transcribe_batch, worker_died
 from asrctl.errors import AsrctlError
 from asrctl.inference import InferJob, WorkItem, WorkResult
+from asrctl.segmentation import Segmentation
 from asrctl.specs import BackendSpec
 
 
@@ -46,14 +47,14 @@ def init_worker(_worker_id: int) -> None:
 
 
 class SpeechDataset(AudioDataset):
-    """Map-style dataset of the items' speech segments (see asrctl.engines.steps.find_speech)."""
+    """Map-style dataset of the items' speech segments (see asrctl.engines.steps.speech_segments)."""
 
-    def __init__(self, job: InferJob, spec: BackendSpec, items: Sequence[WorkItem]) -> None:
+    def __init__(self, segmentation: Segmentation, max_seconds: float, items: Sequence[WorkItem]) -> None:
         super().__init__(items)
-        self.job, self.spec = job, spec
+        self.segmentation, self.max_seconds = segmentation, max_seconds
 
     def __getitem__(self, position: int):
-        return find_speech(self.job, self.spec, self.items[position])
+        return speech_segments(self.segmentation, self.max_seconds, self.items[position])
 
 
 def keep_list(batch: list[Decoded]) -> list[Decoded]:
@@ -62,10 +63,17 @@ def keep_list(batch: list[Decoded]) -> list[Decoded]:
 
 
 def segment(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[tuple[WorkItem, list | str]]:
-    """The speech segments of each item, found by the decoding workers, longest items first."""
+    """The speech segments of each item, found by the decoding workers."""
+    return find_all(job.segmentation, job.segmentation.limit(spec.window), items, job.num_workers)
+
+
+def find_all(segmentation: Segmentation, max_seconds: float, items: list[WorkItem],
+             workers: int) -> Iterator[tuple[WorkItem, list | str]]:
+    """(item, its speech segments or why they could not be found) for each item, longest first, by
+    `workers` processes (`asrctl manifest segment` calls this too)."""
     longest_first = [[i] for i in sorted(range(len(items)), key=lambda i: -items[i].duration)]
     with _watching_workers():
-        for found in _worker_results(SpeechDataset(job, spec, items), longest_first, job.num_workers):
+        for found in _worker_results(SpeechDataset(segmentation, max_seconds, items), longest_first, workers):
             yield from found
 
 

@@ -43,14 +43,20 @@ _segmenters: dict[str, Segmenter] = {}  # per process: loaded once, used for eve
 
 
 def find_speech(job: InferJob, spec: BackendSpec, item: WorkItem) -> tuple[WorkItem, list[Span] | str]:
-    """The item's speech segments (seconds from its start), or the reason its audio cannot be read."""
-    segmenter = load_segmenter(job.segmentation)
+    """The item's speech segments (seconds from its start) for the job's backend, or the reason its
+    audio cannot be read."""
+    return speech_segments(job.segmentation, job.segmentation.limit(spec.window), item)
+
+
+def speech_segments(segmentation: Segmentation, max_seconds: float, item: WorkItem) -> tuple[WorkItem, list[Span] | str]:
+    """The item's speech segments of up to `max_seconds`, or the reason its audio cannot be read."""
+    segmenter = load_segmenter(segmentation)
 
     def read(start: float, seconds: float) -> np.ndarray:
         return load_audio(item.audio_path, offset=(item.offset or 0.0) + start, duration=seconds, channel=item.channel)
 
     try:
-        return item, find_segments(segmenter, read, item.duration, job.segmentation.limit(spec.window))
+        return item, find_segments(segmenter, read, item.duration, max_seconds)
     except AsrctlError as exc:
         return item, str(exc)
     except Exception as exc:  # a segmenter's failure on this audio costs this row only

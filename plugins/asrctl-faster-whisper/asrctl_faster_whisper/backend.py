@@ -30,8 +30,6 @@ SAMPLE_RATE = 16000
 ONE_WINDOW = 30 * SAMPLE_RATE  # Whisper's input window: longer audio needs long-form decoding
 TASKS = ("transcribe", "translate")
 TIMESTAMPS = ("segment", "word")
-# WhisperModel.transcribe()'s default max_initial_timestamp (1 s) in timestamp tokens of 20 ms.
-MAX_INITIAL_TIMESTAMP_INDEX = 50
 
 
 class FasterWhisperTranscriber:
@@ -78,10 +76,13 @@ class FasterWhisperTranscriber:
         else:  # the most likely language token of each item, "<|de|>" -> "de"
             languages = [scores[0][0][2:-2] for scores in model.model.detect_language(encoded)]
         tokenizers = [self._tokenizer(language) for language in languages]
+        # Without timestamps, as BatchedInferencePipeline: with them Whisper ends a window at the last
+        # segment it completed, leaving the rest for a next window that one-shot decoding never has
+        # (on 30 s VAD segments of long recordings that dropped a third of the words: 16.5% WER, not 9.7%).
         results = model.model.generate(
-            encoded, [model.get_prompt(tokenizer, []) for tokenizer in tokenizers],  # timestamps on, as transcribe()
+            encoded, [model.get_prompt(tokenizer, [], without_timestamps=True) for tokenizer in tokenizers],
             beam_size=self.beam_size, max_length=model.max_length, suppress_blank=True,
-            suppress_tokens=self.suppress_tokens, max_initial_timestamp_index=MAX_INITIAL_TIMESTAMP_INDEX,
+            suppress_tokens=self.suppress_tokens,
         )
         return [Transcript(text=tokenizer.decode(result.sequences_ids[0]).strip(), language=language)
                 for tokenizer, result, language in zip(tokenizers, results, languages)]
