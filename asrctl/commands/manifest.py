@@ -349,7 +349,7 @@ def segment_command(manifest: Path, output: Path, max_segment: float, segmenter:
       asrctl infer segments.jsonl -b hf-whisper -m openai/whisper-small -o pseudo.jsonl
     """
     from asrctl import plugins
-    from asrctl.datatools.console import ErrorLog, hours, progress
+    from asrctl.datatools.console import ErrorLog, hours
     from asrctl.datatools.segment import segment_manifest
     from asrctl.progress import print_summary
     from asrctl.segmentation import Segmentation, check
@@ -357,8 +357,7 @@ def segment_command(manifest: Path, output: Path, max_segment: float, segmenter:
     segmentation = Segmentation("vad", segmenter, segmenter_options, max_segment)
     check(segmentation, plugins.segmenters().get(segmenter).options)
     errors = ErrorLog()
-    with progress("segment", None, quiet) as advance:
-        report = segment_manifest(manifest, output, segmentation, max_segment, workers, errors, advance)
+    report = segment_manifest(manifest, output, segmentation, max_segment, workers, errors, quiet)
     print_summary(f"asrctl manifest segment -> {output}", [
         ("rows", str(report.rows)), ("segments", str(report.segments)), ("rows without speech", str(report.without_speech)),
         ("source hours", hours(report.source_seconds)), ("segment hours", hours(report.segment_seconds)),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from asrctl.datatools.console import progress
 from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
 from asrctl.paths import Rebaser
 from asrctl.segmentation import Segmentation
@@ -23,7 +24,7 @@ class SegmentReport:
 
 
 def segment_manifest(path: Path, output: Path, segmentation: Segmentation, max_seconds: float, workers: int,
-                     on_error: Callable[[LineError], None], advance: Callable[..., None]) -> SegmentReport:
+                     on_error: Callable[[LineError], None], quiet: bool = False) -> SegmentReport:
     """Write `output`: for each row of `path`, one row per speech segment, in order. A segment row
     keeps every field of its source, its span as `offset`/`duration` in the source's file, its
     place as `segment_index`, the source's `source_duration`; the source's `text` (which is the
@@ -38,9 +39,10 @@ def segment_manifest(path: Path, output: Path, segmentation: Segmentation, max_s
         on_error(LineError(str(path), rows[result.index].line, result.error))
     load_segmenter(segmentation)  # a bad option or missing package: one line, before the workers start
     found = {}
-    for item, spans in find_all(segmentation, max_seconds, items, workers):
-        found[item.index] = (item, spans)
-        advance()
+    with progress("segment", len(items), quiet) as advance:
+        for item, spans in find_all(segmentation, max_seconds, items, workers):
+            found[item.index] = (item, spans)
+            advance()
     report, rebase = SegmentReport(), Rebaser(output)
     with AtomicWriter(output) as f:
         for index in sorted(found):
