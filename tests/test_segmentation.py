@@ -1,5 +1,6 @@
 """Long rows cut into speech segments by a voice-activity detector, batched, and joined again."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +200,11 @@ def test_a_third_party_segmenter_plugs_in_with_its_options(tmp_path, infer):
     assert read_jsonl(out)[0]["pred_text"] == "32000 samples peak 0.10 56000 samples peak 0.10 56000 samples peak 0.10"
     typo = infer(manifest, out, "--segment", "vad", "--vad", "halves", "-V", "splt=0.2", "--overwrite", env=env)
     assert typo.returncode == 1 and "did you mean 'split'" in typo.stderr, typo.stderr
+    from asrctl.testing import run_cli
+
+    listed = json.loads(run_cli("plugins", "--json", pythonpath=site).stdout)
+    [halves] = [row for row in listed if row["name"] == "asrctl-halves"]
+    assert halves["segmenters"] == ["halves"] and halves["segmenter_options"] == {"halves": {"split": "where"}}
 
 
 def test_segmenting_settings_are_part_of_the_job(tmp_path, long_rows, infer):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -330,7 +331,7 @@ def filter_command(manifest: Path, output: Path, min_duration: float | None, max
               callback=lambda ctx, param, values: _key_values(values),
               help="A setting of the detector, e.g. -V threshold=0.6 (silero: threshold, min_silence, min_speech, "
                    "speech_pad; seconds). Repeatable.")
-@click.option("--workers", type=click.IntRange(min=0), default=min(4, DEFAULT_WORKERS), show_default=True,
+@click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="Processes finding speech (0 = in this process).")
 @QUIET
 def segment_command(manifest: Path, output: Path, max_segment: float, segmenter: str, segmenter_options: dict,

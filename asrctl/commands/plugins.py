@@ -13,8 +13,8 @@ import click
 def plugins_command(as_json: bool, include_builtin: bool) -> None:
     """List installed plugins, their versions, the hooks they implement and what they register.
 
-    A backend's own options (`asrctl infer -O KEY=VALUE`) and an engine's (`-E KEY=VALUE`) are
-    listed under the table.
+    A backend's own options (`asrctl infer -O KEY=VALUE`), an engine's (`-E KEY=VALUE`) and a
+    segmenter's (`--vad NAME -V KEY=VALUE`) are listed under the table.
 
     \b
     Plugins are Python distributions with an "asrctl" entry point. Choose which load with:
@@ -22,14 +22,17 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
       ASRCTL_DISABLE_PLUGINS=a,b  leave these out
       ASRCTL_STRICT_PLUGINS=1     fail instead of warning when a plugin breaks
     """
-    from asrctl.plugins import backends, engines, get_plugins
+    from asrctl.plugins import backends, engines, get_plugins, segmenters
 
     rows = get_plugins().summary(include_builtin=include_builtin)
     backend_options = {spec.name: spec.extra_options for spec in backends() if spec.extra_options}
     engine_options = {spec.name: spec.options for spec in engines() if spec.options}
+    segmenter_options = {spec.name: spec.options for spec in segmenters() if spec.options}
     for row in rows:
         row["backend_options"] = {name: backend_options[name] for name in row["backends"] if name in backend_options}
         row["engine_options"] = {name: engine_options[name] for name in row["engines"] if name in engine_options}
+        row["segmenter_options"] = {name: segmenter_options[name] for name in row["segmenters"]
+                                    if name in segmenter_options}
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -51,10 +54,12 @@ def print_table(rows: list[dict]) -> None:
         table.add_column(column)
     for row in rows:
         provides = [
-            f"{kind}: {', '.join(row[kind])}" for kind in ("backends", "formats", "trainers", "engines") if row[kind]
+            f"{kind}: {', '.join(row[kind])}" for kind in ("backends", "formats", "trainers", "engines", "segmenters")
+            if row[kind]
         ]
         provides += [f"{backend} -O: {', '.join(options)}" for backend, options in row["backend_options"].items()]
         provides += [f"{engine} -E: {', '.join(options)}" for engine, options in row["engine_options"].items()]
+        provides += [f"{name} -V: {', '.join(options)}" for name, options in row["segmenter_options"].items()]
         if row["error"]:
             provides = [f"[red]failed: {escape(row['error'])}[/red]"]
         # built-ins by their module's last part: the shared prefix would be all a narrow column shows
@@ -63,7 +68,9 @@ def print_table(rows: list[dict]) -> None:
     console.print(table)
     for row in rows:
         listings = [*((name, f"-b {name} -O", options) for name, options in row["backend_options"].items()),
-                    *((name, f"--engine {name} -E", options) for name, options in row["engine_options"].items())]
+                    *((name, f"--engine {name} -E", options) for name, options in row["engine_options"].items()),
+                    *((name, f"--segment vad --vad {name} -V", options)
+                      for name, options in row["segmenter_options"].items())]
         for name, flags, options in listings:
             listing = Table.grid(padding=(0, 2))
             for key, help_text in options.items():
