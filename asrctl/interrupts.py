@@ -14,8 +14,8 @@ decoding workers) is only noted, so the clean-up is not cut short into "Exceptio
 
 from __future__ import annotations
 
+import os
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -42,7 +42,9 @@ def install() -> None:
 def _finish_batch(signum: int, frame: FrameType | None) -> None:
     _note(signum, frame)
     signal.signal(signal.SIGINT, _stop_now)
-    sys.stderr.write("stopping after the current batch (Ctrl-C again to stop now)\n")
+    # Straight to the file descriptor: sys.stderr may be mid-write in the code this interrupts,
+    # and a buffered writer entered again raises "reentrant call".
+    os.write(2, b"stopping after the current batch (Ctrl-C again to stop now)\n")
 
 
 def _stop_now(signum: int, frame: FrameType | None) -> None:

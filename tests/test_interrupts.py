@@ -63,13 +63,13 @@ def test_outside_a_deferred_block_ctrl_c_raises_at_once(handler):
     assert finished == []
 
 
-def test_between_batches_the_first_ctrl_c_asks_the_second_stops_and_the_clean_up_is_left_alone(handler, capsys):
+def test_between_batches_the_first_ctrl_c_asks_the_second_stops_and_the_clean_up_is_left_alone(handler, capfd):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts.between_batches():
             ctrl_c()
             done.append("the batch in hand")
-            assert "stopping after the current batch (Ctrl-C again to stop now)" in capsys.readouterr().err
+            assert "stopping after the current batch (Ctrl-C again to stop now)" in capfd.readouterr().err
             ctrl_c()
             done.append("never")
     assert done == ["the batch in hand"]
