@@ -19,10 +19,10 @@ from asrctl.errors import AsrctlError, AudioError
 from asrctl.interrupts import between_batches, raise_if_interrupted
 from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader, Row
 from asrctl.paths import Rebaser
-from asrctl.registry import unknown_name_message
+from asrctl.registry import refuse_undeclared
 from asrctl.resume import ResumableOutput, file_identity
 from asrctl.segmentation import Segmentation, Span, join
-from asrctl.segmentation import check as check_segmentation
+from asrctl.segmentation import check_segmenter
 from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, Transcript
 
 
@@ -98,26 +98,12 @@ class InferSummary:
 
 def check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
     """Refuse, before anything loads, options the backend does not declare: flags, then -O keys."""
-    unknown = sorted(set(options) - set(spec.options) - set(spec.extra_options))
-    flags = [name for name in unknown if name in INFER_OPTIONS]
+    flags = sorted(name for name in set(options) - set(spec.options) if name in INFER_OPTIONS)
     if flags:
         given = ", ".join("--" + name.replace("_", "-") for name in flags)
         takes = ", ".join("--" + n.replace("_", "-") for n in sorted(spec.options)) or "none of the model options"
         raise AsrctlError(f"backend {spec.name!r} does not take {given} (it takes {takes})")
-    if unknown:
-        if not spec.extra_options:
-            raise AsrctlError(f"backend {spec.name!r} takes no -O options (got -O {unknown[0]})")
-        unknown_key = unknown_name_message("-O option", unknown[0], spec.extra_options)
-        raise AsrctlError(f"backend {spec.name!r}: {unknown_key}")
-
-
-def check_engine_options(engine: EngineSpec, options: dict[str, Any]) -> None:
-    """Refuse, before anything starts, -E keys the engine does not declare."""
-    unknown = sorted(set(options) - set(engine.options))
-    if unknown and not engine.options:
-        raise AsrctlError(f"engine {engine.name!r} takes no -E options (got -E {unknown[0]})")
-    if unknown:
-        raise AsrctlError(f"engine {engine.name!r}: " + unknown_name_message("-E option", unknown[0], engine.options))
+    refuse_undeclared(f"backend {spec.name!r}", "-O", set(options) - set(spec.options), spec.extra_options)
 
 
 def output_record(row: Row, result: WorkResult, pred_key: str, rebase: Rebaser) -> dict[str, Any]:
@@ -173,16 +159,15 @@ class SegmentedRows:
         self._parts: dict[int, list[WorkResult | None]] = {}
         self._next = first_id
 
-    def cut(self, job: InferJob, engine: EngineSpec, spec: BackendSpec, rows: list[WorkItem], progress):
-        """Find the segments of `rows` with the engine; yields the results of rows done meanwhile
-        (no speech: an empty transcript; audio that cannot be read: an error)."""
+    def cut(self, job: InferJob, engine: EngineSpec, spec: BackendSpec, rows: list[WorkItem]):
+        """Find the segments of `rows` with the engine; yields, row by row, the results of those done
+        on the way (no speech: an empty transcript; audio that cannot be read: an error)."""
         from asrctl.engines.steps import load_segmenter
 
         if engine.segment is None:
             raise AsrctlError(f"engine {engine.name!r} cannot segment long rows: use --segment none")
         load_segmenter(job.segmentation)
-        for done, (row, spans) in enumerate(engine.segment(job, spec, rows), 1):
-            progress.segmenting(done, len(rows))
+        for row, spans in engine.segment(job, spec, rows):
             if isinstance(spans, str) or not spans:
                 yield [WorkResult(row.index, error=spans) if spans else WorkResult(row.index, Transcript(text=""))]
                 continue
@@ -192,6 +177,7 @@ class SegmentedRows:
                                            round(end - start, 3), row.channel))
                 self._owner[self._next] = (row.index, part)
                 self._next += 1
+            yield []
 
     def collect(self, results: list[WorkResult]) -> list[WorkResult]:
         """The results of whole rows: those given, and those of rows whose last segment came in."""
@@ -225,9 +211,9 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     engine = plugins.engines().get(job.engine)
     spec = plugins.backends().get(job.backend)
     check_options(spec, job.options)
-    check_engine_options(engine, job.engine_options)
+    refuse_undeclared(f"engine {engine.name!r}", "-E", job.engine_options, engine.options)
     if job.segmentation.mode != "none":
-        check_segmentation(job.segmentation, plugins.segmenters().get(job.segmentation.segmenter).options)
+        check_segmenter(job.segmentation)
     elif job.segmentation.options:
         raise AsrctlError("-V options set the segmenter of --segment auto or vad; with --segment none there is none")
     if spec.check is not None:
@@ -255,10 +241,10 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
         segmented = SegmentedRows(first_id=len(rows))
         with progress, between_batches():
             store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in failed)
-            cut = [item for item in items if job.segmentation.applies(item.duration, spec.window)]
+            cut, items = job.segmentation.split(items, spec.window)
             if cut:
-                items = [item for item in items if not job.segmentation.applies(item.duration, spec.window)]
-                for found in segmented.cut(job, engine, spec, cut, progress):
+                for done, found in enumerate(segmented.cut(job, engine, spec, cut), 1):
+                    progress.segmenting(done, len(cut))
                     store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in found)
                     progress.skip(len(found))
                     raise_if_interrupted()

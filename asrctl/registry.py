@@ -24,6 +24,16 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     return f"unknown {kind} {name!r}{hint}; known {kind}s: {listing}"
 
 
+def refuse_undeclared(owner: str, flag: str, given: Iterable[str], declared: Iterable[str]) -> None:
+    """Refuse the first key of `given` (-O, -E, -V ...) that `owner` does not declare, in one line."""
+    declared = list(declared)
+    unknown = sorted(set(given) - set(declared))
+    if unknown and not declared:
+        raise AsrctlError(f"{owner} takes no {flag} options (got {flag} {unknown[0]})")
+    if unknown:
+        raise AsrctlError(f"{owner}: " + unknown_name_message(f"{flag} option", unknown[0], declared))
+
+
 class Registry(Generic[T]):
     """Specs of one kind by name, remembering which plugin provided each."""
 

@@ -16,15 +16,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from asrctl.errors import AsrctlError
+from asrctl.registry import refuse_undeclared
 
 if TYPE_CHECKING:
-    from asrctl.specs import Segmenter, Transcript
+    from asrctl.specs import Segmenter, SegmenterSpec, Transcript
 
 BLOCK_SECONDS = 600.0
 DEFAULT_MAX_SECONDS = 30.0  # for a backend that declares no window
 EDGE = 0.05  # regions this close to a block's edge on both sides are one region cut by the block
-MODES = ("auto", "vad", "none")
 
 Span = tuple[float, float]
 
@@ -39,10 +38,14 @@ class Segmentation:
     options: dict[str, Any] = field(default_factory=dict)
     max_seconds: float | None = None  # None: the backend's window
 
-    def applies(self, duration: float, window: float | None) -> bool:
-        if self.mode == "vad":
-            return True
-        return self.mode == "auto" and window is not None and duration > window
+    def split(self, items: list, window: float | None) -> tuple[list, list]:
+        """(the items to cut into segments, those that go whole), by their `duration`."""
+        cut: list = []
+        whole: list = []
+        for item in items:
+            long = window is not None and item.duration > window
+            (cut if self.mode == "vad" or (self.mode == "auto" and long) else whole).append(item)
+        return cut, whole
 
     def limit(self, window: float | None) -> float:
         return self.max_seconds or window or DEFAULT_MAX_SECONDS
@@ -116,14 +119,10 @@ def shifted(timed: dict, seconds: float) -> dict:
     return {**timed, "start": round(timed["start"] + seconds, 2), "end": round(timed["end"] + seconds, 2)}
 
 
-def check(segmentation: Segmentation, options: dict[str, str]) -> None:
-    """Refuse, before anything loads, a mode or segmenter option that does not exist."""
-    from asrctl.registry import unknown_name_message
+def check_segmenter(segmentation: Segmentation) -> SegmenterSpec:
+    """The job's segmenter, its -V options checked against those it declares (nothing loads)."""
+    from asrctl import plugins
 
-    if segmentation.mode not in MODES:
-        raise AsrctlError(f"--segment {segmentation.mode}: expected one of {', '.join(MODES)}")
-    unknown = sorted(set(segmentation.options) - set(options))
-    if unknown:
-        if not options:
-            raise AsrctlError(f"segmenter {segmentation.segmenter!r} takes no -V options (got -V {unknown[0]})")
-        raise AsrctlError(f"segmenter {segmentation.segmenter!r}: " + unknown_name_message("-V option", unknown[0], options))
+    spec = plugins.segmenters().get(segmentation.segmenter)
+    refuse_undeclared(f"segmenter {spec.name!r}", "-V", segmentation.options, spec.options)
+    return spec

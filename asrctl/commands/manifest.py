@@ -349,14 +349,13 @@ def segment_command(manifest: Path, output: Path, max_segment: float, segmenter:
       asrctl manifest segment podcasts.jsonl -o segments.jsonl
       asrctl infer segments.jsonl -b hf-whisper -m openai/whisper-small -o pseudo.jsonl
     """
-    from asrctl import plugins
     from asrctl.datatools.console import ErrorLog, hours
     from asrctl.datatools.segment import segment_manifest
     from asrctl.progress import print_summary
-    from asrctl.segmentation import Segmentation, check
+    from asrctl.segmentation import Segmentation, check_segmenter
 
     segmentation = Segmentation("vad", segmenter, segmenter_options, max_segment)
-    check(segmentation, plugins.segmenters().get(segmenter).options)
+    check_segmenter(segmentation)  # before the manifest's durations are probed
     errors = ErrorLog()
     report = segment_manifest(manifest, output, segmentation, max_segment, workers, errors, quiet)
     print_summary(f"asrctl manifest segment -> {output}", [

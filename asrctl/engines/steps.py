@@ -15,7 +15,7 @@ from asrctl.audio import load_audio
 from asrctl.devices import resolve_device, resolve_dtype
 from asrctl.errors import AsrctlError
 from asrctl.inference import InferJob, WorkItem, WorkResult
-from asrctl.segmentation import Segmentation, Span, find_segments
+from asrctl.segmentation import Segmentation, Span, check_segmenter, find_segments
 from asrctl.specs import BackendSpec, Segmenter, Transcriber
 
 Decoded = tuple[WorkItem, "np.ndarray | None", "str | None"]
@@ -66,11 +66,9 @@ def speech_segments(segmentation: Segmentation, max_seconds: float, item: WorkIt
 def load_segmenter(segmentation: Segmentation) -> Segmenter:
     """The job's segmenter, loaded once per process (the core loads it before any worker starts, so
     that a bad option or a missing package is one line, and forked workers inherit it)."""
-    from asrctl import plugins
-
     key = repr((segmentation.segmenter, sorted(segmentation.options.items())))
     if key not in _segmenters:
-        _segmenters[key] = plugins.segmenters().get(segmentation.segmenter).load(**segmentation.options)
+        _segmenters[key] = check_segmenter(segmentation).load(**segmentation.options)
     return _segmenters[key]
 
 
