@@ -1,6 +1,7 @@
 """asrctl: one command-line suite for speech recognition models, with model families as plugins.
 
-The public API for plugins: the hook markers, the specs they register, and the core rooms.
+What a plugin registers: the hook marker, the specs, the errors. What its implementation uses
+when it runs (audio, engine contract, training helpers, WER) is in `asrctl.api`.
 """
 
 from asrctl.errors import AsrctlError, AudioError
@@ -8,6 +9,7 @@ from asrctl.hookspecs import hookimpl
 from asrctl.hub import offline_unless_reachable
 from asrctl.specs import (
     INFER_OPTIONS,
+    SAMPLE_RATE,
     BackendSpec,
     EngineSpec,
     FormatSpec,
@@ -27,6 +29,7 @@ __all__ = [
     "EngineSpec",
     "FormatSpec",
     "INFER_OPTIONS",
+    "SAMPLE_RATE",
     "Segmenter",
     "SegmenterSpec",
     "TrainerSpec",

@@ -18,8 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from asrctl.errors import AudioError
-
-SAMPLE_RATE = 16000
+from asrctl.specs import SAMPLE_RATE
 
 PathLike = str | os.PathLike[str]
 

@@ -53,8 +53,8 @@ class AsrctlGroup(click.Group):
             if ctx.params.get("debug") or not exc.filename:
                 raise
             raise click.ClickException(f"{exc.filename}: {exc.strerror or exc}") from exc
-        except KeyboardInterrupt:  # click's own answer would be "Aborted!" and exit 1
-            click.echo("interrupted", err=True)
+        except KeyboardInterrupt as exc:  # click's own answer would be "Aborted!" and exit 1
+            click.echo(str(exc) if isinstance(exc, interrupts.Interrupted) else "interrupted", err=True)
             sys.exit(130)
 
 

@@ -75,6 +75,8 @@ class WorkItem:
 
 @dataclass
 class WorkResult:
+    """What became of a WorkItem (same `index`): its transcript, or the error that stopped it."""
+
     index: int
     transcript: Transcript | None = None
     error: str | None = None

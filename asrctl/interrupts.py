@@ -23,6 +23,11 @@ from types import FrameType
 _interrupted = False
 
 
+class Interrupted(KeyboardInterrupt):
+    """A job stopped by Ctrl-C, with the line that says how to go on; the CLI prints it and exits 130
+    (as it does for any KeyboardInterrupt, with "interrupted")."""
+
+
 def _note(signum: int, frame: FrameType | None) -> None:
     global _interrupted
     _interrupted = True

@@ -71,6 +71,7 @@ def _chars(text: str) -> str:
 
 
 def totals(counts: np.ndarray) -> Rates:
+    """Corpus Rates (`.rate`: WER or CER, `.errors`, ...) from edit_counts' rows: errors summed, not rates averaged."""
     s, d, i, n = (int(x) for x in counts.sum(axis=0)) if len(counts) else (0, 0, 0, 0)
     return Rates(s, d, i, n)
 

@@ -58,9 +58,6 @@ class Registry(Generic[T]):
         except KeyError:
             raise UnknownNameError(unknown_name_message(self.kind, name, self._specs)) from None
 
-    def provider(self, name: str) -> str:
-        return self._providers[name]
-
     def names(self) -> list[str]:
         return sorted(self._specs)
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asrctl.registry import refuse_undeclared
-
-if TYPE_CHECKING:
-    from asrctl.specs import Segmenter, SegmenterSpec, Transcript
+from asrctl.specs import SAMPLE_RATE, Segmenter, SegmenterSpec, Transcript
 
 BLOCK_SECONDS = 600.0
 DEFAULT_MAX_SECONDS = 30.0  # for a backend that declares no window
@@ -86,12 +84,12 @@ def merge(regions: list[Span], max_seconds: float) -> list[Span]:
 
 def find_segments(segmenter: Segmenter, read, duration: float, max_seconds: float) -> list[Span]:
     """Segments of a row's audio, in seconds from its start. `read(start, seconds)` gives the row's
-    audio from `start` (16 kHz mono float32)."""
+    audio from `start` (mono float32 at SAMPLE_RATE)."""
     regions: list[Span] = []
     parts = blocks(duration)
     for start, end in parts:
         audio = read(start, end - start)
-        length = len(audio) / 16000
+        length = len(audio) / SAMPLE_RATE
         for a, b in segmenter.speech(audio, max_seconds):
             a, b = max(0.0, float(a)), min(length, float(b))
             if b > a:
@@ -101,8 +99,6 @@ def find_segments(segmenter: Segmenter, read, duration: float, max_seconds: floa
 
 def join(parts: list[tuple[float, Transcript]]) -> Transcript:
     """One transcript from its segments' (start in the row's time, transcript), in order."""
-    from asrctl.specs import Transcript
-
     texts = [t.text.strip() for _, t in parts if t.text.strip()]
     joined = Transcript(text=" ".join(texts))
     if any(t.segments is not None for _, t in parts):

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+SAMPLE_RATE = 16000  # every array a backend, segmenter or trainer is given: mono float32 at this rate
+
 
 @dataclass
 class Transcript:
@@ -29,14 +31,14 @@ class Transcriber(Protocol):
     """What a backend's `load` returns."""
 
     def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
-        """Transcribe 16 kHz mono float32 arrays; one Transcript per array, in the same order."""
+        """Transcribe mono float32 arrays at SAMPLE_RATE; one Transcript per array, in the same order."""
 
 
 class Segmenter(Protocol):
     """What a segmenter's `load` returns: a voice-activity detector."""
 
     def speech(self, audio: np.ndarray, max_seconds: float) -> list[tuple[float, float]]:
-        """The speech regions of 16 kHz mono float32 audio as (start, end) seconds, in order, none
+        """The speech regions of mono float32 audio at SAMPLE_RATE as (start, end) seconds, in order, none
         longer than `max_seconds` (split where the detector finds the best place)."""
 
 
@@ -60,8 +62,6 @@ class BackendSpec:
     load: Callable[..., Transcriber]
     description: str = ""
     options: frozenset[str] = field(default_factory=frozenset)
-    # What it supports, e.g. {"timestamps", "long-form", "languages", "trainable", "peft"}.
-    capabilities: frozenset[str] = field(default_factory=frozenset)
     extra_options: dict[str, str] = field(default_factory=dict)
     # check(model) raises AsrctlError, before anything slow loads, for a model its files show this
     # backend cannot load (a folder of another family: the line names the backend to use).

@@ -141,3 +141,22 @@ def hookspec_signature(name: str) -> str:
     signature = inspect.signature(function)
     params = ", ".join(f"{p.name}: {p.annotation}" for p in signature.parameters.values())
     return f"def {name}({params}) -> {signature.return_annotation}:"
+
+
+def public_api_table() -> str:
+    """The plugin API as Markdown: what `asrctl` and `asrctl.api` export, with the first line of each
+    name's docstring (a constant: its value)."""
+    import asrctl
+    import asrctl.api
+
+    def about(value) -> str:
+        value = inspect.unwrap(value) if callable(value) else value  # through functools.cache
+        if inspect.isclass(value) or inspect.isfunction(value):
+            return (inspect.getdoc(value) or "").split("\n\n")[0].replace("\n", " ").replace("|", "\\|")
+        return f"`{value!r}`" if isinstance(value, (str, int, float, tuple)) else f"a `{type(value).__name__}`"
+
+    rows = ["| module | kind | name | what it is |", "| --- | --- | --- | --- |"]
+    rows += [f"| `asrctl` | registration | `{name}` | {about(getattr(asrctl, name))} |" for name in asrctl.__all__]
+    rows += [f"| `asrctl.api` | {kind} | `{name}` | {about(getattr(asrctl.api, name))} |"
+             for kind, names in asrctl.api.GROUPS.items() for name in names]
+    return "\n".join(rows) + "\n"

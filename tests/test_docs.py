@@ -36,3 +36,11 @@ def test_every_hookspec_is_documented_with_its_signature():
     for name in names:
         assert f"\n### {name}\n" in guide, f"docs/plugins.md has no section for the {name} hook"
         assert hookspec_signature(name) in guide, f"docs/plugins.md lacks the signature of {name}: run cog -r"
+
+
+def test_every_public_name_says_what_it_is():
+    from asrctl.testing import public_api_table
+
+    rows = public_api_table().splitlines()[2:]
+    assert len(rows) > 30
+    assert [row for row in rows if row.endswith("|  |")] == []

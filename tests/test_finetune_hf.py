@@ -18,7 +18,7 @@ from tiny_models import build_tiny_ctc, build_tiny_whisper
 
 from asrctl import AsrctlError
 from asrctl.metrics import edit_counts, totals
-from asrctl.plugins import backends, trainers
+from asrctl.plugins import trainers
 from asrctl.recipes import build_recipe
 from asrctl.testing import interrupt_when, run_cli
 from asrctl.text import get_normalizer
@@ -102,11 +102,9 @@ def tensors(path: Path) -> dict:
 # -- registration and recipes ---------------------------------------------------------------------
 
 
-def test_trainer_recipes_and_capabilities():
+def test_trainer_recipes():
     spec = trainers().get("hf")
     assert set(spec.backends) == {"hf-ctc", "hf-whisper"} and set(spec.methods) == {"sft", "lora"}
-    for backend in spec.backends:
-        assert {"trainable", "peft"} <= backends().get(backend).capabilities
     families = ("whisper-small", "whisper-medium", "wav2vec2-base", "parakeet-ctc-0.6b")
     assert {f"{family}-{method}" for family in families for method in ("sft", "lora")} <= set(spec.recipes)
     from asrctl_hf.training.settings import check_recipe
@@ -350,3 +348,18 @@ def test_recipe_mistakes_are_one_line_errors_before_loading(settings, message, t
         recipe[key] = {**recipe[key], **value} if isinstance(value, dict) else value
     with pytest.raises(AsrctlError, match=re.escape(message)):
         trainers().get("hf").train(recipe, resume=False, quiet=True)
+
+
+def test_segment_rows_without_a_duration_train_on_their_own_span(tmp_path):
+    """A row with an offset and no duration means the file from the offset on (the rule of every
+    command), and is decoded from there."""
+    from asrctl.testing import write_tone_wav
+    from asrctl_hf.training.data import SpeechDataset, select
+
+    audio = str(write_tone_wav(tmp_path / "six.wav", 6.0))
+    records = [{"audio_filepath": audio, "offset": 2.5, "text": "the end"}, {"audio_filepath": audio, "text": "all"}]
+    split = select("train.jsonl", records, [], labels=lambda text: [1] * len(text), unfit=lambda seconds, ids: None,
+                   min_duration=None, max_duration=None)
+    assert [(u.offset, u.duration, u.segment) for u in split.utterances] == [(2.5, 3.5, True), (0.0, 6.0, False)]
+    dataset = SpeechDataset(split.utterances, features=lambda samples: {"samples": len(samples)})
+    assert [dataset[i]["samples"] for i in range(2)] == [3.5 * 16000, 6.0 * 16000]

@@ -59,7 +59,6 @@ def test_backends_register_without_importing_torch():
     assert whisper.options == {"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code",
                                "allow_pickle"}
     assert ctc.options | whisper.options <= set(INFER_OPTIONS)
-    assert {"timestamps", "long-form", "languages"} <= whisper.capabilities
     code = "import sys, asrctl_hf; heavy = {'torch', 'transformers'} & set(sys.modules); assert not heavy, heavy"
     subprocess.run([sys.executable, "-c", code], check=True)
 

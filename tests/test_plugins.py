@@ -134,3 +134,40 @@ def test_same_name_from_two_plugins_is_refused():
     registry.add(BackendSpec(name="x", load=print), plugin="a")
     with pytest.raises(Exception, match="registered by both a and b"):
         registry.add(BackendSpec(name="x", load=print), plugin="b")
+
+
+def core_imports_outside_the_public_api(source: str) -> list[str]:
+    """The imports of a module's source that reach into asrctl past `asrctl` and `asrctl.api`."""
+    import ast
+
+    import asrctl
+    import asrctl.api
+
+    public = {"asrctl": set(asrctl.__all__), "asrctl.api": set(asrctl.api.__all__)}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.startswith("asrctl.")]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "asrctl":
+            if node.module not in public:
+                found.append(f"from {node.module} import ...")
+            else:
+                found += [f"{node.module}.{a.name}" for a in node.names if a.name not in public[node.module]]
+    return found
+
+
+def test_plugins_import_only_the_public_api():
+    from pathlib import Path
+
+    plugins = Path(__file__).parent.parent / "plugins"
+    sources = [p for p in plugins.glob("*/asrctl_*/**/*.py")]
+    assert len(sources) > 20
+    reaching = {str(p.relative_to(plugins)): bad for p in sources if (bad := core_imports_outside_the_public_api(p.read_text()))}
+    assert reaching == {}
+
+
+def test_the_import_check_finds_what_reaches_past_the_public_api():
+    source = "import asrctl.audio\nfrom asrctl.manifest import dumps\nfrom asrctl import hookimpl, Registry\n" \
+             "from asrctl.api import load_audio, plan\nfrom asrctl_hf import common\n"
+    assert core_imports_outside_the_public_api(source) == [
+        "asrctl.audio", "from asrctl.manifest import ...", "asrctl.Registry", "asrctl.api.plan"]

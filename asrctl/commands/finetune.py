@@ -142,6 +142,7 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
       asrctl finetune --print-recipe whisper-small-lora > my.yaml
       asrctl finetune -c whisper-small-sft --train train.jsonl --val val.jsonl -o out/ --nproc-per-node 8
     """
+    from asrctl.interrupts import Interrupted
     from asrctl.launch import check_distributed, in_torchrun, is_main_process, run_under_torchrun
     from asrctl.recipes import build_recipe, check_data_files, find_recipe
 
@@ -173,8 +174,7 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
     try:
         summary = trainer.train(config, resume=resume, quiet=quiet or not main)
     except KeyboardInterrupt:
-        click.echo(f"interrupted; run the same command with --resume to go on from the last checkpoint in "
-                   f"{config['output_dir']}", err=True)
-        sys.exit(130)
+        raise Interrupted(f"interrupted; run the same command with --resume to go on from the last checkpoint in "
+                          f"{config['output_dir']}") from None
     if main:
         click.echo(json.dumps(summary, indent=2))

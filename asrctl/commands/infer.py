@@ -104,6 +104,7 @@ def default_output(manifest: Path) -> Path:
 def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bool, params: dict[str, Any]):
     """Run (or resume) inference from CLI parameters; returns the InferSummary after printing it."""
     from asrctl.inference import InferJob, run_infer
+    from asrctl.interrupts import Interrupted
     from asrctl.progress import InferProgress, print_summary
 
     from asrctl.segmentation import Segmentation
@@ -116,8 +117,7 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
     try:
         summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet))
     except KeyboardInterrupt:
-        click.echo(f"interrupted; finished rows are saved: run the same command to resume {output}", err=True)
-        sys.exit(130)
+        raise Interrupted(f"interrupted; finished rows are saved: run the same command to resume {output}") from None
     if summary.finished_before:
         errors = len(summary.errors)
         retry = f"; --retry-errors redoes its {errors} error rows" if errors else ""

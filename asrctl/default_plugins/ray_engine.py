@@ -14,15 +14,15 @@ OPTIONS = {
 
 
 def run(job, spec, items):
-    from asrctl.engines import ray_engine  # ray loads only when a job runs on it
+    from asrctl.engines import ray_data  # ray loads only when a job runs on it
 
-    return ray_engine.run(job, spec, items)
+    return ray_data.run(job, spec, items)
 
 
 def segment(job, spec, items):
-    from asrctl.engines import ray_engine
+    from asrctl.engines import ray_data
 
-    return ray_engine.segment(job, spec, items)
+    return ray_data.segment(job, spec, items)
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from typing import Any
 
 from asrctl.errors import AsrctlError
 from asrctl.hookspecs import hookimpl
-from asrctl.specs import SegmenterSpec
+from asrctl.specs import SAMPLE_RATE, SegmenterSpec
 
 OPTIONS = {
     "threshold": "speech probability above which a frame is speech (default 0.5)",
@@ -38,11 +38,11 @@ class SileroSegmenter:
     def speech(self, audio, max_seconds: float) -> list[tuple[float, float]]:
         s = self.settings
         found = self.find(
-            audio, self.model, threshold=s["threshold"], sampling_rate=16000,
+            audio, self.model, threshold=s["threshold"], sampling_rate=SAMPLE_RATE,
             min_speech_duration_ms=int(s["min_speech"] * 1000), min_silence_duration_ms=int(s["min_silence"] * 1000),
             speech_pad_ms=int(s["speech_pad"] * 1000), max_speech_duration_s=max_seconds,
         )
-        return [(r["start"] / 16000, r["end"] / 16000) for r in found]
+        return [(r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE) for r in found]
 
 
 def load(**options: Any) -> SileroSegmenter:

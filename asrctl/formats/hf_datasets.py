@@ -34,9 +34,9 @@ from asrctl.formats import Spool, atomic_dir, need
 from asrctl.manifest import AUDIO_KEY, AtomicWriter, ErrorSink, LineError
 from asrctl.paths import absolute_path
 from asrctl.scratch import scratch_folder
+from asrctl.specs import SAMPLE_RATE
 
 AUDIO_COLUMN = "audio"
-SAMPLING_RATE = 16000
 BATCH_ROWS = 1000
 # Value kinds met in a field -> its Arrow type; anything else is a Json column.
 VALUE_TYPES = {
@@ -89,7 +89,7 @@ def _dataset(records: Iterable[dict], path: Path, fmt: str, on_error: ErrorSink 
             for line in failures.read_text(encoding="utf-8").splitlines():
                 entry = json.loads(line)
                 on_error(LineError(str(path), entry["row"], entry["reason"]))
-        yield dataset.cast_column(AUDIO_COLUMN, datasets.Audio(sampling_rate=SAMPLING_RATE, decode=False))
+        yield dataset.cast_column(AUDIO_COLUMN, datasets.Audio(sampling_rate=SAMPLE_RATE, decode=False))
 
 
 def _feature(datasets: Any, kinds: set[str]) -> Any:

@@ -25,6 +25,7 @@ def _digest(text: str) -> str:
 
 
 def recording_id(path: str) -> str:
+    """A name for a file's recording that is safe in paths and tells files of the same stem apart."""
     return f"{safe(PurePath(path).stem)}-{_digest(path)}"
 
 

@@ -24,9 +24,8 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
-from asrctl import AsrctlError, Transcript
+from asrctl import SAMPLE_RATE, AsrctlError, Transcript
 
-SAMPLE_RATE = 16000
 ONE_WINDOW = 30 * SAMPLE_RATE  # Whisper's input window: longer audio needs long-form decoding
 TASKS = ("transcribe", "translate")
 TIMESTAMPS = ("segment", "word")

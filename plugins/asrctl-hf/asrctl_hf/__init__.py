@@ -39,7 +39,6 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         check=partial(folders.check, "hf-ctc"),
         description="transformers CTC models (wav2vec2, HuBERT, Parakeet CTC), greedy decoding",
         options=frozenset({"chunk_seconds", "quantize", "trust_remote_code", "allow_pickle"}),
-        capabilities=frozenset({"long-form", "trainable", "peft"}),
         window=30.0,  # attention over the whole input: cost grows with the square of its length
     ))
     register(BackendSpec(
@@ -49,7 +48,6 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         description="transformers Whisper models: transcribe or translate, timestamps, long-form",
         options=frozenset({"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code",
                            "allow_pickle"}),
-        capabilities=frozenset({"timestamps", "long-form", "languages", "trainable", "peft"}),
         window=30.0,  # Whisper's input window
     ))
 

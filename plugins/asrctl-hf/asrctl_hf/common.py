@@ -17,9 +17,8 @@ import torch
 from safetensors import SafetensorError
 
 from asrctl import AsrctlError
-from asrctl.hub import offline_advice, unreachable
+from asrctl.api import offline_advice, unreachable
 
-SAMPLE_RATE = 16000
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 QUANTIZE = ("none", "int8")
 ADAPTER_CONFIG = "adapter_config.json"  # marks a peft adapter folder

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoProcessor, ProcessorMixin
 
-from asrctl import AsrctlError, Transcript
-from asrctl_hf.common import SAMPLE_RATE, check_quantize, from_pretrained, load_model, torch_dtype
+from asrctl import SAMPLE_RATE, AsrctlError, Transcript
+from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_dtype
 
 DEFAULT_CHUNK_SECONDS = 30.0
 WINDOWS_PER_BATCH = 4  # bounds memory by a few windows, however long the file

@@ -22,8 +22,8 @@ from transformers.models.whisper.tokenization_whisper import (
     _combine_tokens_into_words,  # the word grouping of transformers' ASR pipeline
 )
 
-from asrctl import AsrctlError, Transcript
-from asrctl_hf.common import SAMPLE_RATE, check_quantize, from_pretrained, load_model, torch_dtype
+from asrctl import SAMPLE_RATE, AsrctlError, Transcript
+from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_dtype
 
 TASKS = ("transcribe", "translate")
 TIMESTAMPS = ("none", "segment", "word")

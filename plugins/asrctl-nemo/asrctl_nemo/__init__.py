@@ -33,7 +33,6 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             "decoder": "rnnt or ctc: the head that decodes a hybrid model [default: rnnt where the model has it]",
             "verbose": "true: show NeMo's own log while it loads",
         },
-        capabilities=frozenset({"long-form", "timestamps", "trainable", "peft"}),
         window=30.0,  # within the lengths its models train on
     ))
 

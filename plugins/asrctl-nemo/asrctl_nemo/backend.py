@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from asrctl import AsrctlError, Transcript
-from asrctl.audio import SAMPLE_RATE
+from asrctl import SAMPLE_RATE, AsrctlError, Transcript
 from asrctl_nemo.results import transcripts
 
 DECODERS = ("rnnt", "ctc")

@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from asrctl.progress import training_progress, training_status
+from asrctl.api import training_progress, training_status
 
 
 class RichProgress(pl.Callback):

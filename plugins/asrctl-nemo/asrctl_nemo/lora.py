@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from asrctl import AsrctlError
-from asrctl.manifest import AtomicWriter
+from asrctl.api import AtomicWriter
 
 CONFIG = "adapter_config.json"
 WEIGHTS = "adapter_model.safetensors"

@@ -17,13 +17,9 @@ from typing import Any
 
 import yaml
 
-from asrctl import AsrctlError, AudioError
-from asrctl.audio import SAMPLE_RATE
-from asrctl.datatools.reading import read_training_rows
-from asrctl.launch import is_main_process
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, dumps
-from asrctl.progress import print_summary, stderr
-from asrctl.recipes import check_keys, earlier_run
+from asrctl import SAMPLE_RATE, AsrctlError, AudioError
+from asrctl.api import (AUDIO_KEY, AtomicWriter, check_keys, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
+                        print_summary, read_training_rows, recording_id, stderr)
 from asrctl_nemo import lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -249,9 +245,6 @@ def _one_channel(record: dict[str, Any], folder: Path, errors: list[str]) -> dic
     dataset, not per row."""
     if record.get("channel") is None:
         return record
-    from asrctl.clips import clip_flac, clip_suffix
-    from asrctl.formats.ids import recording_id
-
     target = folder / f"{recording_id(record[AUDIO_KEY])}{clip_suffix(record)}.flac"
     try:
         if not target.is_file():

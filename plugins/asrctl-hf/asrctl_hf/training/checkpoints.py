@@ -10,9 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
-from asrctl.launch import is_main_process
-from asrctl.progress import stderr
-from asrctl.recipes import earlier_run
+from asrctl.api import earlier_run, is_main_process, stderr
 
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 STATE = "trainer_state.json"

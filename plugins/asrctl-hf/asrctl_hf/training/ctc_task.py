@@ -15,8 +15,8 @@ from transformers import (
     Wav2Vec2Processor,
 )
 
-from asrctl import AsrctlError
-from asrctl_hf.common import SAMPLE_RATE, from_pretrained, safe_weights
+from asrctl import SAMPLE_RATE, AsrctlError
+from asrctl_hf.common import from_pretrained, safe_weights
 from asrctl_hf.ctc import load_processor, output_frames, samples_per_frame
 from asrctl_hf.training.task import TRAINING_DTYPE, Task, model_overrides
 from asrctl_hf.training.trainers import CTCTrainer

@@ -16,9 +16,7 @@ from typing import Any
 import torch
 
 from asrctl import AsrctlError, AudioError
-from asrctl.audio import load_audio
-from asrctl.datatools.probing import probed_duration
-from asrctl.manifest import AUDIO_KEY
+from asrctl.api import AUDIO_KEY, load_audio, probed_duration
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from asrctl.metrics import edit_counts, totals
-from asrctl.text import get_normalizer
+from asrctl.api import edit_counts, get_normalizer, totals
 from asrctl_hf.training.collator import IGNORE
 
 

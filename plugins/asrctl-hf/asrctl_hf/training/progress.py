@@ -6,7 +6,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from asrctl.progress import training_progress, training_status
+from asrctl.api import training_progress, training_status
 
 
 class RichProgress(TrainerCallback):

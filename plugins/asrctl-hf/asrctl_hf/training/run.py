@@ -20,10 +20,7 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.datatools.reading import read_training_rows
-from asrctl.launch import is_main_process
-from asrctl.manifest import AtomicWriter
-from asrctl.progress import print_summary
+from asrctl.api import AtomicWriter, is_main_process, print_summary, read_training_rows
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.checkpoints import resume_point
 from asrctl_hf.training.collator import SpeechCollator

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from asrctl import AsrctlError
-from asrctl.recipes import check_keys
+from asrctl.api import check_keys
 
 OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment")
 DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "build_vocab", "language", "task", "normalizer")

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from asrctl import AsrctlError
-from asrctl_hf.common import SAMPLE_RATE
+from asrctl import SAMPLE_RATE, AsrctlError
 
 # Weights train in float32 whatever the checkpoint is stored in (transformers 5 loads the stored dtype);
 # training.bf16 / fp16 make the arithmetic mixed precision.

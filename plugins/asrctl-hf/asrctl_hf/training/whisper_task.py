@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, AutoProcessor
 
-from asrctl_hf.common import SAMPLE_RATE, from_pretrained, safe_weights
+from asrctl import SAMPLE_RATE
+from asrctl_hf.common import from_pretrained, safe_weights
 from asrctl_hf.training.task import TRAINING_DTYPE, Task, model_overrides
 from asrctl_hf.training.trainers import Seq2SeqSpeechTrainer
 from asrctl_hf.whisper import prompt_options

@@ -158,7 +158,7 @@ def dataset(job: InferJob, spec: BackendSpec, items: list[WorkItem], settings: S
     return (
         ray.data.from_items(rows, override_num_blocks=len(rows))  # one block per batch: results stream back per batch
         .map_batches(decode_rows, batch_size=1, num_cpus=decode_cpus)
-        .map_batches(Transcriber, batch_size=1, fn_constructor_args=(job, spec), num_cpus=settings.cpus_per_worker,
+        .map_batches(ModelWorker, batch_size=1, fn_constructor_args=(job, spec), num_cpus=settings.cpus_per_worker,
                      num_gpus=gpus, compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high))
     )
 
@@ -176,7 +176,7 @@ def decode_rows(rows: dict[str, Any]) -> dict[str, list[bytes]]:
     return {"batch": [pack([decode(item) for item in unpack(batch)]) for batch in rows["batch"]]}
 
 
-class Transcriber:
+class ModelWorker:
     """A model worker (Ray actor): loads the model once, then transcribes decoded batches."""
 
     def __init__(self, job: InferJob, spec: BackendSpec) -> None:

@@ -1,0 +1,37 @@
+"""What a plugin's implementation may use of the core: the one module besides `asrctl` itself.
+
+`asrctl` holds what a plugin registers (hook marker, specs, errors) and stays light, for it is
+imported whenever a plugin loads; this module holds what a backend, trainer, engine or segmenter
+uses when it runs, and imports numpy, soundfile and rich. Plugins import nothing else from the
+core: what is here is kept stable, the rest may change. docs/plugins.md lists it (generated).
+"""
+
+from asrctl import *  # noqa: F403 (the registration names as well, so one import line serves)
+from asrctl import __all__ as _registration
+from asrctl.audio import AudioInfo, load_audio, probe
+from asrctl.clips import clip_flac, clip_suffix
+from asrctl.datatools.probing import probed_duration
+from asrctl.datatools.reading import read_training_rows
+from asrctl.engines.steps import decode, find_speech, load_model, transcribe_batch
+from asrctl.formats.ids import recording_id
+from asrctl.hub import offline_advice, unreachable
+from asrctl.inference import InferJob, WorkItem, WorkResult
+from asrctl.launch import is_main_process
+from asrctl.manifest import AUDIO_KEY, AtomicWriter, dumps
+from asrctl.metrics import edit_counts, totals
+from asrctl.progress import print_summary, stderr, training_progress, training_status
+from asrctl.recipes import check_keys, earlier_run
+from asrctl.text import get_normalizer
+
+# By kind, for the guide; every name here is public.
+GROUPS = {
+    "engines": ["InferJob", "WorkItem", "WorkResult", "load_model", "decode", "transcribe_batch", "find_speech"],
+    "audio": ["AudioInfo", "load_audio", "probe", "probed_duration", "clip_flac", "clip_suffix", "recording_id"],
+    "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows"],
+    "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status"],
+    "output": ["stderr", "print_summary"],
+    "text and WER": ["get_normalizer", "edit_counts", "totals"],
+    "model hubs": ["offline_advice", "unreachable"],
+}
+
+__all__ = [*_registration, *(name for names in GROUPS.values() for name in names)]
