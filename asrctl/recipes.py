@@ -147,8 +147,16 @@ def earlier_run(folder: Path) -> AsrctlError:
 
 
 def check_data_files(recipe: dict[str, Any]) -> None:
-    """TRAIN and VAL exist: found before any trainer starts loading."""
+    """TRAIN and VAL exist, and what the settings every trainer takes need is there: found before any
+    trainer starts loading."""
+    import importlib.util
+
     for name in ("train", "val"):
         path = recipe["data"].get(name)
         if path and not Path(path).exists():
             raise AsrctlError(f"{path}: no such file or folder")
+    training = recipe.get("training") or {}
+    if training.get("early_stopping_patience") and not recipe["data"].get("val"):
+        raise AsrctlError("early stopping watches validation WER: give --val too")
+    if training.get("tensorboard") and importlib.util.find_spec("tensorboard") is None:
+        raise AsrctlError("TensorBoard logs need the tensorboard package: pip install tensorboard")

@@ -81,6 +81,16 @@ def test_backend_without_trainer_and_missing_settings_are_one_line_errors(tmp_pa
     assert missing.returncode == 1 and "--train" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.parametrize("backend", ["hf-ctc", "nemo", "toy-ctc"])
+def test_early_stopping_without_validation_is_refused_for_every_trainer(backend, tmp_path, site):
+    train = tmp_path / "t.jsonl"
+    train.write_text("")
+    result = run_cli("finetune", "-b", backend, "-m", "x", "--train", str(train), "-o", str(tmp_path / "o"),
+                     "--early-stopping-patience", "2", pythonpath=site)
+    assert result.returncode == 1 and "early stopping watches validation WER: give --val too" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_recipe_building_rules(tmp_path):
     recipe_file = tmp_path / "r.yaml"
     recipe_file.write_text(RECIPE)

@@ -339,7 +339,6 @@ def test_whisper_labels_begin_with_a_space_as_whisper_writes(test_assets):
      "training.lerning_rate: not a setting this trainer knows (did you mean 'learning_rate'?)"),
     ({"method": "lora", "freeze": {"encoder": True}}, "freeze.* applies to SFT"),
     ({"backend": "hf-whisper", "data": {"train": "t.jsonl", "build_vocab": True}}, "data.build_vocab is for CTC"),
-    ({"training": {"early_stopping_patience": 2}}, "give --val"),
 ])
 def test_recipe_mistakes_are_one_line_errors_before_loading(settings, message, tmp_path):
     flags = {"backend": "hf-ctc", "model": "m", "output_dir": str(tmp_path), "data.train": "t.jsonl"}

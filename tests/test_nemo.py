@@ -177,6 +177,25 @@ def test_sft_of_a_ctc_model_learns_the_fixtures(tiny_nemo_ctc, train, tmp_path):
     assert fixture_wer(out / "model.nemo", train, tmp_path, "ctc") <= 0.3
 
 
+def test_epochs_and_tensorboard_as_for_the_hf_trainer(tiny_nemo_ctc, train, tmp_path):
+    out = tmp_path / "epochs"
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+                     "--val", str(train), "-o", str(out), "--epochs", "3", "--batch-size", "2", "--eval-steps", "4",
+                     "--tensorboard", "--set", "training.num_workers=0", "-q")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["steps"] == 12  # 7 rows in batches of 2: 4 steps an epoch
+    assert list((out / "runs").glob("events.out.tfevents.*"))
+
+
+def test_early_stopping_ends_training_after_validations_without_a_better_wer(tiny_nemo_ctc, train, tmp_path):
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+                     "--val", str(train), "-o", str(tmp_path / "stop"), "--max-steps", "50", "--learning-rate", "0",
+                     "--batch-size", "7", "--eval-steps", "1", "--early-stopping-patience", "2",
+                     "--set", "training.num_workers=0", "-q")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["steps"] == 3  # nothing learnt: the first WER stays the best for 2 more
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train, tmp_path):
     """4 batches an epoch, a checkpoint every 5 steps: the run is killed mid-epoch, then stopped by
     Ctrl-C after it resumed, and the resumed run must go on with the rows of that epoch it had not

@@ -11,6 +11,7 @@ training_summary.json.
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
 SUMMARY = "training_summary.json"
 DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "new_tokenizer")
-TRAINING_KEYS = ("max_steps", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed", "warmup_steps",
-                 "weight_decay", "gradient_clip_val", "precision", "num_workers", "verbose")
+TRAINING_KEYS = ("max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed",
+                 "early_stopping_patience", "tensorboard", "warmup_steps", "weight_decay", "gradient_clip_val",
+                 "precision", "num_workers", "verbose")
 FREEZE_KEYS = ("encoder",)
 LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge")
 DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "per_device_train_batch_size": 16, "eval_steps": 100, "seed": 0,
@@ -78,6 +80,9 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
         unknown = unspellable(asr, manifests["train"])
         setup_data(asr, settings, recipe["data"], manifests)
+        if settings.get("num_train_epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
+            settings["max_steps"] = epoch_steps(len(asr._train_dl), float(settings["num_train_epochs"]),
+                                                recipe.get("distributed") or {})
         if lora_settings:
             lora.add_adapters(asr, lora_settings)
         elif (recipe.get("freeze") or {}).get("encoder"):
@@ -149,6 +154,14 @@ def setup_data(asr: Any, settings: dict[str, Any], data: dict[str, Any], manifes
         asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]), "shuffle": False}))
 
 
+def epoch_steps(batches: int, epochs: float, distributed: dict[str, Any]) -> int:
+    """Optimiser steps for `epochs` passes over a loader of `batches` batches: each of the job's
+    processes reads its share of them (Lightning's distributed sampler). The schedule is planned in
+    steps, so epochs become steps before the trainer is made."""
+    processes = int(distributed.get("nproc_per_node") or 1) * int(distributed.get("nnodes") or 1)
+    return max(1, math.ceil(epochs * math.ceil(batches / processes)))
+
+
 def resumable(loader: Any) -> Any:
     """NeMo's training DataLoader as torchdata's StatefulDataLoader, whose position (and shuffling
     generator) Lightning keeps in each checkpoint: --resume then goes on mid-epoch with the rows the
@@ -171,7 +184,8 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     the callback that notes the starting step."""
     import lightning.pytorch as pl
     import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
 
     from asrctl_nemo.callbacks import RandomState, RichProgress, StartingStep
 
@@ -181,11 +195,18 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="step-{step}", auto_insert_metric_name=False,
                                   save_last=True, every_n_train_steps=eval_steps, **best)
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    callbacks = [checkpoints, start, RandomState(), *([] if quiet else [RichProgress()])]
+    if settings.get("early_stopping_patience"):  # validations in a row without a better WER
+        callbacks.append(EarlyStopping(monitor="val_wer", mode="min", patience=int(settings["early_stopping_patience"]),
+                                       check_on_train_epoch_end=False))
+    logger = False
+    if settings.get("tensorboard"):  # under OUTPUT_DIR/runs, as the HF trainer writes them
+        logger = TensorBoardLogger(str(out), name="runs", version="", default_hp_metric=False)
     trainer = pl.Trainer(
         max_steps=int(settings["max_steps"]), accelerator="auto",
         devices=int(distributed.get("nproc_per_node") or 1), num_nodes=int(distributed.get("nnodes") or 1),
         precision=settings.get("precision") or ("bf16-mixed" if bf16 else "32-true"),
-        logger=False, callbacks=[checkpoints, start, RandomState(), *([] if quiet else [RichProgress()])],
+        logger=logger, callbacks=callbacks,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
         val_check_interval=eval_steps if validate else None, limit_val_batches=1.0 if validate else 0,
         log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
