@@ -22,13 +22,15 @@ from asrctl.metrics import edit_counts, totals
 from asrctl.progress import print_summary, stderr, training_progress, training_status
 from asrctl.recipes import check_keys, earlier_run
 from asrctl.text import get_normalizer
+from asrctl.training import peak_memory, write_training_summary
 
 # By kind, for the guide; every name here is public.
 GROUPS = {
     "engines": ["InferJob", "WorkItem", "WorkResult", "load_model", "decode", "transcribe_batch", "find_speech"],
     "audio": ["AudioInfo", "load_audio", "probe", "probed_duration", "clip_flac", "clip_suffix", "recording_id"],
     "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows"],
-    "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status"],
+    "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
+                      "peak_memory", "write_training_summary"],
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],
     "model hubs": ["offline_advice", "unreachable"],

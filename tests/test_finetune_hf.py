@@ -13,6 +13,7 @@ import re
 import signal
 from pathlib import Path
 
+import jsonschema
 import pytest
 from tiny_models import build_tiny_ctc, build_tiny_whisper
 
@@ -22,6 +23,7 @@ from asrctl.plugins import trainers
 from asrctl.recipes import build_recipe
 from asrctl.testing import interrupt_when, run_cli
 from asrctl.text import get_normalizer
+from asrctl.training import SCHEMA as SUMMARY_SCHEMA
 
 SHORT_SECONDS = 4.0  # the 7 fixtures below this; utt02 (5.2 s) and long01 (34 s) are longer
 # Tiny models run op by op: one thread each is faster than waking a pool, and on a busy 2-core
@@ -125,6 +127,8 @@ def test_ctc_learns_the_fixtures_with_a_new_vocabulary(speech, ctc_model, tmp_pa
                        "--max-duration", "4", "--learning-rate", "5e-3", "--max-steps", "200", "--batch-size", "7",
                        "--eval-steps", "200", "--set", "training.warmup_steps=20",
                        "--set", "training.spec_augment=false")
+    assert json.loads((out / "training_summary.json").read_text()) == summary
+    jsonschema.validate(summary, json.loads(SUMMARY_SCHEMA.read_text()))
     train = summary["data"]["train"]
     assert train["rows"] == 7 and train["dropped_by_reason"] == {"longer than 4 s": 2}
     assert summary["vocabulary"] == "built from the training text" and summary["steps"] == 200

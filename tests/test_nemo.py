@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from asrctl.testing import interrupt_when, run_cli
+from asrctl.training import SCHEMA as SUMMARY_SCHEMA
 from tiny_models import build_tiny_nemo
 
 pytest.importorskip("nemo.collections.asr")
@@ -183,8 +185,14 @@ def test_epochs_and_tensorboard_as_for_the_hf_trainer(tiny_nemo_ctc, train, tmp_
                      "--val", str(train), "-o", str(out), "--epochs", "3", "--batch-size", "2", "--eval-steps", "4",
                      "--tensorboard", "--set", "training.num_workers=0", "-q")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["steps"] == 12  # 7 rows in batches of 2: 4 steps an epoch
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 12 and summary["epochs"] == 3.0  # 7 rows in batches of 2: 4 steps an epoch
     assert list((out / "runs").glob("events.out.tfevents.*"))
+    assert json.loads((out / "training_summary.json").read_text()) == summary
+    jsonschema.validate(summary, json.loads(SUMMARY_SCHEMA.read_text()))  # the one shape every trainer writes
+    assert summary["data"]["train"] == {"file": str(train), "rows": 7, "hours": summary["data"]["train"]["hours"],
+                                        "dropped": 0, "dropped_by_reason": {}}
+    assert summary["data"]["train"]["hours"] > 0 and summary["model"] == str(out / "model.nemo")
 
 
 def test_early_stopping_ends_training_after_validations_without_a_better_wer(tiny_nemo_ctc, train, tmp_path):

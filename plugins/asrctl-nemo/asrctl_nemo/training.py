@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,10 @@ import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
 from asrctl.api import (AUDIO_KEY, AtomicWriter, check_keys, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
-                        print_summary, read_training_rows, recording_id, stderr)
+                        peak_memory, print_summary, read_training_rows, recording_id, stderr, write_training_summary)
 from asrctl_nemo import lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
-SUMMARY = "training_summary.json"
 DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "new_tokenizer")
 TRAINING_KEYS = ("max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed",
                  "early_stopping_patience", "tensorboard", "warmup_steps", "weight_decay", "gradient_clip_val",
@@ -59,10 +59,10 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     settings = {**DEFAULTS, **{k: v for k, v in recipe["training"].items() if v is not None}}
     out = Path(recipe["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    manifests, pairs, errors = {}, [], []
+    manifests, reports, pairs, errors = {}, {"val": None}, [], []
     for name in ("train", "val"):
         if recipe["data"].get(name):
-            manifests[name] = write_manifest(recipe["data"], name, out, pairs, errors)
+            manifests[name], reports[name] = write_manifest(recipe["data"], name, out, pairs, errors)
     main = is_main_process()  # with --nproc-per-node, Lightning runs this command again in each process
     if main:
         print_summary("data", pairs, errors, quiet=quiet)
@@ -80,9 +80,9 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
         unknown = unspellable(asr, manifests["train"])
         setup_data(asr, settings, recipe["data"], manifests)
+        per_epoch = steps_per_epoch(len(asr._train_dl), recipe.get("distributed") or {})
         if settings.get("num_train_epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
-            settings["max_steps"] = epoch_steps(len(asr._train_dl), float(settings["num_train_epochs"]),
-                                                recipe.get("distributed") or {})
+            settings["max_steps"] = math.ceil(per_epoch * float(settings["num_train_epochs"]))
         if lora_settings:
             lora.add_adapters(asr, lora_settings)
         elif (recipe.get("freeze") or {}).get("encoder"):
@@ -123,19 +123,22 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
                 asr.save_to(str(merged))
         elif trainer.is_global_zero:
             asr.save_to(str(out / "model.nemo"))
+    tokenizer = recipe["data"].get("new_tokenizer")
     summary = {
         "backend": "nemo", "base_model": recipe["model"], "method": recipe["method"], "output_dir": str(out),
-        "model": str(out if lora_settings else out / "model.nemo"), "steps": trainer.global_step,
+        "model": str(out if lora_settings else out / "model.nemo"), "data": reports,
+        "vocabulary": f"the tokenizer in {tokenizer}" if tokenizer else "the model's",
+        "steps": trainer.global_step, "epochs": round(trainer.global_step / per_epoch, 3),
         "resumed_from_step": start.step or None,
         "best_val_wer": (100 * float(checkpoints.best_model_score)  # percent, as eval says it
                          if checkpoints.best_model_score is not None else None),
         "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
         "trainable_share": trainable / total, "processes": trainer.world_size,
+        **peak_memory(trainer.strategy.root_device),  # of rank 0 when there are several processes
         "wall_seconds": round(time.perf_counter() - started, 2), "merged_model": str(merged) if merged else None,
     }
     if trainer.is_global_zero:
-        with AtomicWriter(out / SUMMARY) as f:
-            json.dump(summary, f, indent=2)
+        write_training_summary(out, summary)
     return summary
 
 
@@ -154,12 +157,12 @@ def setup_data(asr: Any, settings: dict[str, Any], data: dict[str, Any], manifes
         asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]), "shuffle": False}))
 
 
-def epoch_steps(batches: int, epochs: float, distributed: dict[str, Any]) -> int:
-    """Optimiser steps for `epochs` passes over a loader of `batches` batches: each of the job's
-    processes reads its share of them (Lightning's distributed sampler). The schedule is planned in
-    steps, so epochs become steps before the trainer is made."""
+def steps_per_epoch(batches: int, distributed: dict[str, Any]) -> int:
+    """Optimiser steps in one pass over a loader of `batches` batches: each of the job's processes
+    reads its share (Lightning's distributed sampler). The schedule is planned in steps, so epochs
+    become steps before the trainer is made."""
     processes = int(distributed.get("nproc_per_node") or 1) * int(distributed.get("nnodes") or 1)
-    return max(1, math.ceil(epochs * math.ceil(batches / processes)))
+    return max(1, math.ceil(batches / processes))
 
 
 def resumable(loader: Any) -> Any:
@@ -242,23 +245,29 @@ def unspellable(asr: Any, manifest: Path) -> str | None:
 
 
 def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple[str, str]],
-                   errors: list[str]) -> Path:
-    """TRAIN or VAL, in any registered format, as the NeMo manifest (absolute paths) the model reads;
-    what was used and left out goes to `pairs` and `errors`."""
+                   errors: list[str]) -> tuple[Path, dict[str, Any]]:
+    """TRAIN or VAL, in any registered format, as the NeMo manifest (absolute paths) the model reads,
+    and its report for the summary; what was used and left out goes to `pairs` and `errors`."""
     records, unreadable = read_training_rows(data[name], data.get("format"), out / "audio" / name)
+    dropped = Counter({"unreadable record": len(unreadable)} if unreadable else {})
     usable = [r for r in records if (r.get("text") or "").strip()]
+    dropped.update({"no transcript": len(records) - len(usable)} if len(records) > len(usable) else {})
     if not usable:
         raise AsrctlError(f"{data[name]}: no row with a transcript")
-    usable = [_one_channel(r, out / "audio" / name / "channels", unreadable) for r in usable]
+    clip_errors: list[str] = []
+    usable = [_one_channel(r, out / "audio" / name / "channels", clip_errors) for r in usable]
     usable = [r for r in usable if r is not None]
+    dropped.update({"unreadable audio": len(clip_errors)} if clip_errors else {})
     target = out / f"{name}_manifest.json"
     with AtomicWriter(target) as f:
         f.writelines(dumps(record) + "\n" for record in usable)
     pairs.append((name, f"{len(usable)} rows from {data[name]}"))
     if len(records) > len(usable):
         pairs.append((f"{name} dropped", f"{len(records) - len(usable)} without text"))
-    errors += unreadable
-    return target
+    errors += unreadable + clip_errors
+    hours = sum(float(r.get("duration") or 0) for r in usable) / 3600
+    return target, {"file": data[name], "rows": len(usable), "hours": round(hours, 4), "dropped": sum(dropped.values()),
+                    "dropped_by_reason": dict(dropped)}
 
 
 def _one_channel(record: dict[str, Any], folder: Path, errors: list[str]) -> dict[str, Any] | None:

@@ -7,9 +7,6 @@ recipe.yaml (what ran), training_summary.json, and with lora.merge the merged mo
 
 from __future__ import annotations
 
-import json
-import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.api import AtomicWriter, is_main_process, print_summary, read_training_rows
+from asrctl.api import AtomicWriter, is_main_process, peak_memory, print_summary, read_training_rows, write_training_summary
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.checkpoints import resume_point
 from asrctl_hf.training.collator import SpeechCollator
@@ -32,7 +29,6 @@ from asrctl_hf.training.settings import check_recipe, training_arguments
 from asrctl_hf.training.task import Task
 from asrctl_hf.training.trainers import StartingStep
 
-SUMMARY = "training_summary.json"
 DEFAULT_NORMALIZER = "whisper-en"  # as `asrctl eval`
 
 
@@ -76,6 +72,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         "base_model": recipe["model"],
         "method": recipe["method"],
         "output_dir": str(out),
+        "model": str(out),  # the model, or the adapter
         "data": {"train": train_split.report(), "val": val_split.report() if val_split else None},
         "vocabulary": "built from the training text" if task.vocabulary_built else "the model's",
         "steps": state.global_step,
@@ -93,8 +90,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         "merged_model": str(merged) if merged else None,
     }
     if main:
-        with AtomicWriter(out / SUMMARY) as f:
-            json.dump(summary, f, indent=2)
+        write_training_summary(out, summary)
     return summary
 
 
@@ -187,13 +183,3 @@ def _reasons(split: Split) -> str:
 def _parameters(model: torch.nn.Module) -> tuple[int, int]:
     parameters = list(model.parameters())
     return sum(p.numel() for p in parameters if p.requires_grad), sum(p.numel() for p in parameters)
-
-
-def peak_memory(device: torch.device) -> dict[str, Any]:
-    """Peak memory of this process: allocated on the GPU, or resident set size on the CPU."""
-    if device.type == "cuda":
-        return {"peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),
-                "peak_memory_kind": "cuda max allocated"}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return {"peak_memory_mb": round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1),
-            "peak_memory_kind": "rss"}
