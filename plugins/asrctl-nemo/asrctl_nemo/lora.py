@@ -67,7 +67,6 @@ def read_config(folder: str) -> dict[str, Any]:
 
 def load_adapter(asr: Any, folder: str) -> None:
     """The folder's adapters on `asr` (its base model), merged into the weights for inference."""
-    from peft.tuners.lora import LoraLayer
     from safetensors.torch import load_file
 
     config = read_config(folder)
