@@ -17,7 +17,8 @@ from asrctl.formats.ids import recording_id
 from asrctl.hub import offline_advice, unreachable
 from asrctl.inference import InferJob, WorkItem, WorkResult
 from asrctl.launch import is_main_process
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, dumps
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import AUDIO_KEY, dumps
 from asrctl.metrics import edit_counts, totals
 from asrctl.progress import print_summary, stderr, training_progress, training_status
 from asrctl.recipes import check_keys, earlier_run

@@ -11,11 +11,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from asrctl.atomic import AtomicWriter
 from asrctl.errors import AsrctlError
-from asrctl.interrupts import raise_if_interrupted
-from asrctl.scratch import scratch_file
 
 AUDIO_KEY = "audio_filepath"
 
@@ -159,50 +158,6 @@ def _to_builtin(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-class AtomicWriter:
-    """Write a file under a temporary name in the same folder and rename it into place on success.
-
-    Readers never see a half-written file, and an error leaves an existing file as it was.
-    """
-
-    def __init__(self, path: str | os.PathLike, mode: str = "w") -> None:
-        self.path = Path(path)
-        self.mode = mode
-        self._file: IO | None = None
-        self._tmp: str | None = None
-
-    def __enter__(self) -> IO:
-        try:
-            fd, tmp = scratch_file(self.path, ".tmp")
-            self._tmp = str(tmp)
-        except OSError as exc:
-            raise AsrctlError(f"{self.path}: cannot write ({exc.strerror})") from None
-        encoding = None if "b" in self.mode else "utf-8"
-        self._file = os.fdopen(fd, self.mode, encoding=encoding)
-        return self._file
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        assert self._file is not None and self._tmp is not None
-        try:
-            if exc_type is None:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            self._file.close()
-            if exc_type is None:
-                raise_if_interrupted()
-                os.chmod(self._tmp, 0o666 & ~_umask())
-                os.replace(self._tmp, self.path)
-        finally:
-            if os.path.exists(self._tmp):
-                os.unlink(self._tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_manifest(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:

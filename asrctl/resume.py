@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from asrctl.errors import AsrctlError
-from asrctl.manifest import AtomicWriter, dumps
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import dumps
 
 
 def partial_path(output: Path) -> Path:

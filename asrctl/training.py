@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from asrctl.manifest import AtomicWriter
+from asrctl.atomic import AtomicWriter
 
 SUMMARY_FILE = "training_summary.json"
 SCHEMA = Path(__file__).parent / "schemas" / "training_summary.schema.json"

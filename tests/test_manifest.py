@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asrctl.errors import AsrctlError
-from asrctl.manifest import AtomicWriter, ManifestReader, read_manifest, write_manifest
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import ManifestReader, read_manifest, write_manifest
 
 SCHEMA = Path(__file__).parents[1] / "manifests" / "manifest.schema.json"
 

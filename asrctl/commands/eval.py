@@ -109,7 +109,7 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
 
         write_manifest(per_utt, per_utterance_records(scored, metrics))
     if report:
-        from asrctl.manifest import AtomicWriter
+        from asrctl.atomic import AtomicWriter
         from asrctl.report import render
 
         with AtomicWriter(report) as f:

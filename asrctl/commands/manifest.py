@@ -214,7 +214,7 @@ def stats_command(source: Path, source_format: str | None, speaker_key: str, bin
     from asrctl.datatools.console import ErrorLog
     from asrctl.datatools.reading import read_records
     from asrctl.datatools.stats import collect, render, summarize, svg_histogram
-    from asrctl.manifest import AtomicWriter
+    from asrctl.atomic import AtomicWriter
 
     if plot is not None and plot.suffix.lower() != ".svg":
         raise click.BadParameter("the plot is written as SVG: give a path ending in .svg", param_hint="--plot")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps, no_such_field
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import LineError, ManifestReader, dumps, no_such_field
 from asrctl.paths import Rebaser
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asrctl.paths import Rebaser, audio_key
-from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import LineError, ManifestReader, dumps
 
 SHOWN_DUPLICATES = 20
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asrctl.datatools.console import progress
-from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import LineError, ManifestReader, dumps
 from asrctl.paths import Rebaser
 from asrctl.segmentation import Segmentation
 

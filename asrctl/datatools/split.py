@@ -19,7 +19,8 @@ from typing import Any
 
 from asrctl.paths import Rebaser
 from asrctl.errors import AsrctlError
-from asrctl.manifest import AtomicWriter, LineError, ManifestReader, dumps
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import LineError, ManifestReader, dumps
 
 DEFAULT_NAMES = {2: ("train", "test"), 3: ("train", "val", "test")}
 

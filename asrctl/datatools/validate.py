@@ -25,7 +25,8 @@ from asrctl.paths import Rebaser, audio_key
 from asrctl.datatools.probing import try_probe
 from asrctl.datatools.reading import RawLines, read_items
 from asrctl.errors import AudioError
-from asrctl.manifest import AtomicWriter, LineError, Row, dumps
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import LineError, Row, dumps
 
 # Problem kinds, in report order, with their titles.
 PROBLEMS = {

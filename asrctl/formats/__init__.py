@@ -20,17 +20,14 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from asrctl.errors import AsrctlError
-from asrctl.interrupts import raise_if_interrupted
 from asrctl.manifest import dumps
-from asrctl.scratch import scratch_dir, scratch_file
+from asrctl.scratch import scratch_file
 
 
 def need(module: str, fmt: str) -> ModuleType:
@@ -40,36 +37,6 @@ def need(module: str, fmt: str) -> ModuleType:
     except ImportError as exc:
         package = module.split(".")[0]
         raise AsrctlError(f"format {fmt} needs the `{package}` package: pip install 'asrctl[formats]' ({exc})") from None
-
-
-@contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
-    """Fill a temporary sibling folder, then swap it in for `path`; on error `path` stays as it was."""
-    tmp = scratch_dir(path)
-    try:
-        yield tmp
-        raise_if_interrupted()
-        if path.exists():
-            old = scratch_dir(path)
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file name in `path`'s folder, with its suffixes (libraries choose formats by them)."""
-    folder = scratch_dir(path)
-    try:
-        yield folder / path.name
-        raise_if_interrupted()
-        os.replace(folder / path.name, path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Spool:

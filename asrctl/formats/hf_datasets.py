@@ -30,8 +30,9 @@ from typing import Any
 
 from asrctl.clips import clip_flac, clip_suffix, is_part
 from asrctl.errors import AsrctlError, AudioError
-from asrctl.formats import Spool, atomic_dir, need
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, ErrorSink, LineError
+from asrctl.atomic import AtomicWriter, atomic_dir
+from asrctl.formats import Spool, need
+from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError
 from asrctl.paths import absolute_path
 from asrctl.scratch import scratch_folder
 from asrctl.specs import SAMPLE_RATE

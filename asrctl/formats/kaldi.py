@@ -28,8 +28,9 @@ from asrctl.datatools.parallel import ordered_map
 from asrctl.paths import resolve_record
 from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AudioError
-from asrctl.formats import atomic_dir, ids
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError, dumps
+from asrctl.atomic import AtomicWriter, atomic_dir
+from asrctl.formats import ids
+from asrctl.manifest import AUDIO_KEY, LineError, dumps
 
 EXTRA_FILE = "asrctl_extra.jsonl"
 _ENTRY = re.compile(r"^(\S+)(?:[ \t](.*))?$")

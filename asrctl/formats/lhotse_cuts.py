@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from asrctl.datatools.parallel import ordered_map
 from asrctl.datatools.probing import try_probe
 from asrctl.errors import AsrctlError, AudioError
-from asrctl.formats import atomic_path, ids, need
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, ErrorSink, LineError
+from asrctl.atomic import AtomicWriter, atomic_path
+from asrctl.formats import ids, need
+from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError
 from asrctl.paths import resolve_record
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 from asrctl.errors import AsrctlError
-from asrctl.manifest import AtomicWriter
+from asrctl.atomic import AtomicWriter
 
 _DRIVE = re.compile(r"^[A-Za-z]:")  # C:\x or C:x would be absolute (or drive-relative) on Windows
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from asrctl.formats import Spool
-from asrctl.manifest import AUDIO_KEY, AtomicWriter, LineError
+from asrctl.atomic import AtomicWriter
+from asrctl.manifest import AUDIO_KEY, LineError
 
 STRING_COLUMNS = frozenset({AUDIO_KEY, "text"})
 LEADING_COLUMNS = (AUDIO_KEY, "duration", "offset", "text")
