@@ -8,6 +8,7 @@ core: what is here is kept stable, the rest may change. docs/plugins.md lists it
 
 from asrctl import *  # noqa: F403 (the registration names as well, so one import line serves)
 from asrctl import __all__ as _registration
+from asrctl.atomic import AtomicWriter
 from asrctl.audio import AudioInfo, load_audio, probe
 from asrctl.clips import clip_flac, clip_suffix
 from asrctl.datatools.probing import probed_duration
@@ -17,7 +18,6 @@ from asrctl.formats.ids import recording_id
 from asrctl.hub import offline_advice, unreachable
 from asrctl.inference import InferJob, WorkItem, WorkResult
 from asrctl.launch import is_main_process
-from asrctl.atomic import AtomicWriter
 from asrctl.manifest import AUDIO_KEY, dumps
 from asrctl.metrics import edit_counts, totals
 from asrctl.progress import print_summary, stderr, training_progress, training_status

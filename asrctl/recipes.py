@@ -146,7 +146,7 @@ def earlier_run(folder: Path) -> AsrctlError:
                        "or choose another --output-dir")
 
 
-def check_data_files(recipe: dict[str, Any]) -> None:
+def check_before_loading(recipe: dict[str, Any]) -> None:
     """TRAIN and VAL exist, and what the settings every trainer takes need is there: found before any
     trainer starts loading."""
     import importlib.util

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from asrctl.errors import AsrctlError
 from asrctl.atomic import AtomicWriter
+from asrctl.errors import AsrctlError
 from asrctl.manifest import dumps
 
 

@@ -21,7 +21,7 @@ def summary_keys() -> frozenset[str]:
     return frozenset(json.loads(SCHEMA.read_text())["required"])
 
 
-def write_training_summary(output_dir: str | Path, summary: dict[str, Any]) -> dict[str, Any]:
+def write_training_summary(output_dir: str | Path, summary: dict[str, Any]) -> None:
     """Write OUTPUT_DIR/training_summary.json atomically; a trainer that leaves out or adds a key
     is told so here, not by the users whose scripts read the file."""
     given = set(summary)
@@ -30,13 +30,12 @@ def write_training_summary(output_dir: str | Path, summary: dict[str, Any]) -> d
         raise ValueError(f"training summary: missing {missing}, not in the schema {extra}")
     with AtomicWriter(Path(output_dir) / SUMMARY_FILE) as f:
         json.dump(summary, f, indent=2)
-    return summary
 
 
 def peak_memory(device: Any = None) -> dict[str, Any]:
     """Peak memory of this process: allocated on a CUDA `device` (a torch.device), else the
     resident set size."""
-    if device is not None and getattr(device, "type", None) == "cuda":
+    if getattr(device, "type", None) == "cuda":
         import torch
 
         return {"peak_memory_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1),

@@ -162,7 +162,8 @@ def test_plugins_import_only_the_public_api():
     plugins = Path(__file__).parent.parent / "plugins"
     sources = [p for p in plugins.glob("*/asrctl_*/**/*.py")]
     assert len(sources) > 20
-    reaching = {str(p.relative_to(plugins)): bad for p in sources if (bad := core_imports_outside_the_public_api(p.read_text()))}
+    reaching = {str(p.relative_to(plugins)): bad for p in sources
+                if (bad := core_imports_outside_the_public_api(p.read_text()))}
     assert reaching == {}
 
 

@@ -144,7 +144,7 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
     """
     from asrctl.interrupts import Interrupted
     from asrctl.launch import check_distributed, in_torchrun, is_main_process, run_under_torchrun
-    from asrctl.recipes import build_recipe, check_data_files, find_recipe
+    from asrctl.recipes import build_recipe, check_before_loading, find_recipe
 
     recipe_file = find_recipe(recipe, all_recipes()) if recipe else None
     values = {FLAG_KEYS[k]: v for k, v in flags.items()}
@@ -158,7 +158,7 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
         from asrctl.errors import AsrctlError
 
         raise AsrctlError(f"trainer {trainer.name!r} does not do {config['method']} (it does {', '.join(trainer.methods)})")
-    check_data_files(config)
+    check_before_loading(config)
     if not config["data"].get("val") and is_main_process() and not in_torchrun():
         from asrctl.progress import stderr
 

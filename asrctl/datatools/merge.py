@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asrctl.paths import Rebaser, audio_key
 from asrctl.atomic import AtomicWriter
 from asrctl.manifest import LineError, ManifestReader, dumps
+from asrctl.paths import Rebaser, audio_key
 
 SHOWN_DUPLICATES = 20
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from asrctl.datatools.console import progress
 from asrctl.atomic import AtomicWriter
+from asrctl.datatools.console import progress
 from asrctl.manifest import LineError, ManifestReader, dumps
 from asrctl.paths import Rebaser
 from asrctl.segmentation import Segmentation

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asrctl.atomic import AtomicWriter
 from asrctl.clips import clip_flac, clip_suffix, is_part
 from asrctl.datatools.parallel import ordered_map
 from asrctl.datatools.probing import probed_duration, try_probe
 from asrctl.errors import AsrctlError, AudioError
-from asrctl.atomic import AtomicWriter
 from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError, dumps, read_manifest, write_manifest
 
 FORMATS = ("nemo-tarred", "webdataset")

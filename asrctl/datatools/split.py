@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.paths import Rebaser
-from asrctl.errors import AsrctlError
 from asrctl.atomic import AtomicWriter
+from asrctl.errors import AsrctlError
 from asrctl.manifest import LineError, ManifestReader, dumps
+from asrctl.paths import Rebaser
 
 DEFAULT_NAMES = {2: ("train", "test"), 3: ("train", "val", "test")}
 

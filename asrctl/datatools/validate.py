@@ -20,13 +20,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from asrctl.atomic import AtomicWriter
 from asrctl.datatools.parallel import ordered_map
-from asrctl.paths import Rebaser, audio_key
 from asrctl.datatools.probing import try_probe
 from asrctl.datatools.reading import RawLines, read_items
 from asrctl.errors import AudioError
-from asrctl.atomic import AtomicWriter
 from asrctl.manifest import LineError, Row, dumps
+from asrctl.paths import Rebaser, audio_key
 
 # Problem kinds, in report order, with their titles.
 PROBLEMS = {

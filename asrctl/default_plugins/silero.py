@@ -56,7 +56,8 @@ def load(**options: Any) -> SileroSegmenter:
     try:
         return SileroSegmenter(**settings)
     except ImportError as exc:
-        raise AsrctlError(f"the silero segmenter needs silero-vad 6.2.2 or later with onnxruntime ({exc}): pip install 'asrctl[vad]'") from None
+        raise AsrctlError(f"the silero segmenter needs silero-vad 6.2.2 or later with onnxruntime ({exc}): "
+                          "pip install 'asrctl[vad]'") from None
 
 
 @hookimpl

@@ -28,9 +28,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from asrctl.atomic import AtomicWriter, atomic_dir
 from asrctl.clips import clip_flac, clip_suffix, is_part
 from asrctl.errors import AsrctlError, AudioError
-from asrctl.atomic import AtomicWriter, atomic_dir
 from asrctl.formats import Spool, need
 from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError
 from asrctl.paths import absolute_path

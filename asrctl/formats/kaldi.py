@@ -24,13 +24,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from asrctl.atomic import AtomicWriter, atomic_dir
 from asrctl.datatools.parallel import ordered_map
-from asrctl.paths import resolve_record
 from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AudioError
-from asrctl.atomic import AtomicWriter, atomic_dir
 from asrctl.formats import ids
 from asrctl.manifest import AUDIO_KEY, LineError, dumps
+from asrctl.paths import resolve_record
 
 EXTRA_FILE = "asrctl_extra.jsonl"
 _ENTRY = re.compile(r"^(\S+)(?:[ \t](.*))?$")

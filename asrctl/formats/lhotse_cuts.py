@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from asrctl.atomic import AtomicWriter, atomic_path
 from asrctl.datatools.parallel import ordered_map
 from asrctl.datatools.probing import try_probe
 from asrctl.errors import AsrctlError, AudioError
-from asrctl.atomic import AtomicWriter, atomic_path
 from asrctl.formats import ids, need
 from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError
 from asrctl.paths import resolve_record

@@ -14,8 +14,8 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from asrctl.errors import AsrctlError
 from asrctl.atomic import AtomicWriter
+from asrctl.errors import AsrctlError
 
 _DRIVE = re.compile(r"^[A-Za-z]:")  # C:\x or C:x would be absolute (or drive-relative) on Windows
 

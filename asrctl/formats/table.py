@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from asrctl.formats import Spool
 from asrctl.atomic import AtomicWriter
+from asrctl.formats import Spool
 from asrctl.manifest import AUDIO_KEY, LineError
 
 STRING_COLUMNS = frozenset({AUDIO_KEY, "text"})

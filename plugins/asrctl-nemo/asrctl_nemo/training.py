@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, check_keys, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
-                        peak_memory, print_summary, read_training_rows, recording_id, stderr, write_training_summary)
+from asrctl.api import (AUDIO_KEY, AtomicWriter, check_keys, clip_flac, clip_suffix, dumps, earlier_run,
+                        is_main_process, peak_memory, print_summary, read_training_rows, recording_id, stderr,
+                        write_training_summary)
 from asrctl_nemo import lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -249,25 +249,24 @@ def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple
     """TRAIN or VAL, in any registered format, as the NeMo manifest (absolute paths) the model reads,
     and its report for the summary; what was used and left out goes to `pairs` and `errors`."""
     records, unreadable = read_training_rows(data[name], data.get("format"), out / "audio" / name)
-    dropped = Counter({"unreadable record": len(unreadable)} if unreadable else {})
-    usable = [r for r in records if (r.get("text") or "").strip()]
-    dropped.update({"no transcript": len(records) - len(usable)} if len(records) > len(usable) else {})
-    if not usable:
+    texted = [r for r in records if (r.get("text") or "").strip()]
+    if not texted:
         raise AsrctlError(f"{data[name]}: no row with a transcript")
     clip_errors: list[str] = []
-    usable = [_one_channel(r, out / "audio" / name / "channels", clip_errors) for r in usable]
-    usable = [r for r in usable if r is not None]
-    dropped.update({"unreadable audio": len(clip_errors)} if clip_errors else {})
+    usable = [r for r in (_one_channel(r, out / "audio" / name / "channels", clip_errors) for r in texted) if r]
     target = out / f"{name}_manifest.json"
     with AtomicWriter(target) as f:
         f.writelines(dumps(record) + "\n" for record in usable)
-    pairs.append((name, f"{len(usable)} rows from {data[name]}"))
-    if len(records) > len(usable):
-        pairs.append((f"{name} dropped", f"{len(records) - len(usable)} without text"))
     errors += unreadable + clip_errors
+    counts = (("unreadable record", len(unreadable)), ("no transcript", len(records) - len(texted)),
+              ("unreadable audio", len(clip_errors)))
+    dropped = {reason: count for reason, count in counts if count}
+    pairs.append((name, f"{len(usable)} rows from {data[name]}"))
+    if dropped:
+        pairs.append((f"{name} dropped", ", ".join(f"{count} {reason}" for reason, count in dropped.items())))
     hours = sum(float(r.get("duration") or 0) for r in usable) / 3600
     return target, {"file": data[name], "rows": len(usable), "hours": round(hours, 4), "dropped": sum(dropped.values()),
-                    "dropped_by_reason": dict(dropped)}
+                    "dropped_by_reason": dropped}
 
 
 def _one_channel(record: dict[str, Any], folder: Path, errors: list[str]) -> dict[str, Any] | None:

@@ -17,7 +17,8 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.api import AtomicWriter, is_main_process, peak_memory, print_summary, read_training_rows, write_training_summary
+from asrctl.api import (AtomicWriter, is_main_process, peak_memory, print_summary, read_training_rows,
+                        write_training_summary)
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.checkpoints import resume_point
 from asrctl_hf.training.collator import SpeechCollator
