@@ -11,8 +11,6 @@ from asrctl import __all__ as _registration
 from asrctl.atomic import AtomicWriter
 from asrctl.audio import AudioInfo, load_audio, probe
 from asrctl.clips import clip_flac, clip_suffix
-from asrctl.datatools.probing import probed_duration
-from asrctl.datatools.reading import read_training_rows
 from asrctl.engines.steps import decode, find_speech, load_model, transcribe_batch
 from asrctl.formats.ids import recording_id
 from asrctl.hub import offline_advice, unreachable
@@ -20,7 +18,9 @@ from asrctl.inference import InferJob, WorkItem, WorkResult
 from asrctl.launch import is_main_process
 from asrctl.manifest import AUDIO_KEY, dumps
 from asrctl.metrics import edit_counts, totals
+from asrctl.probing import probed_duration
 from asrctl.progress import print_summary, stderr, training_progress, training_status
+from asrctl.reading import read_training_rows, training_rows
 from asrctl.recipes import check_keys, earlier_run
 from asrctl.text import get_normalizer
 from asrctl.training import peak_memory, write_training_summary
@@ -29,7 +29,7 @@ from asrctl.training import peak_memory, write_training_summary
 GROUPS = {
     "engines": ["InferJob", "WorkItem", "WorkResult", "load_model", "decode", "transcribe_batch", "find_speech"],
     "audio": ["AudioInfo", "load_audio", "probe", "probed_duration", "clip_flac", "clip_suffix", "recording_id"],
-    "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows"],
+    "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows", "training_rows"],
     "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
                       "peak_memory", "write_training_summary"],
     "output": ["stderr", "print_summary"],

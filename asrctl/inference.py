@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.interrupts import between_batches, raise_if_interrupted
 from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader, Row
 from asrctl.paths import Rebaser
+from asrctl.probing import probed_duration
 from asrctl.registry import refuse_undeclared
 from asrctl.resume import ResumableOutput, file_identity
-from asrctl.segmentation import Segmentation, Span, join
-from asrctl.segmentation import check_segmenter
+from asrctl.segmentation import Segmentation, Span, check_segmenter, join
 from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, Transcript
 
 

@@ -1,4 +1,4 @@
-"""NeMo JSONL manifests: stream-read with per-line errors, write atomically.
+"""NeMo JSONL manifests: stream-read with per-line errors, write atomically, through `jsonlines`.
 
 One JSON object per line with `audio_filepath`, usually `duration` and `text`, plus any other
 fields, which are kept as they are. Relative audio paths resolve against the manifest's folder.
@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import jsonlines
 
 from asrctl.atomic import AtomicWriter
 from asrctl.errors import AsrctlError
@@ -95,36 +97,41 @@ class ManifestReader:
         self.on_error = on_error or self.errors.append
         if not self.path.exists():
             raise AsrctlError(f"{self.path}: no such manifest file")
-        from asrctl.datatools.reading import refuse_other_formats  # it asks the registered formats
+        from asrctl.reading import refuse_other_formats  # it asks the registered formats
 
         refuse_other_formats(self.path)
 
     def __iter__(self) -> Iterator[Row]:
-        with open(self.path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
-                row_or_error = self._parse(number, raw)
-                if isinstance(row_or_error, Row):
-                    yield row_or_error
-                elif row_or_error is not None:
-                    self.on_error(row_or_error)
+        number = 0
 
-    def _parse(self, number: int, raw: bytes) -> Row | LineError | None:
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
-            raw = raw[3:]
-        try:
-            text = raw.decode("utf-8").strip()
-        except UnicodeDecodeError as exc:
-            return LineError(str(self.path), number, f"not valid UTF-8 (byte {exc.start})")
-        if not text:
-            return None
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return LineError(str(self.path), number, f"invalid JSON: {exc.msg} (column {exc.colno})")
-        reason = check_record(record) if self.validate else None
-        if reason:
-            return LineError(str(self.path), number, reason)
-        return Row(number, record, self.base_dir)
+        def numbered(f: Iterable[bytes]) -> Iterator[bytes]:  # the reader tells line numbers of bad lines only
+            nonlocal number
+            for number, raw in enumerate(f, start=1):
+                yield raw
+
+        with open(self.path, "rb") as f, jsonlines.Reader(numbered(f)) as lines:
+            while True:
+                try:
+                    record = lines.read(allow_none=True, skip_empty=True)  # a UTF-8 byte-order mark is skipped
+                except EOFError:
+                    return
+                except jsonlines.InvalidLineError as exc:
+                    self.on_error(LineError(str(self.path), exc.lineno, _reason(exc)))
+                    continue
+                reason = check_record(record) if self.validate else None
+                if reason:
+                    self.on_error(LineError(str(self.path), number, reason))
+                else:
+                    yield Row(number, record, self.base_dir)
+
+
+def _reason(exc: jsonlines.InvalidLineError) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return f"not valid UTF-8 (byte {cause.start})"
+    if isinstance(cause, json.JSONDecodeError):
+        return f"invalid JSON: {cause.msg} (column {cause.colno})"
+    return str(exc)
 
 
 def no_such_field(path: str | os.PathLike, name: str, given: str, fields: Iterable[str]) -> AsrctlError:
@@ -163,8 +170,8 @@ def _to_builtin(value: Any) -> Any:
 def write_manifest(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> int:
     """Write records as a manifest atomically; returns the number of rows written."""
     count = 0
-    with AtomicWriter(path) as f:
+    with AtomicWriter(path) as f, jsonlines.Writer(f, dumps=dumps) as writer:
         for record in records:
-            f.write(dumps(record) + "\n")
+            writer.write(record)
             count += 1
     return count

@@ -1,8 +1,11 @@
-"""Progress bars and summaries on stderr (stdout stays clean for data), via rich."""
+"""Progress bars, error lines and summaries on stderr (stdout stays clean for data), via rich:
+every command's and every trainer's, so that they look alike."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import (
@@ -19,6 +22,38 @@ from rich.table import Table
 from rich.text import Text
 
 stderr = Console(stderr=True)
+
+
+def _bar(label: str, *columns: ProgressColumn, bar_width: int = 24) -> Progress:
+    """A bar of `label`: the bar, done/total, `columns`, elapsed and remaining time."""
+    return Progress(TextColumn(label), BarColumn(bar_width=bar_width), MofNCompleteColumn(), *columns,
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=stderr)
+
+
+class ErrorLog:
+    """Bad inputs, each printed as one `error: FILE:LINE: reason` line when met; counted for the exit code."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, error: object) -> None:
+        self.count += 1
+        stderr.print(Text(f"error: {error}", style="red"), soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def progress(label: str, total: int | None, quiet: bool = False) -> Iterator[Callable[..., None]]:
+    """A bar on stderr; yields advance(n=1). Quiet, it yields a no-op."""
+    if quiet:
+        yield lambda n=1: None
+        return
+    with _bar(label, bar_width=30) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.3f}"
 
 
 class _AudioColumn(ProgressColumn):
@@ -46,10 +81,7 @@ class InferProgress:
         self.started = time.perf_counter()
         self._progress = self._loading = None
         if not quiet:
-            self._progress = Progress(
-                TextColumn("infer"), BarColumn(bar_width=24), MofNCompleteColumn(), _AudioColumn(self),
-                TimeElapsedColumn(), TimeRemainingColumn(), console=stderr, transient=False,
-            )
+            self._progress = _bar("infer", _AudioColumn(self))
             self._task = self._progress.add_task("infer", total=total, completed=done)
             self._todo = total - done
             self._loading = stderr.status(self._loading_text())
@@ -93,10 +125,7 @@ class InferProgress:
 
 def training_progress(total: int, done: int) -> tuple[Progress, TaskID]:
     """A started progress bar of training steps on stderr (status: loss, validation WER), for trainers."""
-    progress = Progress(
-        TextColumn("finetune"), BarColumn(bar_width=24), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr,
-    )
+    progress = _bar("finetune", TextColumn("{task.fields[status]}"))
     task = progress.add_task("steps", total=total, completed=done, status="")  # a resumed run starts further on
     progress.start()
     return progress, task

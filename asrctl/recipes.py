@@ -18,6 +18,7 @@ import yaml
 
 from asrctl.errors import AsrctlError
 from asrctl.registry import unknown_name_message
+from asrctl.specs import Setting, TrainerSpec
 
 # What every recipe has, before the recipe file and the command line fill it in.
 DEFAULTS: dict[str, Any] = {
@@ -32,6 +33,39 @@ DEFAULTS: dict[str, Any] = {
     "freeze": {},
     "distributed": {},  # nproc_per_node, nnodes, rdzv_endpoint: see asrctl.launch
 }
+
+# What every trainer takes, in neutral names that each maps onto its library (the hf trainer's
+# training.epochs is TrainingArguments' num_train_epochs, the nemo trainer turns it into steps).
+COMMON_SETTINGS = (
+    Setting("data.train", str, "training data: a manifest or any registered format"),
+    Setting("data.val", str, "validation data, scored by WER during training"),
+    Setting("data.format", str, "format of train/val when it cannot be detected"),
+    Setting("data.min_duration", float, "drop training utterances shorter than this (seconds)"),
+    Setting("data.max_duration", float, "drop training utterances longer than this (seconds)"),
+    Setting("training.max_steps", int, "optimiser steps to train for"),
+    Setting("training.epochs", float, "passes over the training data, when max_steps is not set"),
+    Setting("training.learning_rate", float, "peak learning rate"),
+    Setting("training.batch_size", int, "utterances per device per step"),
+    Setting("training.eval_steps", int, "validate (WER) every N steps"),
+    Setting("training.early_stopping_patience", int, "stop after N validations without a better WER"),
+    Setting("training.seed", int, "random seed"),
+    Setting("training.num_workers", int, "processes decoding audio for the data loader"),
+    Setting("training.tensorboard", bool, "write TensorBoard logs to OUTPUT_DIR/runs"),
+)
+# ... and every trainer that does LoRA.
+LORA_SETTINGS = (
+    Setting("lora.r", int, "LoRA rank"),
+    Setting("lora.alpha", float, "LoRA scaling numerator (alpha / r scales the update)"),
+    Setting("lora.dropout", float, "dropout on the LoRA path"),
+    Setting("lora.target_modules", (list, str), "module names LoRA adapts (a list, or a regular expression)"),
+    Setting("lora.merge", bool, "also write the adapter folded into a full model"),
+)
+# Names recipes used for common settings before they had neutral ones: still read, as the new name.
+FORMER_NAMES = {"training.num_train_epochs": "training.epochs",
+                "training.per_device_train_batch_size": "training.batch_size",
+                "training.dataloader_num_workers": "training.num_workers"}
+SECTIONS = ("data", "training", "lora", "freeze")
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", list: "a list"}
 
 
 def load_recipe_file(path: Path) -> dict[str, Any]:
@@ -117,6 +151,7 @@ def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: t
             set_path(recipe, key, value)
     for assignment in assignments:
         set_path(recipe, *parse_assignment(assignment))
+    _rename_former(recipe)
     for required in ("backend", "model", "output_dir"):
         if not recipe.get(required):
             flag = {"output_dir": "-o/--output-dir"}.get(required, f"--{required}")
@@ -130,14 +165,82 @@ def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: t
     return recipe
 
 
-def check_keys(section: str, values: dict[str, Any], known: Iterable[str], *, trainer: str = "this trainer") -> None:
-    """Every key of a recipe section is one the trainer reads: else one line, with the nearest known key."""
+def _rename_former(recipe: dict[str, Any]) -> None:
+    for former, name in FORMER_NAMES.items():
+        section, _, key = former.partition(".")
+        values = recipe.get(section)
+        if not isinstance(values, dict) or key not in values:
+            continue
+        new_key = name.partition(".")[2]
+        if values.get(new_key) is not None and values[key] is not None:
+            raise AsrctlError(f"{former} is the former name of {name}: give one of them")
+        value = values.pop(key)
+        if values.get(new_key) is None:
+            values[new_key] = value
+
+
+def trainer_settings(trainer: TrainerSpec) -> dict[str, Setting]:
+    """Every setting `trainer` takes by name: the common ones, LoRA's where it does LoRA, its own."""
+    taken = [*COMMON_SETTINGS, *(LORA_SETTINGS if "lora" in trainer.methods else ()), *trainer.settings]
+    return {setting.name: setting for setting in taken}
+
+
+def check_settings(recipe: dict[str, Any], trainer: TrainerSpec) -> None:
+    """Every setting of the recipe is one `trainer` takes, with a value of its type: else one line
+    naming the trainer and what it takes in that section."""
+    for key in recipe:
+        if key not in DEFAULTS:
+            raise AsrctlError(f"{key}: not a recipe setting (a recipe has {', '.join(DEFAULTS)})")
+    taken = trainer_settings(trainer)
+    for section in SECTIONS:
+        values = recipe.get(section) or {}
+        if not isinstance(values, dict):
+            raise AsrctlError(f"{section}: a section of settings, got {type(values).__name__}")
+        for key, value in values.items():
+            setting = taken.get(f"{section}.{key}") or taken.get(f"{section}.*")
+            if setting is None:
+                raise AsrctlError(_not_taken(f"{section}.{key}", trainer, taken))
+            if value is not None and not _fits(value, setting.type):
+                kinds = setting.type if isinstance(setting.type, tuple) else (setting.type,)
+                expected = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
+                raise AsrctlError(f"{section}.{key}: expected {expected}, got {value!r}")
+
+
+def _not_taken(name: str, trainer: TrainerSpec, taken: dict[str, Setting]) -> str:
+    section = name.partition(".")[0]
+    known = [other for other in taken if other.startswith(section + ".")]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    takes = f"its {section} settings are {', '.join(known)}" if known else f"it takes no {section} settings"
+    return f"{name}: not a setting of the {trainer.name} trainer{hint}; {takes}"
+
+
+def type_label(setting: Setting) -> str:
+    """`bool`, `list|str`, `any`: a setting's type as `asrctl plugins` and `finetune --help` show it."""
+    kinds = setting.type if isinstance(setting.type, tuple) else (setting.type,)
+    return "|".join("any" if kind is object else kind.__name__ for kind in kinds)
+
+
+def _fits(value: Any, kind: type | tuple[type, ...]) -> bool:
+    if isinstance(kind, tuple):
+        return any(_fits(value, one) for one in kind)
+    if kind is object:
+        return True
+    if isinstance(value, bool) and kind is not bool:  # YAML's true is no number
+        return False
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def check_keys(section: str, values: dict[str, Any], known: Iterable[str], *, trainer: str) -> None:
+    """Every key of a recipe section is one the trainer reads: else one line, with the nearest known key.
+    For the keys of a section a trainer takes whole (a `SECTION.*` setting)."""
     known = list(known)
     for key in values:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise AsrctlError(f"{section}.{key}: not a setting {trainer} knows{hint}")
+            hint = f" (did you mean {section}.{close[0]}?)" if close else ""
+            raise AsrctlError(f"{section}.{key}: not a setting of the {trainer} trainer{hint}; "
+                              "`asrctl finetune --help` lists its settings")
 
 
 def earlier_run(folder: Path) -> AsrctlError:
@@ -146,10 +249,15 @@ def earlier_run(folder: Path) -> AsrctlError:
                        "or choose another --output-dir")
 
 
-def check_before_loading(recipe: dict[str, Any]) -> None:
-    """TRAIN and VAL exist, and what the settings every trainer takes need is there: found before any
-    trainer starts loading."""
+def check_before_loading(recipe: dict[str, Any], trainer: TrainerSpec) -> None:
+    """The method and the settings are the trainer's, TRAIN and VAL exist, and what the settings every
+    trainer takes need is there: found before any trainer starts loading."""
     import importlib.util
+
+    if recipe["method"] not in trainer.methods:
+        raise AsrctlError(f"the {trainer.name} trainer does not do {recipe['method']} (it does "
+                          f"{', '.join(trainer.methods)})")
+    check_settings(recipe, trainer)
 
     for name in ("train", "val"):
         path = recipe["data"].get(name)

@@ -96,6 +96,21 @@ class FormatSpec:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A recipe setting a trainer reads, which users give in a recipe or as `--set NAME=VALUE`.
+
+    `name` is its dotted key (`data.build_vocab`); a name ending in `.*` takes any key of that section,
+    which the trainer's `check` validates (the hf trainer passes `training.*` on to TrainingArguments).
+    `type` is what a value must be: bool, int, float (an int is taken too), str, list, a tuple of
+    these, or object for anything.
+    """
+
+    name: str
+    type: type | tuple[type, ...]
+    help: str
+
+
+@dataclass(frozen=True)
 class TrainerSpec:
     """Fine-tunes the backends it names with the methods it supports ("sft", "lora").
 
@@ -106,7 +121,10 @@ class TrainerSpec:
     again in each process torchrun starts; `train` runs in every one and the summary of rank 0 is
     printed) or "self" (`train` runs once and reads recipe["distributed"], e.g. for Lightning's DDP).
     `check(recipe, resume=bool)`, when given, raises AsrctlError for mistakes found without loading
-    anything; it runs once before the processes start, so such an error is printed once, not by each.
+    anything; the core calls it before `train`, once before the processes start, so such an error is
+    printed once, not by each.
+    `settings` are the trainer's own, beyond those every trainer takes (asrctl.recipes.COMMON_SETTINGS,
+    in neutral names each trainer maps onto its library); the core refuses any other before loading.
     """
 
     name: str
@@ -117,6 +135,14 @@ class TrainerSpec:
     recipes: dict[str, Path] = field(default_factory=dict)
     launcher: str = "torchrun"
     check: Callable[..., None] | None = None
+    settings: tuple[Setting, ...] = ()
+
+    def __post_init__(self) -> None:
+        for setting in self.settings:
+            section, _, key = setting.name.partition(".")
+            if section not in ("data", "training", "lora", "freeze") or not (key == "*" or key.isidentifier()):
+                raise ValueError(f"trainer {self.name!r}: setting {setting.name!r} must be SECTION.KEY or "
+                                 "SECTION.*, SECTION one of data, training, lora, freeze")
 
 
 @dataclass(frozen=True)

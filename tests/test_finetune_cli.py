@@ -10,7 +10,7 @@ from asrctl.testing import make_plugin_dist, run_cli
 
 RECORDING_TRAINER = """
 import json, pathlib
-from asrctl import TrainerSpec, hookimpl
+from asrctl import Setting, TrainerSpec, hookimpl
 
 def train(recipe, *, resume, quiet):
     out = pathlib.Path(recipe["output_dir"])
@@ -23,7 +23,8 @@ def train(recipe, *, resume, quiet):
 def register_trainers(register):
     recipe = pathlib.Path(__file__).with_name("toy-lora.yaml")
     register(TrainerSpec(name="toy", backends=("toy-ctc",), train=train, methods=("sft", "lora"),
-                         recipes={"toy-lora": recipe}))
+                         recipes={"toy-lora": recipe},
+                         settings=(Setting("training.temperature", float, "how warm the toy gets"),)))
 """
 
 RECIPE = """\
@@ -121,3 +122,56 @@ def test_missing_training_data_is_one_line_before_the_trainer_runs(tmp_path, sit
                      pythonpath=site)
     assert result.returncode == 1 and result.stderr == f"Error: {tmp_path / 'nope.jsonl'}: no such file or folder\n"
     assert not (tmp_path / "o").exists()
+
+
+def test_declared_settings_are_taken_and_others_refused_before_the_trainer_runs(tmp_path, site):
+    (tmp_path / "t.jsonl").write_text("")
+    base = ("finetune", "-b", "toy-ctc", "-m", "x", "--train", "t.jsonl")
+
+    def finetune(out, *args):
+        return run_cli(*base, "-o", str(tmp_path / out), *args, pythonpath=site, cwd=tmp_path)
+
+    taken = finetune("ok", "--set", "training.temperature=2", "--epochs", "3", "--batch-size", "4",
+                     "--num-workers", "0")
+    assert taken.returncode == 0, taken.stderr
+    recipe = json.loads((tmp_path / "ok" / "training_summary.json").read_text())["recipe"]
+    assert recipe["training"] == {"temperature": 2, "epochs": 3.0, "batch_size": 4, "num_workers": 0}
+    former = finetune("former", "--set", "training.num_train_epochs=2",
+                      "--set", "training.per_device_train_batch_size=8")
+    assert former.returncode == 0, former.stderr  # recipes written before the neutral names still run
+    recipe = json.loads((tmp_path / "former" / "training_summary.json").read_text())["recipe"]
+    assert recipe["training"] == {"epochs": 2, "batch_size": 8}
+    for args, line in [
+        (("--set", "training.temperatur=1"), "Error: training.temperatur: not a setting of the toy trainer (did you "
+         "mean training.temperature?); its training settings are training.max_steps, training.epochs"),
+        (("--build-vocab",), "Error: data.build_vocab: not a setting of the toy trainer; its data settings are "
+         "data.train, data.val, data.format, data.min_duration, data.max_duration\n"),
+        (("--set", "freeze.encoder=true"), "Error: freeze.encoder: not a setting of the toy trainer; it takes no "
+         "freeze settings\n"),
+        (("--set", "training.temperature=warm"), "Error: training.temperature: expected a number, got 'warm'\n"),
+        (("--set", "training.max_steps=2.5"), "Error: training.max_steps: expected a whole number, got 2.5\n"),
+        (("--epochs", "1", "--set", "training.num_train_epochs=2"),
+         "Error: training.num_train_epochs is the former name of training.epochs: give one of them\n"),
+        (("--set", "trainig.seed=1"), "Error: trainig: not a recipe setting (a recipe has backend, model, method, "),
+    ]:
+        refused = finetune("refused", *args)
+        assert refused.returncode == 1 and refused.stderr.startswith(line), (args, refused.stderr)
+        assert not (tmp_path / "refused").exists()
+
+
+def test_the_trainers_settings_are_listed_in_help_and_plugins(site):
+    only_toy = {"ASRCTL_LOAD_PLUGINS": "asrctl-toytrainer"}
+    help_text = run_cli("finetune", "--help", pythonpath=site, env=only_toy).stdout
+    assert "Settings of the toy trainer (-b toy-ctc" in help_text
+    assert "training.temperature  [float] how warm the toy gets" in help_text
+    [row] = json.loads(run_cli("plugins", "--json", pythonpath=site, env=only_toy).stdout)
+    assert row["trainer_settings"] == {"toy": {"training.temperature": "[float] how warm the toy gets"}}
+    table = run_cli("plugins", pythonpath=site, env=only_toy).stdout
+    assert "toy trainer's own settings (asrctl finetune --set KEY=VALUE" in table and "how warm the toy" in table
+
+
+def test_a_trainer_setting_outside_the_recipe_sections_is_refused_at_registration():
+    from asrctl import Setting, TrainerSpec
+
+    with pytest.raises(ValueError, match="setting 'temperature' must be SECTION.KEY"):
+        TrainerSpec(name="t", backends=("b",), train=dict, settings=(Setting("temperature", float, "warmth"),))

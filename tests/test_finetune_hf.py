@@ -20,7 +20,7 @@ from tiny_models import build_tiny_ctc, build_tiny_whisper
 from asrctl import AsrctlError
 from asrctl.metrics import edit_counts, totals
 from asrctl.plugins import trainers
-from asrctl.recipes import build_recipe
+from asrctl.recipes import build_recipe, check_settings
 from asrctl.testing import interrupt_when, run_cli
 from asrctl.text import get_normalizer
 from asrctl.training import SCHEMA as SUMMARY_SCHEMA
@@ -114,10 +114,25 @@ def test_trainer_recipes():
     for name, path in spec.recipes.items():
         recipe = build_recipe(path, {"data.train": "t.jsonl", "data.val": "v.jsonl", "output_dir": "o"}, ())
         assert recipe["backend"] in spec.backends and name.endswith(recipe["method"])
-        check_recipe(recipe)  # every key is one the trainer knows
+        check_settings(recipe, spec)  # every key is one the trainer takes
+        check_recipe(recipe)
 
 
 # -- learning -------------------------------------------------------------------------------------
+
+
+def test_epochs_tensorboard_and_early_stopping_as_for_the_nemo_trainer(speech, ctc_model, tmp_path):
+    """The neutral settings every trainer takes, mapped onto TrainingArguments and the Trainer's callbacks."""
+    common = ("-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--val", str(speech["short"]),
+              "--build-vocab", "--num-workers", "0")
+    out = tmp_path / "epochs"
+    summary = finetune(*common, "-o", str(out), "--epochs", "2", "--batch-size", "2", "--eval-steps", "4",
+                       "--tensorboard")
+    assert summary["steps"] == 8 and summary["epochs"] == 2.0  # 7 rows in batches of 2: 4 steps an epoch
+    assert list((out / "runs").rglob("events.out.tfevents.*"))
+    stopped = finetune(*common, "-o", str(tmp_path / "stop"), "--max-steps", "50", "--learning-rate", "0",
+                       "--batch-size", "7", "--eval-steps", "1", "--early-stopping-patience", "2")
+    assert stopped["steps"] == 3  # nothing learnt: the first WER stays the best for 2 more
 
 
 def test_ctc_learns_the_fixtures_with_a_new_vocabulary(speech, ctc_model, tmp_path):
@@ -273,7 +288,7 @@ def test_vocabulary_and_alphabet():
 
 
 def test_rows_are_dropped_with_reasons(tmp_path, data_dir):
-    from asrctl.datatools.reading import read_training_rows
+    from asrctl.reading import read_training_rows
     from asrctl_hf.training.data import select
 
     audio = data_dir / "speech" / "utt01.flac"
@@ -340,7 +355,7 @@ def test_whisper_labels_begin_with_a_space_as_whisper_writes(test_assets):
 
 @pytest.mark.parametrize(("settings", "message"), [
     ({"training": {"lerning_rate": 1e-4}},
-     "training.lerning_rate: not a setting this trainer knows (did you mean 'learning_rate'?)"),
+     "training.lerning_rate: not a setting of the hf trainer (did you mean training.learning_rate?)"),
     ({"method": "lora", "freeze": {"encoder": True}}, "freeze.* applies to SFT"),
     ({"backend": "hf-whisper", "data": {"train": "t.jsonl", "build_vocab": True}}, "data.build_vocab is for CTC"),
 ])
@@ -349,8 +364,10 @@ def test_recipe_mistakes_are_one_line_errors_before_loading(settings, message, t
     recipe = build_recipe(None, flags, ())
     for key, value in settings.items():
         recipe[key] = {**recipe[key], **value} if isinstance(value, dict) else value
+    spec = trainers().get("hf")
     with pytest.raises(AsrctlError, match=re.escape(message)):
-        trainers().get("hf").train(recipe, resume=False, quiet=True)
+        check_settings(recipe, spec)
+        spec.check(recipe, resume=False)
 
 
 def test_segment_rows_without_a_duration_train_on_their_own_span(tmp_path):

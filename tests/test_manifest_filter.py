@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from manifest_helpers import invoke, read_jsonl, write_jsonl
 
-from asrctl.datatools.filter import parse_condition
+from asrctl.manifest_ops.filter import parse_condition
 
 
 @pytest.mark.parametrize("text, record, expected", [

@@ -9,8 +9,8 @@ import tarfile
 import pytest
 from manifest_helpers import invoke, read_jsonl, write_jsonl, write_wav
 
-from asrctl.datatools.shard import STATE_FILE
 from asrctl.formats.safe_tar import UnsafeMember, extract_member
+from asrctl.formats.shards import STATE_FILE
 from asrctl.formats.tarred import read_nemo_tarred, read_webdataset
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from manifest_helpers import invoke, read_jsonl, write_jsonl
 
-from asrctl.datatools.split import assign, split_manifest, strata
+from asrctl.manifest_ops.split import assign, split_manifest, strata
 
 rows_strategy = st.lists(
     st.fixed_dictionaries(

@@ -6,7 +6,7 @@ import os
 import pytest
 from manifest_helpers import invoke, read_jsonl, write_jsonl, write_wav
 
-from asrctl.datatools.validate import parse_charset
+from asrctl.manifest_ops.validate import parse_charset
 
 
 @pytest.fixture

@@ -195,6 +195,32 @@ def test_epochs_and_tensorboard_as_for_the_hf_trainer(tiny_nemo_ctc, train, tmp_
     assert summary["data"]["train"]["hours"] > 0 and summary["model"] == str(out / "model.nemo")
 
 
+def test_the_manifests_nemo_reads_keep_the_rows_every_trainer_keeps(train, tmp_path):
+    """Duration limits drop training rows, counted by reason (validation keeps all), and a row
+    without a duration gets the length of its span, which NeMo's loaders need."""
+    from asrctl.api import probe
+    from asrctl_nemo.training import write_manifest
+
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    longest = max(rows, key=lambda r: r["duration"])
+    span = {"audio_filepath": longest["audio_filepath"], "offset": 1.0, "text": "the end"}  # no duration
+    rows += [span, {"audio_filepath": rows[0]["audio_filepath"], "text": ""}]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lengths = sorted(r["duration"] for r in rows[:-2])
+    low, high = lengths[1], lengths[-2]
+    spans = lengths + [probe(longest["audio_filepath"]).duration - 1.0]
+    settings = {"train": str(data), "val": str(data), "min_duration": low, "max_duration": high}
+    manifest, report = write_manifest(settings, "train", tmp_path, [], [])
+    written = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert sorted(r["duration"] for r in written) == pytest.approx(sorted(d for d in spans if low <= d <= high))
+    assert report["dropped_by_reason"] == {"no transcript": 1,
+                                           f"shorter than {low:g} s": sum(d < low for d in spans),
+                                           f"longer than {high:g} s": sum(d > high for d in spans)}
+    _, val = write_manifest(settings, "val", tmp_path, [], [])
+    assert val["rows"] == len(rows) - 1 and val["dropped_by_reason"] == {"no transcript": 1}
+
+
 def test_early_stopping_ends_training_after_validations_without_a_better_wer(tiny_nemo_ctc, train, tmp_path):
     result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
                      "--val", str(train), "-o", str(tmp_path / "stop"), "--max-steps", "50", "--learning-rate", "0",
@@ -272,8 +298,7 @@ def test_two_processes_train_one_model_through_lightning_ddp(tiny_nemo_ctc, trai
 
 def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     from asrctl.plugins import trainers
-    from asrctl.recipes import build_recipe
-    from asrctl_nemo.training import check
+    from asrctl.recipes import build_recipe, check_before_loading
 
     [spec] = [t for t in trainers() if t.name == "nemo"]
     families = ("nemo-fastconformer-hybrid-large", "nemo-parakeet-ctc-0.6b")
@@ -281,12 +306,14 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text("")
     for path in spec.recipes.values():
-        check(build_recipe(path, {"output_dir": str(tmp_path / "out"), "data.train": str(train)}, ()), resume=False)
+        recipe = build_recipe(path, {"output_dir": str(tmp_path / "out"), "data.train": str(train)}, ())
+        check_before_loading(recipe, spec)
+        spec.check(recipe, resume=False)
     listed = run_cli("finetune", "--list-recipes")
     assert "nemo-parakeet-ctc-0.6b-sft" in listed.stdout
     bad = run_cli("finetune", "-c", "nemo-parakeet-ctc-0.6b-sft", "--train", str(train), "-o", str(tmp_path / "o"),
                   "--set", "training.lerning_rate=1")
-    assert bad.returncode == 1 and "training.lerning_rate: not a setting the nemo trainer knows" in bad.stderr
+    assert bad.returncode == 1 and "training.lerning_rate: not a setting of the nemo trainer (did you mean" in bad.stderr
     missing = run_cli("finetune", "-b", "nemo", "-m", str(tmp_path / "gone.nemo"), "--train", str(train), "-o",
                       str(tmp_path / "o"))  # found before the data is read
     assert missing.returncode == 1 and "no such .nemo file" in missing.stderr and "rows" not in missing.stderr

@@ -28,9 +28,10 @@ FLAG_KEYS = {
     "freeze_encoder": "freeze.encoder",
     "freeze_feature_encoder": "freeze.feature_encoder",
     "max_steps": "training.max_steps",
-    "epochs": "training.num_train_epochs",
+    "epochs": "training.epochs",
     "learning_rate": "training.learning_rate",
-    "batch_size": "training.per_device_train_batch_size",
+    "batch_size": "training.batch_size",
+    "num_workers": "training.num_workers",
     "eval_steps": "training.eval_steps",
     "early_stopping_patience": "training.early_stopping_patience",
     "seed": "training.seed",
@@ -81,7 +82,22 @@ def _comma_list(_ctx, _param, value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-@click.command("finetune")
+class FinetuneCommand(click.Command):
+    """`--help` ends with the settings each installed trainer takes beyond the flags."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from asrctl.plugins import trainers
+        from asrctl.recipes import type_label
+
+        for trainer in trainers():
+            if trainer.settings:
+                with formatter.section(f"Settings of the {trainer.name} trainer (-b {', '.join(trainer.backends)}; "
+                                       "in a recipe or as --set KEY=VALUE)"):
+                    formatter.write_dl([(s.name, f"[{type_label(s)}] {s.help}") for s in trainer.settings])
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("finetune", cls=FinetuneCommand)
 @click.option("-c", "--recipe", help="Recipe name (see --list-recipes) or a YAML file.")
 @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe setting, e.g. --set training.learning_rate=3e-5. Repeatable.")
@@ -101,18 +117,24 @@ def _comma_list(_ctx, _param, value: str | None) -> list[str] | None:
 @click.option("--lora-dropout", type=click.FloatRange(0, 1), help="Dropout on the LoRA path.")
 @click.option("--target-modules", callback=_comma_list, help="Comma list of module names LoRA adapts.")
 @click.option("--merge", is_flag=True, default=None, help="LoRA: also write the adapter folded into a full model.")
-@click.option("--freeze-encoder", is_flag=True, default=None, help="SFT: train the decoder/head only.")
-@click.option("--freeze-feature-encoder", is_flag=True, default=None, help="SFT (CTC): keep the convolutional feature encoder fixed.")
-@click.option("--build-vocab", is_flag=True, default=None, help="CTC: build a character vocabulary from the training text.")
+@click.option("--freeze-encoder", is_flag=True, default=None,
+              help="freeze.encoder=true, for trainers that take it: SFT of the decoder/head only.")
+@click.option("--freeze-feature-encoder", is_flag=True, default=None,
+              help="freeze.feature_encoder=true, for trainers that take it: SFT with the convolutional feature "
+                   "encoder of a CTC model fixed.")
+@click.option("--build-vocab", is_flag=True, default=None,
+              help="data.build_vocab=true, for trainers that take it: a character vocabulary for a CTC model, "
+                   "from the training text.")
 @click.option("--new-tokenizer", metavar="DIR",
-              help="NeMo: replace the model's tokenizer by the one in DIR (new language or domain); the output "
-                   "layers are re-made to fit it.")
+              help="data.new_tokenizer=DIR, for trainers that take it: the model's tokenizer replaced by the one "
+                   "in DIR (new language or domain), the output layers re-made to fit it.")
 @click.option("--min-duration", type=float, help="Drop training utterances shorter than this (seconds).")
 @click.option("--max-duration", type=float, help="Drop training utterances longer than this (seconds).")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Optimiser steps to train for.")
 @click.option("--epochs", type=float, help="Epochs to train for (when --max-steps is not set).")
 @click.option("--learning-rate", type=float, help="Peak learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Utterances per device per step.")
+@click.option("--num-workers", type=click.IntRange(min=0), help="Processes decoding audio for the data loader.")
 @click.option("--eval-steps", type=click.IntRange(min=1), help="Validate (WER) every N steps.")
 @click.option("--early-stopping-patience", type=click.IntRange(min=1), help="Stop after N validations without a better WER.")
 @click.option("--seed", type=int, help="Random seed.")
@@ -134,6 +156,10 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
     output folder gets the model (or adapter) in safetensors with its processor, plus
     training_summary.json. `asrctl infer --model OUTPUT_DIR` works on both.
 
+    Each flag sets a recipe setting, named the same for every trainer (--epochs is
+    training.epochs); --set KEY=VALUE sets any other the trainer takes (listed at the end),
+    and one it does not take is refused before anything loads.
+
     \b
     Examples:
       asrctl finetune -b hf-ctc -m facebook/wav2vec2-base --train train.jsonl --val val.jsonl --build-vocab -o out/
@@ -154,11 +180,9 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
         values["output_dir"] = str(values["output_dir"])
     config = build_recipe(recipe_file, values, assignments)
     trainer = trainer_for(config["backend"])
-    if config["method"] not in trainer.methods:
-        from asrctl.errors import AsrctlError
-
-        raise AsrctlError(f"trainer {trainer.name!r} does not do {config['method']} (it does {', '.join(trainer.methods)})")
-    check_before_loading(config)
+    check_before_loading(config, trainer)
+    if trainer.check and not in_torchrun():  # the processes torchrun starts were checked before it started them
+        trainer.check(config, resume=resume)
     if not config["data"].get("val") and is_main_process() and not in_torchrun():
         from asrctl.progress import stderr
 
@@ -167,8 +191,6 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
                      highlight=False)
     nproc, nnodes = check_distributed(config["distributed"])
     if nproc * nnodes > 1 and trainer.launcher == "torchrun" and not in_torchrun():
-        if trainer.check:
-            trainer.check(config, resume=resume)
         run_under_torchrun(config["distributed"], sys.argv[1:])
     main = is_main_process()
     try:

@@ -106,7 +106,6 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
     from asrctl.inference import InferJob, run_infer
     from asrctl.interrupts import Interrupted
     from asrctl.progress import InferProgress, print_summary
-
     from asrctl.segmentation import Segmentation
 
     flags = {o: params.pop(o) for o in INFER_OPTIONS}

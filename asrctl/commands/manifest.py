@@ -1,6 +1,6 @@
 """`asrctl manifest`: build, check, inspect, split, filter, segment, convert, shard and merge audio manifests.
 
-The work lives in asrctl/datatools/ (one module per subcommand), imported inside each command so
+The work lives in asrctl/manifest_ops/ (one module per subcommand), imported inside each command so
 that `asrctl --help` stays light. Bad rows are reported as they are met (FILE:LINE: reason) and
 the job goes on; exit code 3 says some rows failed. Outputs are written atomically.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from asrctl.datatools.parallel import DEFAULT_WORKERS
+from asrctl.parallel import DEFAULT_WORKERS
 
 SOME_ROWS_FAILED = 3
 
@@ -88,7 +88,7 @@ def manifest_group() -> None:
               help="Audio extensions to take (repeatable) [default: wav,flac,mp3,ogg,opus,m4a,aac,webm,mp4,...].")
 @click.option("--transcripts", type=MANIFEST,
               help="TSV (path<TAB>text) or .csv (path,text); paths relative to AUDIO_DIR, absolute, or stems.")
-@click.option("--speaker-from", metavar="REGEX", callback=_parsed("asrctl.datatools.create", "speaker_pattern"),
+@click.option("--speaker-from", metavar="REGEX", callback=_parsed("asrctl.manifest_ops.create", "speaker_pattern"),
               help="Regex on the path relative to AUDIO_DIR, with one group or a group named 'speaker'.")
 @click.option("--absolute", is_flag=True, help="Write absolute audio paths [default: relative to the output's folder].")
 @WORKERS
@@ -109,9 +109,8 @@ def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], t
     """
     from functools import partial
 
-    from asrctl.datatools.console import ErrorLog, hours, progress
-    from asrctl.datatools.create import DEFAULT_EXTENSIONS, create_manifest
-    from asrctl.progress import print_summary
+    from asrctl.manifest_ops.create import DEFAULT_EXTENSIONS, create_manifest
+    from asrctl.progress import ErrorLog, hours, print_summary, progress
 
     chosen = tuple(e.strip() for value in extensions for e in value.split(",") if e.strip()) or DEFAULT_EXTENSIONS
     errors = ErrorLog()
@@ -134,7 +133,7 @@ def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], t
               help="Seconds a row's duration may differ from the file's.")
 @click.option("--sample-rate", type=click.IntRange(min=1), help="Expected sample rate (not checked unless given).")
 @click.option("--channels", type=click.IntRange(min=1), help="Expected channel count (not checked unless given).")
-@click.option("--charset", callback=_parsed("asrctl.datatools.validate", "parse_charset"), metavar="CHARS|FILE",
+@click.option("--charset", callback=_parsed("asrctl.manifest_ops.validate", "parse_charset"), metavar="CHARS|FILE",
               help="Allowed characters in text: ranges and literals (\"a-z' \") or a file of them.")
 @click.option("--min-duration", type=float, help="Rows shorter than this (seconds) are problems.")
 @click.option("--max-duration", type=float, help="Rows longer than this (seconds) are problems.")
@@ -169,10 +168,9 @@ def validate_command(manifest: Path, duration_tolerance: float, sample_rate: int
     """
     from rich.console import Console
 
-    from asrctl.datatools.console import progress
-    from asrctl.datatools.reading import count_rows
-    from asrctl.datatools.validate import Checks, render, validate
-    from asrctl.datatools.reading import refuse_other_formats
+    from asrctl.manifest_ops.validate import Checks, render, validate
+    from asrctl.progress import progress
+    from asrctl.reading import count_rows, refuse_other_formats
 
     refuse_other_formats(manifest)  # before the progress bar: the one line alone
     checks = Checks(duration_tolerance=duration_tolerance, sample_rate=sample_rate, channels=channels, charset=charset,
@@ -211,10 +209,10 @@ def stats_command(source: Path, source_format: str | None, speaker_key: str, bin
     """
     from rich.console import Console
 
-    from asrctl.datatools.console import ErrorLog
-    from asrctl.datatools.reading import read_records
-    from asrctl.datatools.stats import collect, render, summarize, svg_histogram
     from asrctl.atomic import AtomicWriter
+    from asrctl.manifest_ops.stats import collect, render, summarize, svg_histogram
+    from asrctl.progress import ErrorLog
+    from asrctl.reading import read_records
 
     if plot is not None and plot.suffix.lower() != ".svg":
         raise click.BadParameter("the plot is written as SVG: give a path ending in .svg", param_hint="--plot")
@@ -234,7 +232,7 @@ def stats_command(source: Path, source_format: str | None, speaker_key: str, bin
 
 @manifest_group.command("split")
 @click.argument("manifest", type=MANIFEST)
-@click.option("--ratios", required=True, callback=_parsed("asrctl.datatools.split", "parse_ratios"), metavar="R1,R2[,...]",
+@click.option("--ratios", required=True, callback=_parsed("asrctl.manifest_ops.split", "parse_ratios"), metavar="R1,R2[,...]",
               help="Shares of the splits, e.g. 0.8,0.1,0.1 (normalised to sum 1).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for NAME.jsonl per split.")
@@ -260,9 +258,8 @@ def split_command(manifest: Path, ratios: list[float], out_dir: Path, names: str
       asrctl manifest split all.jsonl --ratios 0.9,0.1 --names train,dev --group-by speaker --seed 7 --out-dir data/
       asrctl manifest split all.jsonl --ratios 0.8,0.1,0.1 --stratify-duration --out-dir splits/ --json
     """
-    from asrctl.datatools.console import ErrorLog
-    from asrctl.datatools.split import default_names, split_manifest
-    from asrctl.progress import print_summary
+    from asrctl.manifest_ops.split import default_names, split_manifest
+    from asrctl.progress import ErrorLog, print_summary
 
     chosen = tuple(n.strip() for n in names.split(",")) if names else default_names(len(ratios))
     if len(chosen) != len(ratios) or len(set(chosen)) != len(chosen) or not all(chosen):
@@ -289,7 +286,7 @@ def split_command(manifest: Path, ratios: list[float], out_dir: Path, names: str
 @click.option("--text-regex", callback=_regex, help="Keep rows whose text matches (re.search).")
 @click.option("--exclude-regex", callback=_regex, help="Drop rows whose text matches (re.search).")
 @click.option("--where", "conditions", multiple=True, metavar="'FIELD OP VALUE'",
-              callback=_parsed("asrctl.datatools.filter", "parse_condition"),
+              callback=_parsed("asrctl.manifest_ops.filter", "parse_condition"),
               help="Keep rows where FIELD OP VALUE holds; OP is <= >= < > == !=. Repeatable (all must hold).")
 @QUIET
 def filter_command(manifest: Path, output: Path, min_duration: float | None, max_duration: float | None,
@@ -307,9 +304,8 @@ def filter_command(manifest: Path, output: Path, min_duration: float | None, max
       asrctl eval preds.jsonl --per-utt scored.jsonl && asrctl manifest filter scored.jsonl --where 'wer<=20' -o clean.jsonl
       asrctl manifest filter all.jsonl -o en.jsonl --where 'lang==en' --exclude-regex '\\[noise\\]'
     """
-    from asrctl.datatools.console import ErrorLog
-    from asrctl.datatools.filter import duration_tests, filter_manifest, text_tests, where_tests
-    from asrctl.progress import print_summary
+    from asrctl.manifest_ops.filter import duration_tests, filter_manifest, text_tests, where_tests
+    from asrctl.progress import ErrorLog, print_summary
 
     tests = duration_tests(min_duration, max_duration) + text_tests(text_regex, exclude_regex) + where_tests(conditions)
     errors = ErrorLog()
@@ -349,9 +345,8 @@ def segment_command(manifest: Path, output: Path, max_segment: float, segmenter:
       asrctl manifest segment podcasts.jsonl -o segments.jsonl
       asrctl infer segments.jsonl -b hf-whisper -m openai/whisper-small -o pseudo.jsonl
     """
-    from asrctl.datatools.console import ErrorLog, hours
-    from asrctl.datatools.segment import segment_manifest
-    from asrctl.progress import print_summary
+    from asrctl.manifest_ops.segment import segment_manifest
+    from asrctl.progress import ErrorLog, hours, print_summary
     from asrctl.segmentation import Segmentation, check_segmenter
 
     segmentation = Segmentation("vad", segmenter, segmenter_options, max_segment)
@@ -398,9 +393,8 @@ def convert_command(source: Path, target: str, output: Path, source_format: str 
       asrctl manifest convert tarred/ --to nemo -o train.jsonl --extract-to audio/
       asrctl manifest convert data/swbd --to nemo -o swbd.jsonl --allow-commands --extract-to audio/
     """
-    from asrctl.datatools.console import ErrorLog
-    from asrctl.datatools.convert import convert
-    from asrctl.progress import print_summary
+    from asrctl.manifest_ops.convert import convert
+    from asrctl.progress import ErrorLog, print_summary
 
     errors = ErrorLog()
     report = convert(source, output, to=target, source_format=source_format, extract_to=extract_to,
@@ -443,11 +437,10 @@ def shard_command(manifest: Path, out_dir: Path, num_shards: int, fmt: str, buck
       asrctl manifest shard train.jsonl --out-dir wds/ --num-shards 32 --format webdataset
       asrctl manifest shard calls.jsonl --out-dir tarred/ --num-shards 8 --downmix
     """
-    from asrctl.datatools.console import ErrorLog, hours, progress
-    from asrctl.paths import resolve_record
-    from asrctl.datatools.shard import Item, with_durations, write_shards
+    from asrctl.formats.shards import Item, with_durations, write_shards
     from asrctl.manifest import ManifestReader
-    from asrctl.progress import print_summary
+    from asrctl.paths import resolve_record
+    from asrctl.progress import ErrorLog, hours, print_summary, progress
 
     errors = ErrorLog()
     items = [Item(resolve_record(row.record, row.base_dir), str(manifest), row.line)
@@ -479,9 +472,8 @@ def merge_command(inputs: tuple[Path, ...], output: Path, quiet: bool) -> None:
     Examples:
       asrctl manifest merge a.jsonl b.jsonl c.jsonl -o all.jsonl
     """
-    from asrctl.datatools.console import ErrorLog
-    from asrctl.datatools.merge import merge_manifests
-    from asrctl.progress import print_summary
+    from asrctl.manifest_ops.merge import merge_manifests
+    from asrctl.progress import ErrorLog, print_summary
 
     errors = ErrorLog()
     report = merge_manifests(list(inputs), output, errors)

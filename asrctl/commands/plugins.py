@@ -13,8 +13,9 @@ import click
 def plugins_command(as_json: bool, include_builtin: bool) -> None:
     """List installed plugins, their versions, the hooks they implement and what they register.
 
-    A backend's own options (`asrctl infer -O KEY=VALUE`), an engine's (`-E KEY=VALUE`) and a
-    segmenter's (`--vad NAME -V KEY=VALUE`) are listed under the table.
+    A backend's own options (`asrctl infer -O KEY=VALUE`), an engine's (`-E KEY=VALUE`), a
+    segmenter's (`--vad NAME -V KEY=VALUE`) and a trainer's own settings (`asrctl finetune
+    --set KEY=VALUE`) are listed under the table.
 
     \b
     Plugins are Python distributions with an "asrctl" entry point. Choose which load with:
@@ -22,17 +23,21 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
       ASRCTL_DISABLE_PLUGINS=a,b  leave these out
       ASRCTL_STRICT_PLUGINS=1     fail instead of warning when a plugin breaks
     """
-    from asrctl.plugins import backends, engines, get_plugins, segmenters
+    from asrctl.plugins import backends, engines, get_plugins, segmenters, trainers
+    from asrctl.recipes import type_label
 
     rows = get_plugins().summary(include_builtin=include_builtin)
     backend_options = {spec.name: spec.extra_options for spec in backends() if spec.extra_options}
     engine_options = {spec.name: spec.options for spec in engines() if spec.options}
     segmenter_options = {spec.name: spec.options for spec in segmenters() if spec.options}
+    trainer_settings = {spec.name: {s.name: f"[{type_label(s)}] {s.help}" for s in spec.settings}
+                        for spec in trainers() if spec.settings}
     for row in rows:
         row["backend_options"] = {name: backend_options[name] for name in row["backends"] if name in backend_options}
         row["engine_options"] = {name: engine_options[name] for name in row["engines"] if name in engine_options}
         row["segmenter_options"] = {name: segmenter_options[name] for name in row["segmenters"]
                                     if name in segmenter_options}
+        row["trainer_settings"] = {name: trainer_settings[name] for name in row["trainers"] if name in trainer_settings}
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
@@ -60,6 +65,7 @@ def print_table(rows: list[dict]) -> None:
         provides += [f"{backend} -O: {', '.join(options)}" for backend, options in row["backend_options"].items()]
         provides += [f"{engine} -E: {', '.join(options)}" for engine, options in row["engine_options"].items()]
         provides += [f"{name} -V: {', '.join(options)}" for name, options in row["segmenter_options"].items()]
+        provides += [f"{name} settings: {len(settings)}" for name, settings in row["trainer_settings"].items()]
         if row["error"]:
             provides = [f"[red]failed: {escape(row['error'])}[/red]"]
         # built-ins by their module's last part: the shared prefix would be all a narrow column shows
@@ -71,8 +77,11 @@ def print_table(rows: list[dict]) -> None:
                     *((name, f"--engine {name} -E", options) for name, options in row["engine_options"].items()),
                     *((name, f"--segment vad --vad {name} -V", options)
                       for name, options in row["segmenter_options"].items())]
-        for name, flags, options in listings:
+        titles = [f"{name} options (asrctl infer {flags} KEY=VALUE)" for name, flags, _ in listings]
+        titles += [f"{name} trainer's own settings (asrctl finetune --set KEY=VALUE, or in a recipe)"
+                   for name in row["trainer_settings"]]
+        for title, options in zip(titles, [*(o for *_, o in listings), *row["trainer_settings"].values()]):
             listing = Table.grid(padding=(0, 2))
             for key, help_text in options.items():
                 listing.add_row(f"  {key}", escape(help_text))
-            console.print(f"\n{name} options (asrctl infer {flags} KEY=VALUE):", listing)
+            console.print(f"\n{title}:", listing)

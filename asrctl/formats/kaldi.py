@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from asrctl.atomic import AtomicWriter, atomic_dir
-from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AudioError
 from asrctl.formats import ids
 from asrctl.manifest import AUDIO_KEY, LineError, dumps
+from asrctl.parallel import ordered_map
 from asrctl.paths import resolve_record
+from asrctl.probing import probed_duration
 
 EXTRA_FILE = "asrctl_extra.jsonl"
 _ENTRY = re.compile(r"^(\S+)(?:[ \t](.*))?$")

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asrctl.atomic import AtomicWriter, atomic_path
-from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.probing import try_probe
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.formats import ids, need
 from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError
+from asrctl.parallel import ordered_map
 from asrctl.paths import resolve_record
+from asrctl.probing import try_probe
 
 if TYPE_CHECKING:
     from asrctl.audio import AudioInfo

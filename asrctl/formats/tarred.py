@@ -1,6 +1,6 @@
 """Tarred datasets as formats: NeMo tarred audio datasets and WebDataset shards.
 
-Writing goes through `manifest shard`'s code (asrctl.datatools.shard) with one shard per
+Writing goes through `manifest shard`'s code (asrctl.formats.shards) with one shard per
 ROWS_PER_SHARD rows; `asrctl manifest shard` gives control over shards and buckets. Reading takes a
 dataset folder (bucket*/ folders included) or its manifest/tar file. With audio wanted, members are
 unpacked into `extract_to` (safely: see asrctl.formats.safe_tar), one folder per tar; without,
@@ -16,12 +16,12 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from asrctl.datatools.parallel import DEFAULT_WORKERS
-from asrctl.paths import resolve_record
-from asrctl.datatools.shard import TARRED_MANIFEST, Item, with_durations, write_shards
 from asrctl.errors import AsrctlError
 from asrctl.formats.safe_tar import UnsafeMember, extract_member, member_problem
+from asrctl.formats.shards import TARRED_MANIFEST, Item, with_durations, write_shards
 from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError, ManifestReader
+from asrctl.parallel import DEFAULT_WORKERS
+from asrctl.paths import resolve_record
 
 ROWS_PER_SHARD = 1000
 _SUB = re.compile(r"^(.*)-sub\d+(\.[^./]*)?$")  # NeMo's NAME-subN.ext names the member NAME.ext

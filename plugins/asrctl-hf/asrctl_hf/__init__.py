@@ -11,10 +11,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
+from asrctl import BackendSpec, Setting, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
 from asrctl_hf import folders
 
 RECIPES = Path(__file__).with_name("recipes")
+# The hf trainer's own settings, beyond those every trainer takes.
+TRAINER_SETTINGS = (
+    Setting("data.build_vocab", bool, "hf-ctc: a character vocabulary from the training text (--build-vocab)"),
+    Setting("data.language", str, "hf-whisper: the language token of the training text [default: en]"),
+    Setting("data.task", str, "hf-whisper: transcribe or translate"),
+    Setting("data.normalizer", str, "text normaliser of the validation WER [default: whisper-en]"),
+    Setting("freeze.encoder", bool, "SFT: train the decoder/head only (--freeze-encoder)"),
+    Setting("freeze.feature_encoder", bool, "SFT, hf-ctc: the convolutional feature encoder fixed "
+                                            "(--freeze-feature-encoder)"),
+    Setting("training.spec_augment", bool, "SpecAugment on or off [default: the model's config]"),
+    Setting("training.*", object, "any field of transformers' TrainingArguments (Seq2SeqTrainingArguments "
+                                  "for hf-whisper): gradient_accumulation_steps, warmup_steps, bf16, ..."),
+)
 
 
 def load_ctc(model: str, **kwargs: Any) -> Transcriber:
@@ -75,4 +88,5 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
         description="transformers Trainer: full fine-tuning or LoRA (peft), validation WER, best checkpoint kept",
         recipes={path.stem: path for path in sorted(RECIPES.glob("*.yaml"))},
         check=check,
+        settings=TRAINER_SETTINGS,
     ))

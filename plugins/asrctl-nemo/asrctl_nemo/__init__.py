@@ -10,9 +10,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from asrctl import BackendSpec, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
+from asrctl import BackendSpec, Setting, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
 
 RECIPES = Path(__file__).with_name("recipes")
+# The nemo trainer's own settings, beyond those every trainer takes.
+TRAINER_SETTINGS = (
+    Setting("data.new_tokenizer", str, "SFT: the model's tokenizer replaced by the one in this folder, the output "
+                                       "layers re-made to fit it (--new-tokenizer)"),
+    Setting("freeze.encoder", bool, "SFT: train the decoder/head only (--freeze-encoder)"),
+    Setting("training.warmup_steps", int, "linear warm-up before the cosine decay [default: 0]"),
+    Setting("training.weight_decay", float, "AdamW weight decay [default: 0.001]"),
+    Setting("training.gradient_clip_val", float, "clip gradients to this norm [default: 1.0]"),
+    Setting("training.precision", (str, int), "Lightning's precision: 32-true, bf16-mixed, 16-mixed "
+                                              "[default: bf16-mixed where the GPU has it, else 32-true]"),
+    Setting("training.verbose", bool, "show NeMo's and Lightning's own logs"),
+)
 
 
 def load(model: str, **kwargs: Any) -> Transcriber:
@@ -60,4 +72,5 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
         recipes={path.stem: path for path in sorted(RECIPES.glob("*.yaml"))},
         launcher="self",  # Lightning starts its own DDP processes
         check=check,
+        settings=TRAINER_SETTINGS,
     ))

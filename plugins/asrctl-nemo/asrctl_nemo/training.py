@@ -19,27 +19,18 @@ from typing import Any
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, check_keys, clip_flac, clip_suffix, dumps, earlier_run,
-                        is_main_process, peak_memory, print_summary, read_training_rows, recording_id, stderr,
+from asrctl.api import (AUDIO_KEY, AtomicWriter, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
+                        peak_memory, print_summary, read_training_rows, recording_id, stderr, training_rows,
                         write_training_summary)
 from asrctl_nemo import lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
-DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "new_tokenizer")
-TRAINING_KEYS = ("max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size", "eval_steps", "seed",
-                 "early_stopping_patience", "tensorboard", "warmup_steps", "weight_decay", "gradient_clip_val",
-                 "precision", "num_workers", "verbose")
-FREEZE_KEYS = ("encoder",)
-LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge")
-DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "per_device_train_batch_size": 16, "eval_steps": 100, "seed": 0,
+DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "batch_size": 16, "eval_steps": 100, "seed": 0,
             "warmup_steps": 0, "weight_decay": 1e-3, "gradient_clip_val": 1.0, "num_workers": 4}
 
 
 def check(recipe: dict[str, Any], *, resume: bool) -> None:
-    """Mistakes found before NeMo is imported: unknown keys, an earlier run's folder, the model."""
-    for section, known in (("data", DATA_KEYS), ("training", TRAINING_KEYS), ("freeze", FREEZE_KEYS),
-                           ("lora", LORA_KEYS)):
-        check_keys(section, recipe.get(section) or {}, known, trainer="the nemo trainer")
+    """Mistakes found before NeMo is imported (the core has checked the keys): an earlier run's folder, the model."""
     if recipe["method"] == "lora" and any((recipe.get("freeze") or {}).values()):
         raise AsrctlError("freeze.* applies to SFT; LoRA keeps every base weight fixed already")
     tokenizer = recipe["data"].get("new_tokenizer")
@@ -55,7 +46,6 @@ def check(recipe: dict[str, Any], *, resume: bool) -> None:
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
     started = time.perf_counter()
-    check(recipe, resume=resume)
     settings = {**DEFAULTS, **{k: v for k, v in recipe["training"].items() if v is not None}}
     out = Path(recipe["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
@@ -79,10 +69,10 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         if recipe["data"].get("new_tokenizer"):
             new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
         unknown = unspellable(asr, manifests["train"])
-        setup_data(asr, settings, recipe["data"], manifests)
+        setup_data(asr, settings, manifests)
         per_epoch = steps_per_epoch(len(asr._train_dl), recipe.get("distributed") or {})
-        if settings.get("num_train_epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
-            settings["max_steps"] = math.ceil(per_epoch * float(settings["num_train_epochs"]))
+        if settings.get("epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
+            settings["max_steps"] = math.ceil(per_epoch * float(settings["epochs"]))
         if lora_settings:
             lora.add_adapters(asr, lora_settings)
         elif (recipe.get("freeze") or {}).get("encoder"):
@@ -142,16 +132,15 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     return summary
 
 
-def setup_data(asr: Any, settings: dict[str, Any], data: dict[str, Any], manifests: dict[str, Path]) -> None:
+def setup_data(asr: Any, settings: dict[str, Any], manifests: dict[str, Path]) -> None:
     """The model's own training and validation loaders over the manifests written for it."""
     import torch
 
-    common = {"sample_rate": SAMPLE_RATE, "batch_size": int(settings["per_device_train_batch_size"]),
+    common = {"sample_rate": SAMPLE_RATE, "batch_size": int(settings["batch_size"]),
               "num_workers": int(settings["num_workers"]), "pin_memory": torch.cuda.is_available(),
               "use_start_end_token": False,
               "channel_selector": "average"}  # multi-channel files as asrctl reads them everywhere
-    asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True,
-                                     "max_duration": data.get("max_duration"), "min_duration": data.get("min_duration")}))
+    asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True}))
     asr._train_dl = resumable(asr._train_dl)
     if "val" in manifests:
         asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]), "shuffle": False}))
@@ -249,18 +238,20 @@ def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple
     """TRAIN or VAL, in any registered format, as the NeMo manifest (absolute paths) the model reads,
     and its report for the summary; what was used and left out goes to `pairs` and `errors`."""
     records, unreadable = read_training_rows(data[name], data.get("format"), out / "audio" / name)
-    texted = [r for r in records if (r.get("text") or "").strip()]
-    if not texted:
-        raise AsrctlError(f"{data[name]}: no row with a transcript")
+    # Validation keeps every row the model can take: the duration limits are for training memory.
+    limits = {"min_duration": data.get("min_duration"), "max_duration": data.get("max_duration")}
+    rows, dropped = training_rows(records, **(limits if name == "train" else {}))
+    if not rows:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in dropped.items()) or "it is empty"
+        raise AsrctlError(f"{data[name]}: no usable row ({reasons})")
     clip_errors: list[str] = []
-    usable = [r for r in (_one_channel(r, out / "audio" / name / "channels", clip_errors) for r in texted) if r]
+    usable = [r for r in (_one_channel(r, out / "audio" / name / "channels", clip_errors) for r in rows) if r]
     target = out / f"{name}_manifest.json"
     with AtomicWriter(target) as f:
         f.writelines(dumps(record) + "\n" for record in usable)
     errors += unreadable + clip_errors
-    counts = (("unreadable record", len(unreadable)), ("no transcript", len(records) - len(texted)),
-              ("unreadable audio", len(clip_errors)))
-    dropped = {reason: count for reason, count in counts if count}
+    dropped.update({"unreadable record": len(unreadable), "unreadable audio": len(clip_errors)})
+    dropped = {reason: count for reason, count in dropped.items() if count}
     pairs.append((name, f"{len(usable)} rows from {data[name]}"))
     if dropped:
         pairs.append((f"{name} dropped", ", ".join(f"{count} {reason}" for reason, count in dropped.items())))

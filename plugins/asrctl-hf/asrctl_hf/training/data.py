@@ -7,7 +7,6 @@ Dataset's __getitem__, that is in DataLoader worker processes while the model tr
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 
 from asrctl import AsrctlError, AudioError
-from asrctl.api import AUDIO_KEY, load_audio, probed_duration
+from asrctl.api import AUDIO_KEY, load_audio, training_rows
 
 
 @dataclass(frozen=True)
@@ -54,40 +53,18 @@ def select(path: str, records: Iterable[dict[str, Any]], errors: list[str], *, l
     """The records a model can learn from, as Utterances; the others counted by reason."""
     split = Split(path, errors=errors)
     split.dropped.update({"unreadable record": len(errors)} if errors else {})
-    for record in records:
-        reason, utterance = _utterance(record, labels, unfit, min_duration, max_duration)
-        if utterance is None:
+    rows, dropped = training_rows(records, min_duration=min_duration, max_duration=max_duration)
+    split.dropped.update(dropped)
+    for record in rows:
+        text, offset = record["text"].strip(), record.get("offset")
+        ids = labels(text)
+        reason = unfit(record["duration"], ids)  # what this model cannot take: labels longer than its frames, ...
+        if reason:
             split.dropped[reason] += 1
         else:
-            split.utterances.append(utterance)
+            split.utterances.append(Utterance(record[AUDIO_KEY], text, ids, record["duration"], float(offset or 0.0),
+                                              segment=offset is not None, channel=record.get("channel")))
     return split
-
-
-def _utterance(record: dict[str, Any], labels: Callable[[str], list[int]],
-               unfit: Callable[[float, list[int]], str | None], min_duration: float | None,
-               max_duration: float | None) -> tuple[str, Utterance | None]:
-    text = (record.get("text") or "").strip()
-    if not text:
-        return "no transcript", None
-    audio = record[AUDIO_KEY]
-    if not os.path.isfile(audio):
-        return "audio file missing", None
-    duration = record.get("duration")
-    if duration is None:
-        duration = probed_duration(record)
-        if isinstance(duration, AudioError):
-            return "unreadable audio", None
-    if min_duration is not None and duration < min_duration:
-        return f"shorter than {min_duration:g} s", None
-    if max_duration is not None and duration > max_duration:
-        return f"longer than {max_duration:g} s", None
-    ids = labels(text)
-    reason = unfit(duration, ids)
-    if reason:
-        return reason, None
-    offset = record.get("offset")
-    return "", Utterance(audio, text, ids, float(duration), float(offset or 0.0), segment=offset is not None,
-                         channel=record.get("channel"))
 
 
 class SpeechDataset(torch.utils.data.Dataset):

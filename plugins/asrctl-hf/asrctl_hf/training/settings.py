@@ -1,8 +1,9 @@
-"""The recipe's sections as this trainer reads them: checked keys, defaults, and TrainingArguments.
+"""The recipe's sections as this trainer reads them: checks, defaults, and TrainingArguments.
 
-`training` passes through to transformers' TrainingArguments where the names match; the keys in
-OWN_TRAINING_KEYS are this trainer's. Settings the trainer depends on (output_dir, WER as the
-metric for the best checkpoint, no tqdm) are set here and win over the recipe.
+The core has checked every key against the settings the trainer declares (asrctl_hf.TRAINER_SETTINGS);
+`training` passes through to transformers' TrainingArguments, the neutral names mapped onto its own
+(NEUTRAL_NAMES), except OWN_TRAINING_KEYS, which this trainer acts on itself. Settings the trainer
+depends on (output_dir, WER as the metric for the best checkpoint, no tqdm) are set here and win.
 """
 
 from __future__ import annotations
@@ -15,18 +16,15 @@ from asrctl import AsrctlError
 from asrctl.api import check_keys
 
 OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment")
-DATA_KEYS = ("train", "val", "format", "min_duration", "max_duration", "build_vocab", "language", "task", "normalizer")
-LORA_KEYS = ("r", "alpha", "dropout", "target_modules", "merge")
-FREEZE_KEYS = ("encoder", "feature_encoder")
+NEUTRAL_NAMES = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
+                 "num_workers": "dataloader_num_workers"}
 DEFAULT_EVAL_STEPS = 100
 
 
 def check_recipe(recipe: dict[str, Any]) -> None:
     """Mistakes in the recipe, found before anything is loaded."""
-    check_keys("data", recipe["data"], DATA_KEYS)
-    check_keys("training", recipe["training"], training_keys(seq2seq=recipe["backend"] == "hf-whisper"))
-    check_keys("lora", recipe["lora"], LORA_KEYS)
-    check_keys("freeze", recipe["freeze"], FREEZE_KEYS)
+    seq2seq = recipe["backend"] == "hf-whisper"
+    check_keys("training", recipe["training"], training_keys(seq2seq=seq2seq), trainer="hf")
     if recipe["method"] == "lora" and any(recipe["freeze"].values()):
         raise AsrctlError("freeze.* applies to SFT; LoRA keeps every base weight fixed already")
     if recipe["backend"] != "hf-ctc" and recipe["data"].get("build_vocab"):
@@ -40,14 +38,17 @@ def arguments_class(*, seq2seq: bool) -> type:
 
 
 def training_keys(*, seq2seq: bool) -> set[str]:
-    return {f.name for f in dataclasses.fields(arguments_class(seq2seq=seq2seq))} | set(OWN_TRAINING_KEYS)
+    """What `training` takes: the neutral names, this trainer's own and TrainingArguments' other fields."""
+    fields = {f.name for f in dataclasses.fields(arguments_class(seq2seq=seq2seq))} - set(NEUTRAL_NAMES.values())
+    return fields | set(NEUTRAL_NAMES) | set(OWN_TRAINING_KEYS)
 
 
 def training_arguments(recipe: dict[str, Any], *, has_val: bool, seq2seq: bool) -> Any:
     """TrainingArguments (Seq2SeqTrainingArguments for Whisper) from the recipe's training section."""
     import torch
 
-    given = {k: v for k, v in recipe["training"].items() if k not in OWN_TRAINING_KEYS and v is not None}
+    given = {NEUTRAL_NAMES.get(k, k): v for k, v in recipe["training"].items()
+             if k not in OWN_TRAINING_KEYS and v is not None}
     eval_steps = given.get("eval_steps", DEFAULT_EVAL_STEPS)
     workers = given.get("dataloader_num_workers", min(4, os.cpu_count() or 1))
     tensorboard = bool(recipe["training"].get("tensorboard"))

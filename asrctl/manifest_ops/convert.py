@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from asrctl.paths import Record, relative_record
-from asrctl.datatools.reading import get_format, optional_kwargs, read_records
 from asrctl.errors import AsrctlError
 from asrctl.manifest import LineError
+from asrctl.paths import Record, relative_record
+from asrctl.reading import get_format, optional_kwargs, read_records
 
 
 @dataclass

@@ -31,10 +31,10 @@ from typing import Any
 
 from asrctl.atomic import AtomicWriter
 from asrctl.clips import clip_flac, clip_suffix, is_part
-from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.probing import probed_duration, try_probe
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.manifest import AUDIO_KEY, ErrorSink, LineError, dumps, read_manifest, write_manifest
+from asrctl.parallel import ordered_map
+from asrctl.probing import probed_duration, try_probe
 
 FORMATS = ("nemo-tarred", "webdataset")
 TARRED_MANIFEST = "tarred_audio_manifest.json"

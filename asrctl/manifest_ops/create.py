@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asrctl.datatools.parallel import ordered_map
-from asrctl.paths import portable_path
-from asrctl.datatools.probing import try_probe
 from asrctl.errors import AsrctlError, AudioError
 from asrctl.manifest import AUDIO_KEY, LineError, write_manifest
+from asrctl.parallel import ordered_map
+from asrctl.paths import portable_path
+from asrctl.probing import try_probe
 
 DEFAULT_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "opus", "m4a", "aac", "webm", "mp4", "wma", "aiff", "aif", "sph")
 SIDECARS = (".txt", ".lab")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asrctl.atomic import AtomicWriter
-from asrctl.datatools.console import progress
 from asrctl.manifest import LineError, ManifestReader, dumps
 from asrctl.paths import Rebaser
+from asrctl.progress import progress
 from asrctl.segmentation import Segmentation
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections import deque
-from collections.abc import Callable, Iterator
+import os
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.probing import probed_duration
 from asrctl.errors import AsrctlError, AudioError
-from asrctl.paths import Record, resolve_record
 from asrctl.manifest import AUDIO_KEY, LineError, ManifestReader, Row, check_record
+from asrctl.parallel import ordered_map
+from asrctl.paths import Record, resolve_record
+from asrctl.probing import probed_duration
 from asrctl.specs import FormatSpec
 
 # The native format: when another format's detect() also accepts a path, that one is meant.
@@ -197,3 +198,37 @@ def read_training_rows(path: str, data_format: str | None, unpack_to: Path) -> t
     errors: list[str] = []
     _, records = read_records(source, data_format, lambda error: errors.append(str(error)), **unpack)
     return list(records), errors
+
+
+def training_rows(records: Iterable[dict[str, Any]], *, min_duration: float | None = None,
+                  max_duration: float | None = None) -> tuple[list[dict[str, Any]], Counter]:
+    """The rows a trainer can learn from, each with its duration, and the others counted by reason
+    ("no transcript", "shorter than 1 s", ...): the row rules every trainer applies. A row without a
+    duration lasts its file's length less its offset (read_training_rows has set it already)."""
+    kept: list[dict[str, Any]] = []
+    dropped: Counter = Counter()
+    for record in records:
+        reason, row = _training_row(record, min_duration, max_duration)
+        if row is None:
+            dropped[reason] += 1
+        else:
+            kept.append(row)
+    return kept, dropped
+
+
+def _training_row(record: dict[str, Any], min_duration: float | None,
+                  max_duration: float | None) -> tuple[str, dict[str, Any] | None]:
+    if not (record.get("text") or "").strip():
+        return "no transcript", None
+    if not os.path.isfile(record[AUDIO_KEY]):
+        return "audio file missing", None
+    duration = record.get("duration")
+    if duration is None:
+        duration = probed_duration(record)
+        if isinstance(duration, AudioError):
+            return "unreadable audio", None
+    if min_duration is not None and duration < min_duration:
+        return f"shorter than {min_duration:g} s", None
+    if max_duration is not None and duration > max_duration:
+        return f"longer than {max_duration:g} s", None
+    return "", {**record, "duration": float(duration)}

@@ -21,12 +21,12 @@ from rich.table import Table
 from rich.text import Text
 
 from asrctl.atomic import AtomicWriter
-from asrctl.datatools.parallel import ordered_map
-from asrctl.datatools.probing import try_probe
-from asrctl.datatools.reading import RawLines, read_items
 from asrctl.errors import AudioError
 from asrctl.manifest import LineError, Row, dumps
+from asrctl.parallel import ordered_map
 from asrctl.paths import Rebaser, audio_key
+from asrctl.probing import try_probe
+from asrctl.reading import RawLines, read_items
 
 # Problem kinds, in report order, with their titles.
 PROBLEMS = {
