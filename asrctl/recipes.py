@@ -200,9 +200,8 @@ def check_settings(recipe: dict[str, Any], trainer: TrainerSpec) -> None:
             setting = taken.get(f"{section}.{key}") or taken.get(f"{section}.*")
             if setting is None:
                 raise AsrctlError(_not_taken(f"{section}.{key}", trainer, taken))
-            if value is not None and not _fits(value, setting.type):
-                kinds = setting.type if isinstance(setting.type, tuple) else (setting.type,)
-                expected = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in kinds)
+            if value is not None and not any(_fits(value, kind) for kind in _kinds(setting)):
+                expected = " or ".join(_TYPE_NAMES.get(kind, kind.__name__) for kind in _kinds(setting))
                 raise AsrctlError(f"{section}.{key}: expected {expected}, got {value!r}")
 
 
@@ -217,13 +216,14 @@ def _not_taken(name: str, trainer: TrainerSpec, taken: dict[str, Setting]) -> st
 
 def type_label(setting: Setting) -> str:
     """`bool`, `list|str`, `any`: a setting's type as `asrctl plugins` and `finetune --help` show it."""
-    kinds = setting.type if isinstance(setting.type, tuple) else (setting.type,)
-    return "|".join("any" if kind is object else kind.__name__ for kind in kinds)
+    return "|".join("any" if kind is object else kind.__name__ for kind in _kinds(setting))
 
 
-def _fits(value: Any, kind: type | tuple[type, ...]) -> bool:
-    if isinstance(kind, tuple):
-        return any(_fits(value, one) for one in kind)
+def _kinds(setting: Setting) -> tuple[type, ...]:
+    return setting.type if isinstance(setting.type, tuple) else (setting.type,)
+
+
+def _fits(value: Any, kind: type) -> bool:
     if kind is object:
         return True
     if isinstance(value, bool) and kind is not bool:  # YAML's true is no number

@@ -73,14 +73,17 @@ def print_table(rows: list[dict]) -> None:
         table.add_row(name, row["version"] or "", "\n".join(row["hooks"]) or "-", "\n".join(provides) or "-")
     console.print(table)
     for row in rows:
-        listings = [*((name, f"-b {name} -O", options) for name, options in row["backend_options"].items()),
-                    *((name, f"--engine {name} -E", options) for name, options in row["engine_options"].items()),
-                    *((name, f"--segment vad --vad {name} -V", options)
-                      for name, options in row["segmenter_options"].items())]
-        titles = [f"{name} options (asrctl infer {flags} KEY=VALUE)" for name, flags, _ in listings]
-        titles += [f"{name} trainer's own settings (asrctl finetune --set KEY=VALUE, or in a recipe)"
-                   for name in row["trainer_settings"]]
-        for title, options in zip(titles, [*(o for *_, o in listings), *row["trainer_settings"].values()]):
+        listings = [
+            *((f"{name} options (asrctl infer -b {name} -O KEY=VALUE)", options)
+              for name, options in row["backend_options"].items()),
+            *((f"{name} options (asrctl infer --engine {name} -E KEY=VALUE)", options)
+              for name, options in row["engine_options"].items()),
+            *((f"{name} options (asrctl infer --segment vad --vad {name} -V KEY=VALUE)", options)
+              for name, options in row["segmenter_options"].items()),
+            *((f"{name} trainer's own settings (asrctl finetune --set KEY=VALUE, or in a recipe)", settings)
+              for name, settings in row["trainer_settings"].items()),
+        ]
+        for title, options in listings:
             listing = Table.grid(padding=(0, 2))
             for key, help_text in options.items():
                 listing.add_row(f"  {key}", escape(help_text))
