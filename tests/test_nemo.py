@@ -29,6 +29,12 @@ def tiny_nemo_ctc(tmp_path_factory):
     return build_tiny_nemo(tmp_path_factory.mktemp("nemo-ctc"), texts, ctc_only=True)
 
 
+@pytest.fixture(scope="module")
+def tiny_nemo_tdt(tmp_path_factory):
+    texts = [json.loads(line)["text"] for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
+    return build_tiny_nemo(tmp_path_factory.mktemp("nemo-tdt"), texts, tdt=True)
+
+
 @pytest.fixture
 def manifest(tmp_path):
     rows = [json.loads(line) for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
@@ -41,12 +47,13 @@ def manifest(tmp_path):
     return path, rows
 
 
-@pytest.mark.parametrize("decoder", ["rnnt", "ctc"])
-def test_both_heads_transcribe_through_the_cli_with_bad_rows(tiny_nemo, manifest, tmp_path, decoder):
+@pytest.mark.parametrize("model, decoder", [("tiny_nemo", "rnnt"), ("tiny_nemo", "ctc"), ("tiny_nemo_tdt", "rnnt")])
+def test_every_head_transcribes_through_the_cli_with_bad_rows(request, manifest, tmp_path, model, decoder):
     path, rows = manifest
     out = tmp_path / f"{decoder}.jsonl"
-    result = run_cli("infer", str(path), "-b", "nemo", "-m", str(tiny_nemo), "-O", f"decoder={decoder}",
-                     "--allow-pickle", "--device", "cpu", "--batch-size", "3", "--timestamps", "word", "-o", str(out))
+    result = run_cli("infer", str(path), "-b", "nemo", "-m", str(request.getfixturevalue(model)), "-O",
+                     f"decoder={decoder}", "--allow-pickle", "--device", "cpu", "--batch-size", "3", "--timestamps",
+                     "word", "-o", str(out))
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr and "NeMo I" not in result.stderr  # NeMo's log stays quiet
     got = [json.loads(line) for line in out.read_text().splitlines()]
@@ -57,7 +64,16 @@ def test_both_heads_transcribe_through_the_cli_with_bad_rows(tiny_nemo, manifest
         else:
             assert isinstance(row["pred_text"], str) and "error" not in row
             words = row["pred_words"]  # times in seconds, within the utterance
-            assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.1 and w["word"] for w in words), words
+            assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.001 and w["word"] for w in words), words
+
+
+def test_a_tdt_model_decodes_greedily_in_batch_with_its_durations(tiny_nemo_tdt):
+    from asrctl_nemo.backend import load
+
+    model = load(str(tiny_nemo_tdt), device="cpu", dtype="float32", allow_pickle=True)
+    decoding = model.asr.decoding.decoding
+    assert type(decoding).__name__ == "GreedyBatchedTDTInfer" and list(decoding.durations) == [0, 1, 2, 3, 4]
+    assert model.decoder == "rnnt"
 
 
 def test_an_hour_of_audio_transcribes_in_bounded_memory(tiny_nemo, tmp_path):
@@ -107,7 +123,7 @@ def test_results_of_every_nemo_shape_become_one_text_per_utterance():
     from asrctl_nemo.results import transcripts
 
     def texts(result, count):
-        return [t.text for t in transcripts(result, count, frame_seconds=0.08)]
+        return [t.text for t in transcripts(result, [1.0] * count, frame_seconds=0.08)]
 
     def hypothesis(text):
         return Hypothesis(score=0.0, y_sequence=[], text=text)
@@ -121,10 +137,12 @@ def test_results_of_every_nemo_shape_become_one_text_per_utterance():
     timed = Hypothesis(score=0.0, y_sequence=[], text="a cat", timestamp={
         "word": [{"word": "a", "start_offset": 2, "end_offset": 3}, {"word": " cat", "start_offset": 5, "end_offset": 9}],
         "segment": [{"segment": "a cat", "start_offset": 2, "end_offset": 9}]})
-    [words] = transcripts([timed], 1, frame_seconds=0.08, timestamps="word")
+    [words] = transcripts([timed], [1.0], frame_seconds=0.08, timestamps="word")
     assert words.words == [{"start": 0.16, "end": 0.24, "word": "a"}, {"start": 0.4, "end": 0.72, "word": "cat"}]
-    [segments] = transcripts([timed], 1, frame_seconds=0.08, timestamps="segment")
+    [segments] = transcripts([timed], [1.0], frame_seconds=0.08, timestamps="segment")
     assert segments.segments == [{"start": 0.16, "end": 0.72, "text": "a cat"}] and segments.text == "a cat"
+    [short] = transcripts([timed], [0.5], frame_seconds=0.08, timestamps="word")  # a last token past the audio
+    assert short.words[-1] == {"start": 0.4, "end": 0.5, "word": "cat"}
 
 
 def test_commands_other_than_nemo_inference_do_not_import_nemo(tmp_path):
@@ -280,6 +298,20 @@ def test_sft_of_a_hybrid_model_learns_the_fixtures_on_both_heads(tiny_nemo, trai
     assert json.loads(result.stdout)["best_val_wer"] <= 30  # NeMo's validation WER: the RNNT head's
     for decoder in ("rnnt", "ctc"):
         assert fixture_wer(out / "model.nemo", train, tmp_path, decoder) <= 0.3, decoder
+
+
+def test_finetuning_a_tdt_model_without_a_gpu_is_refused_before_loading(tiny_nemo_tdt, train, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU trains TDT models")
+    out = tmp_path / "tdt"
+    for method in ([], ["--peft", "lora"]):  # SFT, LoRA
+        result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_tdt), "--allow-pickle", "--train", str(train),
+                         "-o", str(out), *method, "--max-steps", "2")
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "is a TDT transducer, which NeMo trains on CUDA GPUs only" in result.stderr
+        assert "fine-tunes CTC, RNNT, hybrid RNNT/CTC" in result.stderr and not out.exists()  # nothing was loaded
 
 
 def test_two_processes_train_one_model_through_lightning_ddp(tiny_nemo_ctc, train, tmp_path):

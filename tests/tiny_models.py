@@ -156,14 +156,17 @@ def build_tiny_whisper(path: Path) -> Path:
     return path
 
 
-def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, dropout: float = 0.0) -> Path:
+def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, tdt: bool = False,
+                    dropout: float = 0.0) -> Path:
     """A hybrid RNNT/CTC FastConformer (2 layers, d_model 64, ~0.2M weights), or with `ctc_only` a CTC
-    one (d_model 96), with a 160-piece SentencePiece BPE tokenizer trained on `texts`, saved as
+    one (d_model 96), or with `tdt` a Token-and-Duration Transducer (Parakeet TDT's kind: the joint
+    also predicts how many frames each token spans, durations 0-4), with a 160-piece SentencePiece
+    BPE tokenizer trained on `texts`, saved as
     folder/tiny.nemo. NeMo's transducer losses run Python loops over the T x U lattice on CPUs: 8x
     subsampling and the large vocabulary keep lattices short, and its "pytorch" loss is the fastest
     one at this size. `dropout` applies to the encoder's layers."""
     import sentencepiece as spm
-    from nemo.collections.asr.models import EncDecCTCModelBPE, EncDecHybridRNNTCTCBPEModel
+    from nemo.collections.asr.models import EncDecCTCModelBPE, EncDecHybridRNNTCTCBPEModel, EncDecRNNTBPEModel
     from omegaconf import OmegaConf
 
     tokenizer = folder / "tokenizer"
@@ -210,6 +213,15 @@ def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, d
             del cfg[key]
         cfg.decoder = {"_target_": "nemo.collections.asr.modules.ConvASRDecoder", "feat_in": hidden, "num_classes": -1,
                        "vocabulary": []}
-    model = (EncDecCTCModelBPE if ctc_only else EncDecHybridRNNTCTCBPEModel)(cfg=cfg)
+    if tdt:  # as NeMo's parakeet-tdt configs: durations beside the tokens, decoded and trained as such
+        durations = [0, 1, 2, 3, 4]
+        del cfg["aux_ctc"]
+        cfg.model_defaults.tdt_durations = durations
+        cfg.joint.num_extra_outputs = len(durations)
+        cfg.decoding.model_type = "tdt"
+        cfg.decoding.durations = durations
+        cfg.loss = {"loss_name": "tdt", "tdt_kwargs": {"durations": durations, "sigma": 0.02, "omega": 0.1}}
+    model_class = EncDecCTCModelBPE if ctc_only else EncDecRNNTBPEModel if tdt else EncDecHybridRNNTCTCBPEModel
+    model = model_class(cfg=cfg)
     model.save_to(str(folder / "tiny.nemo"))
     return folder / "tiny.nemo"

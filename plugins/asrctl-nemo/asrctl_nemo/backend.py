@@ -166,7 +166,8 @@ class NemoTranscriber:
                 result = self.asr.decoding.rnnt_decoder_predictions_tensor(
                     encoder_output=outputs[0].float(), encoded_lengths=outputs[1],
                     return_hypotheses=bool(self.timestamps))
-        return transcripts(result, len(batch), frame_seconds=self.frame_seconds, timestamps=self.timestamps)
+        return transcripts(result, [len(audio) / SAMPLE_RATE for audio in batch], frame_seconds=self.frame_seconds,
+                           timestamps=self.timestamps)
 
     def _attention_for(self, seconds: float) -> None:
         """Local attention for very long audio (memory linear in length), full attention otherwise."""

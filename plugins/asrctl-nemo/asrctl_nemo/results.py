@@ -3,7 +3,8 @@
 Across versions, decoding returns a list of strings, a list of Hypothesis objects, a tuple of
 (best hypotheses, all hypotheses), or lists nested one level deeper (one list per utterance
 with n-best hypotheses); a Hypothesis carries its text in `.text` and, when asked for, its
-timestamps in `.timestamp` as encoder frame offsets.
+timestamps in `.timestamp` as encoder frame offsets (a transducer's last token, a TDT's most of all,
+may span frames past the audio: times are kept within it).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import Any
 from asrctl import Transcript
 
 
-def transcripts(result: Any, count: int, *, frame_seconds: float, timestamps: str | None = None) -> list[Transcript]:
-    """One Transcript per utterance of a batch of `count`, with word or segment times if asked for."""
-    return [_transcript(item, frame_seconds, timestamps) for item in best(result, count)]
+def transcripts(result: Any, durations: list[float], *, frame_seconds: float,
+                timestamps: str | None = None) -> list[Transcript]:
+    """One Transcript per utterance of a batch (`durations`: their lengths in seconds), with word or
+    segment times if asked for."""
+    return [_transcript(item, frame_seconds, timestamps, duration)
+            for item, duration in zip(best(result, len(durations)), durations)]
 
 
 def best(result: Any, count: int) -> list[Any]:
@@ -37,13 +41,16 @@ def _text(item: Any) -> str:
     raise ValueError(f"cannot read a transcript from NeMo's {type(item).__name__}")
 
 
-def _transcript(item: Any, frame_seconds: float, timestamps: str | None) -> Transcript:
+def _transcript(item: Any, frame_seconds: float, timestamps: str | None, duration: float) -> Transcript:
     text = _text(item)
     stamps = getattr(item, "timestamp", None)
     if not timestamps or not isinstance(stamps, dict):
         return Transcript(text=text)
     key, field = ("word", "word") if timestamps == "word" else ("segment", "text")
-    spans = [{"start": round(float(span["start_offset"]) * frame_seconds, 3),
-              "end": round(float(span["end_offset"]) * frame_seconds, 3),
+
+    def seconds(frames: Any) -> float:
+        return round(min(float(frames) * frame_seconds, duration), 3)
+
+    spans = [{"start": seconds(span["start_offset"]), "end": seconds(span["end_offset"]),
               field: span[key].strip()} for span in stamps.get(key) or [] if span[key].strip()]
     return Transcript(text=text, **({"words": spans} if timestamps == "word" else {"segments": spans}))

@@ -22,7 +22,7 @@ from asrctl import SAMPLE_RATE, AsrctlError, AudioError
 from asrctl.api import (AUDIO_KEY, AtomicWriter, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
                         peak_memory, print_summary, read_training_rows, recording_id, stderr, training_rows,
                         write_training_summary)
-from asrctl_nemo import lora
+from asrctl_nemo import kinds, lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
 DEFAULTS = {"max_steps": 1000, "learning_rate": 1e-4, "batch_size": 16, "eval_steps": 100, "seed": 0,
@@ -42,6 +42,14 @@ def check(recipe: dict[str, Any], *, resume: bool) -> None:
     if not resume and (out / "checkpoints").exists():
         raise earlier_run(out)
     check_model(recipe["model"], allow_pickle=bool(recipe.get("allow_pickle")))
+    base = lora.read_config(recipe["model"])["base_model"] if lora.is_adapter(recipe["model"]) else recipe["model"]
+    kinds.check_trainable(kinds.local_kind(base), recipe["model"], cuda=cuda())
+
+
+def cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any]:
@@ -66,6 +74,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
 
         pl.seed_everything(int(settings["seed"]), verbose=False)
         asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
+        kinds.check_trainable(kinds.kind(asr.cfg), recipe["model"], cuda=cuda())  # a pretrained name's, known now
         if recipe["data"].get("new_tokenizer"):
             new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
         unknown = unspellable(asr, manifests["train"])
