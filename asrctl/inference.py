@@ -45,6 +45,7 @@ class InferJob:
     overwrite: bool = False
     retry_errors: bool = False  # a finished output: redo only its rows without a prediction
     segmentation: Segmentation = field(default_factory=Segmentation)
+    item_keys: dict[str, str] = field(default_factory=dict)  # item setting -> the row field holding it
 
     def fingerprint(self) -> dict[str, Any]:
         # Batch sizes, workers and device may change between a crash and its resume; these may not.
@@ -55,6 +56,7 @@ class InferJob:
             "dtype": self.dtype,
             "options": self.options,
             "pred_key": self.pred_key,
+            **({"item_keys": self.item_keys} if self.item_keys else {}),
             **({"segmentation": vars(self.segmentation)} if self.segmentation.mode != "none" else {}),
         }
 
@@ -70,6 +72,7 @@ class WorkItem:
     offset: float | None  # None: the whole file; else the segment [offset, offset + duration]
     duration: float
     channel: int | None = None  # None: all channels averaged; else that one
+    settings: dict[str, Any] = field(default_factory=dict)  # its row's own ITEM_SETTINGS ({"language": "de"})
 
 
 @dataclass
@@ -107,6 +110,17 @@ def check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
     refuse_undeclared(f"backend {spec.name!r}", "-O", set(options) - set(spec.options), spec.extra_options)
 
 
+def check_item_keys(spec: BackendSpec, item_keys: dict[str, str]) -> None:
+    """Refuse per-row settings (--language-key) the backend cannot take per item."""
+    from asrctl import plugins
+
+    for name in sorted(set(item_keys) - set(spec.item_settings)):
+        able = [b.name for b in plugins.backends() if name in b.item_settings]
+        flag = "--" + name.replace("_", "-") + "-key"
+        raise AsrctlError(f"backend {spec.name!r} cannot take a {name.replace('_', ' ')} per row ({flag}); "
+                          + (f"backends that can: {', '.join(able)}" if able else "no installed backend can"))
+
+
 def output_record(row: Row, result: WorkResult, pred_key: str, rebase: Rebaser) -> dict[str, Any]:
     """The input row with the prediction added; every input field is kept (a relative audio path
     is re-expressed from the output's folder, so that it still points at the file)."""
@@ -118,7 +132,8 @@ def output_record(row: Row, result: WorkResult, pred_key: str, rebase: Rebaser) 
         return record
     record.pop("error", None)  # a stale error from an earlier run on this file
     record[pred_key] = transcript.text
-    for key, value in (("segments", transcript.segments), ("words", transcript.words), ("lang", transcript.language)):
+    for key, value in (("segments", transcript.segments), ("words", transcript.words), ("lang", transcript.language),
+                       ("lang_prob", transcript.language_probability)):
         if value is not None:
             record[f"pred_{key}"] = value
     return record
@@ -133,19 +148,34 @@ def _duration(row: Row) -> float | str:
     return str(probed) if isinstance(probed, AudioError) else probed
 
 
-def plan(rows: list[Row], done: set[int], *, threads: int = 8) -> tuple[list[WorkItem], list[WorkResult]]:
+def _settings(row: Row, item_keys: dict[str, str]) -> dict[str, Any] | str:
+    """The row's own settings from the fields named for them; a string is an error."""
+    settings = {}
+    for name, key in item_keys.items():
+        value = row.record.get(key)
+        if value in (None, ""):  # the job's --language (or detection) for this row
+            continue
+        if not isinstance(value, str):
+            return f"field {key!r} is {value!r}: expected a language code such as en"
+        settings[name] = value.strip()
+    return settings
+
+
+def plan(rows: list[Row], done: set[int], *, item_keys: dict[str, str] | None = None,
+         threads: int = 8) -> tuple[list[WorkItem], list[WorkResult]]:
     """Work items for the rows not done yet, and error results for rows that cannot be read at all."""
     todo = [(i, row) for i, row in enumerate(rows) if i not in done]
     with ThreadPoolExecutor(threads) as pool:  # header probes are I/O bound
         durations = list(pool.map(lambda pair: _duration(pair[1]), todo))
     items, failed = [], []
     for (i, row), duration in zip(todo, durations):
-        if isinstance(duration, str):
-            failed.append(WorkResult(i, error=duration))
+        settings = _settings(row, item_keys or {})
+        if isinstance(duration, str) or isinstance(settings, str):
+            failed.append(WorkResult(i, error=duration if isinstance(duration, str) else settings))
         else:
             offset = row.record.get("offset")
             items.append(WorkItem(i, row.line, str(row.audio_path), None if offset is None else float(offset), duration,
-                                  row.record.get("channel")))
+                                  row.record.get("channel"), settings))
     return items, failed
 
 
@@ -175,7 +205,7 @@ class SegmentedRows:
             self._parts[row.index], self._spans[row.index] = [None] * len(spans), spans
             for part, (start, end) in enumerate(spans):
                 self.items.append(WorkItem(self._next, row.line, row.audio_path, (row.offset or 0.0) + start,
-                                           round(end - start, 3), row.channel))
+                                           round(end - start, 3), row.channel, row.settings))
                 self._owner[self._next] = (row.index, part)
                 self._next += 1
             yield []
@@ -212,6 +242,7 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     engine = plugins.engines().get(job.engine)
     spec = plugins.backends().get(job.backend)
     check_options(spec, job.options)
+    check_item_keys(spec, job.item_keys)
     refuse_undeclared(f"engine {engine.name!r}", "-E", job.engine_options, engine.options)
     if job.segmentation.mode != "none":
         check_segmenter(job.segmentation)
@@ -233,7 +264,7 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
         return summary
     try:
         summary.resumed = len(store.rows)
-        items, failed = plan(rows, set(store.rows))
+        items, failed = plan(rows, set(store.rows), item_keys=job.item_keys)
         seconds = {item.index: item.duration for item in items}
         progress = (progress_factory or InferProgress)(
             total=len(rows), done=summary.resumed + len(failed), audio_total=sum(seconds.values())

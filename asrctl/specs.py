@@ -24,14 +24,19 @@ class Transcript:
     text: str
     segments: list[dict] | None = None  # [{"start": 0.0, "end": 2.5, "text": "..."}]
     words: list[dict] | None = None  # [{"start": 0.0, "end": 0.4, "word": "..."}]
-    language: str | None = None
+    language: str | None = None  # the language spoken, as detected (or as decoded in)
+    language_probability: float | None = None  # the detector's probability of `language`
 
 
 class Transcriber(Protocol):
     """What a backend's `load` returns."""
 
-    def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
-        """Transcribe mono float32 arrays at SAMPLE_RATE; one Transcript per array, in the same order."""
+    def transcribe(self, batch: list[np.ndarray], **settings: list[Any]) -> list[Transcript]:
+        """Transcribe mono float32 arrays at SAMPLE_RATE; one Transcript per array, in the same order.
+
+        `settings` are the per-item settings (ITEM_SETTINGS) the backend declares and the job gives
+        (`--language-key lang`): each a list with one value per array, None for an item without one
+        (which takes the value given to `load`, or what the model finds itself)."""
 
 
 class Segmenter(Protocol):
@@ -44,8 +49,11 @@ class Segmenter(Protocol):
 
 # Options `asrctl infer` has flags for and passes to `load` when the user sets them; a backend lists
 # those it takes in `options`. Anything else a backend needs it declares in `extra_options`.
-INFER_OPTIONS = ("language", "task", "beam_size", "timestamps", "chunk_seconds", "quantize", "trust_remote_code",
-                 "allow_pickle")
+INFER_OPTIONS = ("language", "task", "detect_language", "beam_size", "timestamps", "chunk_seconds", "quantize",
+                 "trust_remote_code", "allow_pickle")
+# Options a row may set for itself, from a field the user names (`--language-key lang`): a backend
+# lists those it takes per item in `item_settings`.
+ITEM_SETTINGS = ("language",)
 
 
 @dataclass(frozen=True)
@@ -69,12 +77,19 @@ class BackendSpec:
     # Seconds of audio the model is best given at once (Whisper's 30 s window): `--segment auto`
     # cuts longer rows into segments of up to this. None: the backend takes any length as it is.
     window: float | None = None
+    # ITEM_SETTINGS that `transcribe` takes per item. With `mixed_batches` False, the items of a
+    # batch given to it all share their settings (the engine splits batches to that end).
+    item_settings: frozenset[str] = field(default_factory=frozenset)
+    mixed_batches: bool = True
 
     def __post_init__(self) -> None:
         # Checked at registration, where a failure names the plugin rather than surfacing in a job.
         if not set(self.options) <= set(INFER_OPTIONS):
             unknown = ", ".join(sorted(set(self.options) - set(INFER_OPTIONS)))
             raise ValueError(f"backend {self.name!r}: {unknown} not in INFER_OPTIONS (declare it in extra_options)")
+        if not set(self.item_settings) <= set(ITEM_SETTINGS):
+            unknown = ", ".join(sorted(set(self.item_settings) - set(ITEM_SETTINGS)))
+            raise ValueError(f"backend {self.name!r}: item settings {unknown} not in ITEM_SETTINGS")
         for name in self.extra_options:
             if not name.isidentifier() or name in INFER_OPTIONS:
                 raise ValueError(f"backend {self.name!r}: extra option {name!r} must be an identifier "

@@ -240,11 +240,23 @@ def test_whisper_language_task_and_beams_reach_generate(tiny_whisper, monkeypatc
     [result] = transcriber.transcribe([noise(1.0)])
     assert (calls[0]["language"], calls[0]["task"], calls[0]["num_beams"]) == ("de", "translate", 2)
     assert result.language == "de"
-    # Without options the task is still given: transformers 5 leaves it out of the prompt otherwise.
+    # Without options the task is still given: transformers 5 leaves it out of the prompt otherwise;
+    # the language is the one detected, passed on with its probability.
     transcriber = load("hf-whisper", tiny_whisper)
     calls = spy_generate(transcriber, monkeypatch)
-    transcriber.transcribe([noise(1.0)])
-    assert calls[0]["task"] == "transcribe" and "language" not in calls[0] and calls[0]["num_beams"] == 1
+    [result] = transcriber.transcribe([noise(1.0)])
+    assert calls[0]["task"] == "transcribe" and calls[0]["language"] == result.language and calls[0]["num_beams"] == 1
+    assert 0 < result.language_probability <= 1
+
+
+def test_whisper_takes_a_language_per_item_and_detects_the_others(tiny_whisper, monkeypatch):
+    transcriber = load("hf-whisper", tiny_whisper, detect_language=True)
+    calls = spy_generate(transcriber, monkeypatch)
+    first, second = transcriber.transcribe([noise(1.0), noise(2.0)], language=["German", None])
+    assert calls[0]["language"] == ["de", second.language]  # the row's own, and the detected one
+    assert first.language_probability is not None and 0 < second.language_probability <= 1
+    with pytest.raises(AsrctlError, match="not a Whisper language"):
+        transcriber.transcribe([noise(1.0)], language=["klingon"])
 
 
 @pytest.mark.parametrize(("options", "message"), [

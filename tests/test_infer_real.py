@@ -53,3 +53,22 @@ def test_whisper_base_matches_or_beats_the_pipeline(test_assets, data_dir, tmp_p
     print(f"WER asrctl {ours:.4f} pipeline {theirs:.4f}")
     assert ours <= theirs + 1e-9
     assert ours < 0.15
+
+
+def test_whisper_base_decodes_each_row_in_its_language_and_detects_it(test_assets, data_dir, tmp_path):
+    """espeak-ng German, Spanish and English rows with their language in a `lang` field."""
+    manifest = data_dir / "multilingual" / "manifest.jsonl"
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert {r["lang"] for r in rows} == {"de", "es", "en"}
+    model = test_assets / "whisper-base-hf"
+    for flags in (["--language-key", "lang"], ["--detect-language"]):
+        out = tmp_path / f"{flags[0]}.jsonl"
+        result = run_cli("infer", str(manifest), "-b", "hf-whisper", "-m", str(model), "-o", str(out),
+                         "--device", "cpu", "-q", *flags)
+        assert result.returncode == 0, result.stderr
+        preds = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [p["pred_lang"] for p in preds] == [r["lang"] for r in rows], flags
+        if flags[0] == "--detect-language":
+            assert all(0 < p["pred_lang_prob"] <= 1 for p in preds)
+        else:  # decoded in the row's language: German words come out German
+            assert "Berlin" in preds[0]["pred_text"] and "pred_lang_prob" not in preds[0]

@@ -216,3 +216,14 @@ def test_error_lines_name_a_file_by_its_normal_path(tmp_path, infer):
     result = infer(manifest, tmp_path / "out.jsonl")
     assert result.returncode == 3 and f"{tmp_path / 'corpus' / 'missing.wav'}: no such file" in result.stderr
     assert "/../" not in result.stderr
+
+
+def test_a_language_per_row_is_refused_by_a_backend_that_cannot_take_one(tmp_path):
+    from asrctl.testing import run_cli
+
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": "a.wav", "duration": 1.0, "lang": "de"}) + "\n")
+    result = run_cli("infer", str(manifest), "-b", "hf-ctc", "-m", "any", "--language-key", "lang")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "backend 'hf-ctc' cannot take a language per row (--language-key); backends that can: hf-whisper" \
+        in result.stderr

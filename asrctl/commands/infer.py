@@ -16,8 +16,12 @@ from asrctl.specs import INFER_OPTIONS
 
 # Options that reach the backend's load(): flags named as asrctl.specs.INFER_OPTIONS, and -O for the rest.
 BACKEND_OPTIONS = [
-    click.option("--language", help="Spoken language code (e.g. en), for multilingual models."),
+    click.option("--language", help="Spoken language code (e.g. en), for multilingual models; rows may set their "
+                                    "own with --language-key."),
     click.option("--task", type=click.Choice(["transcribe", "translate"]), help="Whisper: transcribe, or translate to English."),
+    click.option("--detect-language", is_flag=True, default=None,
+                 help="Add pred_lang and pred_lang_prob: the language each row's audio is in, as the model detects "
+                      "it (multilingual Whisper). Rows are still decoded in their given language, if any."),
     click.option("--beam-size", type=click.IntRange(min=1), help="Beam search width (default: the backend's greedy decoding)."),
     click.option("--timestamps", type=click.Choice(["segment", "word"]), help="Add pred_segments or pred_words with times."),
     click.option("--chunk-seconds", type=click.FloatRange(min=1), help="Long audio is cut into windows this long (CTC)."),
@@ -79,6 +83,9 @@ RUN_OPTIONS = [
                       "min_silence, min_speech, speech_pad; seconds). Repeatable."),
     click.option("--max-segment", type=click.FloatRange(min=1), metavar="SECONDS",
                  help="Longest segment --segment makes [default: the backend's window, else 30]."),
+    click.option("--language-key", metavar="FIELD",
+                 help="Each row's spoken language from this field (e.g. lang: en, de); rows without it take "
+                      "--language, else the model detects it."),
     click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),
     click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
     click.option("--retry-errors", is_flag=True,
@@ -112,6 +119,8 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
     params["segmentation"] = Segmentation(params.pop("segment"), params.pop("segmenter"),
                                           params.pop("segmenter_options"), params.pop("max_segment"))
     options = {k: v for k, v in flags.items() if v is not None} | params.pop("backend_options")
+    language_key = params.pop("language_key")
+    params["item_keys"] = {"language": language_key} if language_key else {}
     job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=options, **params)
     try:
         summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet))
@@ -165,6 +174,7 @@ def infer_command(manifest: Path, backend: str, model: str, output: Path | None,
       asrctl infer test.jsonl -b hf-whisper -m openai/whisper-small -o test.pred.jsonl
       asrctl infer test.jsonl -b hf-ctc -m facebook/wav2vec2-base-960h --device cuda
       asrctl infer long.jsonl -b hf-whisper -m ./my-model --timestamps segment --language en
+      asrctl infer cv.jsonl -b hf-whisper -m openai/whisper-small --language-key lang --detect-language
     """
     summary = transcribe(manifest, output or default_output(manifest), backend, model, quiet, params)
     if summary.errors and not summary.finished_before:

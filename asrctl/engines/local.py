@@ -85,7 +85,7 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
     batches = duration_batches([item.duration for item in items], job.batch_size, job.batch_seconds)
     with _watching_workers():
         for batch in _worker_results(AudioDataset(items), batches, job.num_workers):
-            yield transcribe_batch(model, batch)
+            yield transcribe_batch(model, batch, spec)
 
 
 def _import_torch() -> None:

@@ -181,6 +181,7 @@ class ModelWorker:
 
     def __init__(self, job: InferJob, spec: BackendSpec) -> None:
         self.failure = ""
+        self.spec = spec
         try:
             self.model = load_model(job, spec)
         except AsrctlError as exc:
@@ -192,5 +193,5 @@ class ModelWorker:
         count = len(rows["batch"])
         if self.failure:
             return {"results": [pack([])] * count, "failure": [self.failure] * count}
-        results = [pack(transcribe_batch(self.model, unpack(batch))) for batch in rows["batch"]]
+        results = [pack(transcribe_batch(self.model, unpack(batch), self.spec)) for batch in rows["batch"]]
         return {"results": results, "failure": [""] * count}

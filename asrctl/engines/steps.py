@@ -8,6 +8,7 @@ costs only itself.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -72,19 +73,28 @@ def load_segmenter(segmentation: Segmentation) -> Segmenter:
     return _segmenters[key]
 
 
-def transcribe_batch(model: Transcriber, batch: list[Decoded]) -> list[WorkResult]:
+def transcribe_batch(model: Transcriber, batch: list[Decoded], spec: BackendSpec) -> list[WorkResult]:
     """One result per item: its decoding error, or its transcript (or transcription error)."""
     results = [WorkResult(item.index, error=error) for item, audio, error in batch if audio is None]
     good = [(item, audio) for item, audio, _ in batch if audio is not None]
-    if good:
-        results += transcribe_safely(model, [item for item, _ in good], [audio for _, audio in good])
+    groups: dict[str, list[tuple[WorkItem, np.ndarray]]] = {}
+    for item, audio in good:  # a backend that cannot mix items' settings gets one batch per setting
+        groups.setdefault("" if spec.mixed_batches else repr(sorted(item.settings.items())), []).append((item, audio))
+    for group in groups.values():
+        results += transcribe_safely(model, [item for item, _ in group], [audio for _, audio in group])
     return results
+
+
+def item_settings(items: list[WorkItem]) -> dict[str, list[Any]]:
+    """The items' own settings as transcribe() takes them: each a list, one value per item (None: not set)."""
+    names = sorted({name for item in items for name in item.settings})
+    return {name: [item.settings.get(name) for item in items] for name in names}
 
 
 def transcribe_safely(model: Transcriber, items: list[WorkItem], audios: list[np.ndarray]) -> list[WorkResult]:
     """Transcribe a batch; on failure retry each half, down to single utterances."""
     try:
-        transcripts = model.transcribe(audios)
+        transcripts = model.transcribe(audios, **item_settings(items))
         if len(transcripts) != len(audios):
             raise RuntimeError(f"backend returned {len(transcripts)} results for {len(audios)} inputs")
         return [WorkResult(item.index, transcript=t) for item, t in zip(items, transcripts)]

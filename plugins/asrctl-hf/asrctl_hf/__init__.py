@@ -59,8 +59,9 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         load=load_whisper,
         check=partial(folders.check, "hf-whisper"),
         description="transformers Whisper models: transcribe or translate, timestamps, long-form",
-        options=frozenset({"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code",
-                           "allow_pickle"}),
+        options=frozenset({"language", "task", "detect_language", "beam_size", "timestamps", "quantize",
+                           "trust_remote_code", "allow_pickle"}),
+        item_settings=frozenset({"language"}),  # generate() takes a language per item
         window=30.0,  # Whisper's input window
     ))
 

@@ -70,35 +70,63 @@ class WhisperTranscriber:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model: Any, processor: Any, *, device: str, dtype: torch.dtype, prompt: dict[str, str],
-                 beam_size: int, timestamps: str) -> None:
+                 beam_size: int, timestamps: str, detect: bool = False) -> None:
         self.model = model
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.device = device
         self.dtype = dtype
         self.timestamps = timestamps
-        self.generate_options = {"num_beams": beam_size, **prompt}
+        self.generate_options = {"num_beams": beam_size, **{k: v for k, v in prompt.items() if k != "language"}}
         config = model.generation_config
-        self.language = prompt.get("language") or (None if is_multilingual(config) else "en")
+        self.multilingual = is_multilingual(config)
+        self.detect = detect
+        self.language = prompt.get("language") or (None if self.multilingual else "en")
         self.language_ids = {token_id: token[2:-2] for token, token_id in getattr(config, "lang_to_id", {}).items()}
         self.short_samples = processor.feature_extractor.n_samples  # 30 s
 
     @torch.inference_mode()
-    def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
+    def transcribe(self, batch: list[np.ndarray], language: list[str | None] | None = None) -> list[Transcript]:
+        languages = [self._row_language(code) if code else self.language for code in language or [None] * len(batch)]
         results: list[Transcript | None] = [None] * len(batch)
         for long_form in (False, True):
             indices = [i for i, audio in enumerate(batch) if (len(audio) > self.short_samples) == long_form]
             if indices:
-                for i, transcript in zip(indices, self._generate([batch[i] for i in indices], long_form)):
+                generated = self._generate([batch[i] for i in indices], [languages[i] for i in indices], long_form)
+                for i, transcript in zip(indices, generated):
                     results[i] = transcript
         return results  # type: ignore[return-value]  # every index was filled
 
-    def _generate(self, batch: list[np.ndarray], long_form: bool) -> list[Transcript]:
+    def _row_language(self, language: str) -> str:
+        code = language_code(language)
+        if self.multilingual and f"<|{code}|>" not in self.model.generation_config.lang_to_id:
+            raise AsrctlError(f"this model does not know language {language!r}")
+        if not self.multilingual and code != "en":
+            raise AsrctlError(f"an English-only Whisper cannot take language={language}")
+        return code
+
+    def _detect(self, features: torch.Tensor) -> list[tuple[str, float]]:
+        """Each item's most likely language and its probability, from the first 30 s: the
+        distribution over language tokens after <|startoftranscript|>, as generate() detects."""
+        config = self.model.generation_config
+        ids = list(config.lang_to_id.values())
+        start = torch.full((len(features), 1), config.decoder_start_token_id, device=self.device)
+        logits = self.model(input_features=features[:, :, :3000], decoder_input_ids=start, use_cache=False).logits
+        best = logits[:, -1, ids].float().softmax(-1).max(-1)
+        return [(self.language_ids[ids[i]], round(float(p), 4)) for p, i in zip(best.values, best.indices.tolist())]
+
+    def _generate(self, batch: list[np.ndarray], languages: list[str | None], long_form: bool) -> list[Transcript]:
         # Short-form features are padded to 30 s, as Whisper expects; long-form needs every frame.
         layout = {"truncation": False, "padding": "longest"} if long_form else {}
         features = self.processor(batch, sampling_rate=SAMPLE_RATE, return_tensors="pt",
                                   return_attention_mask=True, **layout)
         features = features.to(self.device, dtype=self.dtype)
+        detected: list[tuple[str, float] | None] = [None] * len(batch)
+        if self.multilingual and (self.detect or None in languages):
+            detected = self._detect(features.input_features)
+        languages = [code or found[0] for code, found in zip(languages, detected)] if self.multilingual else languages
+        # one language for the batch as generate() takes it, else one per item
+        prompt = {"language": languages[0] if len(set(languages)) == 1 else languages} if self.multilingual else {}
         with warnings.catch_warnings():
             # word times: when generate() seeks on into a short item's padding, DTW gets no frames to normalise
             warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom", category=UserWarning)
@@ -107,15 +135,18 @@ class WhisperTranscriber:
                 attention_mask=features.attention_mask,  # per-item lengths: where long-form stops, DTW spans
                 return_timestamps=long_form or self.timestamps != "none",
                 return_token_timestamps=self.timestamps == "word",
-                return_segments=True,  # segment times, and the prompt with the detected language
-                **self.generate_options,
+                return_segments=True,  # segment times
+                **self.generate_options, **prompt,
             )
         texts = self.tokenizer.batch_decode(output["sequences"], skip_special_tokens=True)
-        return [self._transcript(text, segments, len(audio) / SAMPLE_RATE)
-                for text, segments, audio in zip(texts, output["segments"], batch)]
+        return [self._transcript(text, segments, len(audio) / SAMPLE_RATE, code, found)
+                for text, segments, audio, code, found in zip(texts, output["segments"], batch, languages, detected)]
 
-    def _transcript(self, text: str, segments: list[dict], duration: float) -> Transcript:
-        transcript = Transcript(text=text.strip(), language=self.language or self._detected_language(segments))
+    def _transcript(self, text: str, segments: list[dict], duration: float, language: str | None,
+                    detected: tuple[str, float] | None) -> Transcript:
+        """pred_lang: with --detect-language the language detected, else the one decoded in."""
+        spoken, probability = detected if detected and (self.detect or language == detected[0]) else (language, None)
+        transcript = Transcript(text=text.strip(), language=spoken, language_probability=probability)
         if self.timestamps != "none":
             transcript.segments = [
                 {"start": _seconds(s["start"], duration), "end": _seconds(s["end"], duration),
@@ -123,15 +154,8 @@ class WhisperTranscriber:
                 for s in segments
             ]
         if self.timestamps == "word":
-            transcript.words = self._words(segments, transcript.language, duration)
+            transcript.words = self._words(segments, language, duration)
         return transcript
-
-    def _detected_language(self, segments: list[dict]) -> str | None:
-        if not segments:
-            return None
-        result = segments[0]["result"]  # the first window's whole sequence, prompt included
-        sequence = result["sequences"] if isinstance(result, dict) else result
-        return next((self.language_ids[t] for t in sequence.tolist() if t in self.language_ids), None)
 
     def _words(self, segments: list[dict], language: str | None, duration: float) -> list[dict]:
         if not segments:
@@ -159,7 +183,8 @@ def _seconds(value: Any, duration: float) -> float:
 
 def load(model: str, *, device: str, dtype: str, language: str | None = None, task: str | None = None,
          beam_size: int = 1, timestamps: str | None = None, quantize: str | None = None,
-         trust_remote_code: bool = False, allow_pickle: bool = False) -> WhisperTranscriber:
+         trust_remote_code: bool = False, allow_pickle: bool = False,
+         detect_language: bool = False) -> WhisperTranscriber:
     # Options are checked before the (slow) load: a typo fails at once.
     timestamps = timestamps or "none"
     if timestamps not in TIMESTAMPS:
@@ -179,4 +204,4 @@ def load(model: str, *, device: str, dtype: str, language: str | None = None, ta
                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **attention)
     prompt = prompt_options(loaded.generation_config, model, language, task)
     return WhisperTranscriber(loaded, processor, device=device, dtype=dtype_, prompt=prompt,
-                              beam_size=int(beam_size), timestamps=timestamps)
+                              beam_size=int(beam_size), timestamps=timestamps, detect=bool(detect_language))
