@@ -56,8 +56,9 @@ def spy_generate(transcriber, monkeypatch) -> list[dict]:
 def test_backends_register_without_importing_torch():
     ctc, whisper = backends().get("hf-ctc"), backends().get("hf-whisper")
     assert ctc.options == {"chunk_seconds", "quantize", "trust_remote_code", "allow_pickle"}
-    assert whisper.options == {"language", "task", "beam_size", "timestamps", "quantize", "trust_remote_code",
-                               "allow_pickle"}
+    assert whisper.options == {"language", "task", "detect_language", "beam_size", "timestamps", "quantize",
+                               "trust_remote_code", "allow_pickle"}
+    assert whisper.item_settings == {"language"} and not ctc.item_settings
     assert ctc.options | whisper.options <= set(INFER_OPTIONS)
     code = "import sys, asrctl_hf; heavy = {'torch', 'transformers'} & set(sys.modules); assert not heavy, heavy"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -243,3 +243,30 @@ def test_a_dead_decoding_worker_is_not_taken_for_a_failed_batch():
     with pytest.raises(RuntimeError, match="DataLoader worker"):
         transcribe_safely(model, items, [np.zeros(16000, np.float32)] * 4)
     assert model.calls == 1
+
+
+def test_a_backend_that_cannot_mix_settings_gets_one_batch_per_language():
+    from asrctl.engines.steps import transcribe_batch
+    from asrctl.inference import WorkItem
+    import numpy as np
+
+    from asrctl.specs import Transcript
+
+    calls = []
+
+    class PerLanguage:
+        def transcribe(self, batch, language=None):
+            calls.append(language)
+            return [Transcript(text=f"{code}") for code in language or [None] * len(batch)]
+
+    items = [WorkItem(i, i + 1, f"{i}.wav", None, 1.0, settings={"language": code} if code else {})
+             for i, code in enumerate(["de", "es", "de", None])]
+    batch = [(item, np.zeros(160, np.float32), None) for item in items]
+    # apart, a row without a language of its own goes without the setting
+    for mixed, expected in ((True, [["de", "es", "de", None]]), (False, [["de", "de"], ["es"], None])):
+        calls.clear()
+        spec = BackendSpec(name="per-language", load=lambda *a, **k: None, item_settings=frozenset({"language"}),
+                           mixed_batches=mixed)
+        results = transcribe_batch(PerLanguage(), batch, spec)
+        assert calls == expected, mixed
+        assert {r.index: r.transcript.text for r in results} == {0: "de", 1: "es", 2: "de", 3: "None"}

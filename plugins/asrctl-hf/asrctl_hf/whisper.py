@@ -52,14 +52,22 @@ def prompt_options(config: Any, model: str, language: str | None, task: str | No
     checkpoint's legacy forced_decoder_ids say so), and without one Whisper stops early.
     An English-only model takes neither (generate() rejects them), so English is left implicit.
     """
-    code = language_code(language) if language is not None else None
+    code = known_language(config, model, language) if language is not None else None
     if not is_multilingual(config):
-        if code not in (None, "en") or task == "translate":
-            raise AsrctlError(f"{model} is an English-only Whisper: it cannot take language={language} or translate")
+        if task == "translate":
+            raise AsrctlError(f"{model} is an English-only Whisper: it cannot translate")
         return {}
-    if code is not None and f"<|{code}|>" not in config.lang_to_id:
-        raise AsrctlError(f"{model} does not know language {language!r}")
     return {"task": task or "transcribe", **({"language": code} if code else {})}
+
+
+def known_language(config: Any, model: str, language: str) -> str:
+    """The code of `language` (--language, or a row's), refused where the checkpoint does not know it."""
+    code = language_code(language)
+    if not is_multilingual(config) and code != "en":
+        raise AsrctlError(f"{model} is an English-only Whisper: it cannot take language={language}")
+    if is_multilingual(config) and f"<|{code}|>" not in config.lang_to_id:
+        raise AsrctlError(f"{model} does not know language {language!r}")
+    return code
 
 
 def is_multilingual(config: Any) -> bool:
@@ -70,8 +78,9 @@ class WhisperTranscriber:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model: Any, processor: Any, *, device: str, dtype: torch.dtype, prompt: dict[str, str],
-                 beam_size: int, timestamps: str, detect: bool = False) -> None:
+                 beam_size: int, timestamps: str, detect: bool = False, name: str = "this model") -> None:
         self.model = model
+        self.name = name
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.device = device
@@ -87,7 +96,8 @@ class WhisperTranscriber:
 
     @torch.inference_mode()
     def transcribe(self, batch: list[np.ndarray], language: list[str | None] | None = None) -> list[Transcript]:
-        languages = [self._row_language(code) if code else self.language for code in language or [None] * len(batch)]
+        languages = [known_language(self.model.generation_config, self.name, code) if code else self.language
+                     for code in language or [None] * len(batch)]
         results: list[Transcript | None] = [None] * len(batch)
         for long_form in (False, True):
             indices = [i for i, audio in enumerate(batch) if (len(audio) > self.short_samples) == long_form]
@@ -96,14 +106,6 @@ class WhisperTranscriber:
                 for i, transcript in zip(indices, generated):
                     results[i] = transcript
         return results  # type: ignore[return-value]  # every index was filled
-
-    def _row_language(self, language: str) -> str:
-        code = language_code(language)
-        if self.multilingual and f"<|{code}|>" not in self.model.generation_config.lang_to_id:
-            raise AsrctlError(f"this model does not know language {language!r}")
-        if not self.multilingual and code != "en":
-            raise AsrctlError(f"an English-only Whisper cannot take language={language}")
-        return code
 
     def _detect(self, features: torch.Tensor) -> list[tuple[str, float]]:
         """Each item's most likely language and its probability, from the first 30 s: the
@@ -204,4 +206,5 @@ def load(model: str, *, device: str, dtype: str, language: str | None = None, ta
                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **attention)
     prompt = prompt_options(loaded.generation_config, model, language, task)
     return WhisperTranscriber(loaded, processor, device=device, dtype=dtype_, prompt=prompt,
-                              beam_size=int(beam_size), timestamps=timestamps, detect=bool(detect_language))
+                              beam_size=int(beam_size), timestamps=timestamps, detect=bool(detect_language),
+                              name=model)

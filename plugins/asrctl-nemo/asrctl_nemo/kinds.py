@@ -14,11 +14,6 @@ import yaml
 
 from asrctl import AsrctlError
 
-# kind -> how users know it
-NAMES = {"ctc": "CTC", "rnnt": "RNNT transducer", "hybrid": "hybrid RNNT/CTC", "tdt": "TDT transducer",
-         "multitask": "multitask (Canary) encoder-decoder"}
-TRAINABLE = ("ctc", "rnnt", "hybrid", "tdt")
-
 
 def kind(config: Any) -> str:
     """The kind of model a NeMo model config (a dict or DictConfig) describes."""
@@ -53,5 +48,5 @@ def check_trainable(model_kind: str | None, model: str, *, cuda: bool) -> None:
     supported = "the nemo trainer fine-tunes CTC, RNNT, hybrid RNNT/CTC and (on CUDA GPUs) TDT models"
     if model_kind == "tdt" and not cuda:  # NeMo's TDT loss has a CUDA kernel only
         raise AsrctlError(f"{model} is a TDT transducer, which NeMo trains on CUDA GPUs only: {supported}")
-    if model_kind is not None and model_kind not in TRAINABLE:
-        raise AsrctlError(f"{model} is a {NAMES[model_kind]} model: {supported}")
+    if model_kind == "multitask":
+        raise AsrctlError(f"{model} is a multitask (Canary) encoder-decoder model: {supported}")
