@@ -124,6 +124,25 @@ def test_word_and_segment_timestamps(python, ct2_model, speech):
     assert row["pred_segments"][0]["start"] <= words[0]["start"]
 
 
+@pytest.mark.parametrize("batched", ["true", "false"])
+def test_each_row_decodes_in_its_language_and_its_language_is_detected(python, ct2_model, data_dir, tmp_path, batched):
+    manifest = data_dir / "multilingual" / "manifest.jsonl"
+    rows = read_jsonl(manifest)
+    assert {r["lang"] for r in rows} == {"de", "es", "en"}
+    for flags in (["--language-key", "lang"], ["--detect-language"]):
+        out = tmp_path / f"{flags[0]}.jsonl"
+        result = run_cli("infer", str(manifest), "-b", "faster-whisper", "-m", str(ct2_model), "-o", str(out),
+                         "--device", "cpu", "-q", "-O", f"batched={batched}", "--batch-size", "8", *flags,
+                         python=python)
+        assert result.returncode == 0, result.stderr
+        preds = read_jsonl(out)
+        assert [p["pred_lang"] for p in preds] == [r["lang"] for r in rows], flags
+        if flags[0] == "--detect-language":
+            assert all(0 < p["pred_lang_prob"] <= 1 for p in preds)
+        else:  # decoded in the row's language: German words come out German
+            assert "Berlin" in preds[0]["pred_text"] and "pred_lang_prob" not in preds[0]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["-O", "compute_typ=int8"],
      "backend 'faster-whisper': unknown -O option 'compute_typ' (did you mean 'compute_type'?)"),

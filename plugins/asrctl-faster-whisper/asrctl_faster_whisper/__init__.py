@@ -25,7 +25,8 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         name="faster-whisper",
         load=load,
         description="Whisper on CTranslate2 (faster-whisper): int8/float16 compute types, VAD, timestamps, long-form",
-        options=frozenset({"language", "task", "beam_size", "timestamps"}),
+        options=frozenset({"language", "task", "detect_language", "beam_size", "timestamps"}),
+        item_settings=frozenset({"language"}),  # a prompt per item, in either way through the model
         window=30.0,  # Whisper's input window
         extra_options={
             "compute_type": "CTranslate2 compute type: int8, int8_float16, int8_float32, float16, bfloat16, "

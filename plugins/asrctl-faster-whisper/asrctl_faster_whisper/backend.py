@@ -20,7 +20,6 @@ from typing import Any
 import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
-from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
@@ -33,29 +32,40 @@ TIMESTAMPS = ("segment", "word")
 
 class FasterWhisperTranscriber:
     def __init__(self, model: WhisperModel, *, language: str | None, task: str, beam_size: int,
-                 timestamps: str | None, vad: bool, batched: bool) -> None:
+                 timestamps: str | None, vad: bool, batched: bool, detect: bool = False,
+                 name: str = "this model") -> None:
         self.model = model
+        self.name = name
         self.language = language
         self.task = task
         self.beam_size = beam_size
         self.timestamps = timestamps
         self.vad = vad
+        self.multilingual = model.model.is_multilingual
+        self.detect = detect and self.multilingual  # an English-only Whisper has no language tokens
         # Timestamps and VAD need faster-whisper's per-recording path.
         self.batched = batched and timestamps is None and not vad
         self.suppress_tokens = get_suppressed_tokens(self._tokenizer(language or "en"), [-1])
 
-    def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
+    def transcribe(self, batch: list[np.ndarray], language: list[str | None] | None = None) -> list[Transcript]:
+        languages = [known_language(self.model, self.name, code) if code else self.language
+                     for code in language or [None] * len(batch)]
         together = [i for i, audio in enumerate(batch) if self.batched and len(audio) <= ONE_WINDOW]
-        results: dict[int, Transcript] = dict(zip(together, self._generate([batch[i] for i in together])))
-        return [results[i] if i in results else self._transcribe_one(audio) for i, audio in enumerate(batch)]
+        results = dict(zip(together, self._generate([batch[i] for i in together], [languages[i] for i in together])))
+        return [results[i] if i in results else self._transcribe_one(audio, languages[i])
+                for i, audio in enumerate(batch)]
 
-    def _transcribe_one(self, audio: np.ndarray) -> Transcript:
+    def _transcribe_one(self, audio: np.ndarray, language: str | None) -> Transcript:
+        detected = None
+        if self.multilingual and (self.detect or language is None):
+            [detected] = self._detect(self.model.encode(window_features(self.model, audio)[None]))
         segments, info = self.model.transcribe(
-            audio, language=self.language, task=self.task, beam_size=self.beam_size,
+            audio, language=language or (detected[0] if detected else None), task=self.task, beam_size=self.beam_size,
             word_timestamps=self.timestamps == "word", vad_filter=self.vad,
         )
         segments = list(segments)  # a generator: decoding happens here
-        transcript = Transcript(text="".join(s.text for s in segments).strip(), language=info.language)
+        transcript = Transcript(text="".join(s.text for s in segments).strip(),
+                                **self._spoken(language or info.language, detected))
         if self.timestamps:
             transcript.segments = [{"start": round(s.start, 2), "end": round(s.end, 2), "text": s.text.strip()}
                                    for s in segments]
@@ -64,17 +74,16 @@ class FasterWhisperTranscriber:
                                 for s in segments for w in s.words or []]
         return transcript
 
-    def _generate(self, batch: list[np.ndarray]) -> list[Transcript]:
+    def _generate(self, batch: list[np.ndarray], languages: list[str | None]) -> list[Transcript]:
         if not batch:
             return []
         model = self.model
-        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1]) for audio in batch])
-        encoded = model.encode(features)
-        if self.language or not model.model.is_multilingual:
-            languages = [self.language or "en"] * len(batch)
-        else:  # the most likely language token of each item, "<|de|>" -> "de"
-            languages = [scores[0][0][2:-2] for scores in model.model.detect_language(encoded)]
-        tokenizers = [self._tokenizer(language) for language in languages]
+        encoded = model.encode(np.stack([window_features(model, audio) for audio in batch]))
+        detected: list[tuple[str, float] | None] = [None] * len(batch)
+        if self.multilingual and (self.detect or None in languages):
+            detected = self._detect(encoded)
+        languages = [code or (found[0] if found else "en") for code, found in zip(languages, detected)]
+        tokenizers = [self._tokenizer(code) for code in languages]
         # Without timestamps, as BatchedInferencePipeline: with them Whisper ends a window at the last
         # segment it completed, leaving the rest for a next window that one-shot decoding never has
         # (on 30 s VAD segments of long recordings that dropped a third of the words: 16.5% WER, not 9.7%).
@@ -83,11 +92,40 @@ class FasterWhisperTranscriber:
             beam_size=self.beam_size, max_length=model.max_length, suppress_blank=True,
             suppress_tokens=self.suppress_tokens,
         )
-        return [Transcript(text=tokenizer.decode(result.sequences_ids[0]).strip(), language=language)
-                for tokenizer, result, language in zip(tokenizers, results, languages)]
+        return [Transcript(text=tokenizer.decode(result.sequences_ids[0]).strip(), **self._spoken(code, found))
+                for tokenizer, result, code, found in zip(tokenizers, results, languages, detected)]
+
+    def _detect(self, encoded: Any) -> list[tuple[str, float]]:
+        """Each item's most likely language and its probability (CTranslate2 gives (token, probability)
+        pairs, most likely first: "<|de|>" -> "de")."""
+        return [(scores[0][0][2:-2], scores[0][1]) for scores in self.model.model.detect_language(encoded)]
+
+    def _spoken(self, language: str, detected: tuple[str, float] | None) -> dict[str, Any]:
+        """pred_lang: with --detect-language the language detected, else the one decoded in; a
+        probability where it was detected."""
+        if detected and (self.detect or detected[0] == language):
+            return {"language": detected[0], "language_probability": round(float(detected[1]), 4)}
+        return {"language": language}
 
     def _tokenizer(self, language: str) -> Tokenizer:
         return Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task=self.task, language=language)
+
+
+def window_features(model: WhisperModel, audio: np.ndarray) -> np.ndarray:
+    """The log-mel features of the first 30 s, padded with silence as OpenAI's Whisper and transformers
+    pad them. faster-whisper pads the features with zeros instead, a value that silence does not take:
+    on a short German espeak-ng row that detected Yiddish (0.16), where silence gives German (0.31)."""
+    window = np.pad(audio[:ONE_WINDOW], (0, max(0, ONE_WINDOW - len(audio))))
+    return model.feature_extractor(window)[..., :model.feature_extractor.nb_max_frames]
+
+
+def known_language(model: WhisperModel, name: str, language: str) -> str:
+    """`language` (--language, or a row's), refused where the model does not know it."""
+    known = model.supported_languages
+    if language not in known:
+        raise AsrctlError(f"language={language!r}: {name} knows only {', '.join(known[:12])}"
+                          + (", ..." if len(known) > 12 else ""))
+    return language
 
 
 def ct2_device(device: str) -> tuple[str, int]:
@@ -108,7 +146,7 @@ def check_compute_type(compute_type: Any, device: str) -> str:
 
 def load(model: str, *, device: str, dtype: str, language: str | None = None, task: str | None = None,
          beam_size: int = 1, timestamps: str | None = None, compute_type: str | None = None,
-         vad: bool = False, batched: bool | None = None) -> FasterWhisperTranscriber:
+         vad: bool = False, batched: bool | None = None, detect_language: bool = False) -> FasterWhisperTranscriber:
     # What can be checked before the (slow) model load is: a typo fails at once.
     if task is not None and task not in TASKS:
         raise AsrctlError(f"task={task!r}: expected one of {', '.join(TASKS)}")
@@ -128,12 +166,12 @@ def load(model: str, *, device: str, dtype: str, language: str | None = None, ta
     except (OSError, ValueError, RuntimeError) as exc:  # no such folder or hub id, not a CTranslate2 model
         reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise AsrctlError(f"cannot load model {model!r} with faster-whisper: {reason}") from exc
-    if language is not None and language not in loaded.supported_languages:
-        raise AsrctlError(f"language={language!r}: {model} knows only {', '.join(loaded.supported_languages[:12])}"
-                          + (", ..." if len(loaded.supported_languages) > 12 else ""))
+    if language is not None:
+        known_language(loaded, model, language)
     if task == "translate" and not loaded.model.is_multilingual:
         raise AsrctlError(f"{model} is an English-only Whisper: it cannot translate")
     return FasterWhisperTranscriber(
         loaded, language=language, task=task or "transcribe", beam_size=int(beam_size), timestamps=timestamps,
-        vad=bool(vad), batched=kind == "cuda" if batched is None else batched,
+        vad=bool(vad), batched=kind == "cuda" if batched is None else batched, detect=bool(detect_language),
+        name=model,
     )
