@@ -22,7 +22,7 @@ from asrctl.probing import probed_duration
 from asrctl.registry import refuse_undeclared
 from asrctl.resume import ResumableOutput, file_identity
 from asrctl.segmentation import Segmentation, Span, check_segmenter, join
-from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, Transcript
+from asrctl.specs import INFER_OPTIONS, BackendSpec, EngineSpec, Transcriber, Transcript
 
 
 @dataclass
@@ -110,14 +110,19 @@ def check_options(spec: BackendSpec, options: dict[str, Any]) -> None:
     refuse_undeclared(f"backend {spec.name!r}", "-O", set(options) - set(spec.options), spec.extra_options)
 
 
-def check_item_keys(spec: BackendSpec, item_keys: dict[str, str]) -> None:
-    """Refuse per-row settings (--language-key) the backend cannot take per item."""
+def check_item_keys(spec: BackendSpec, item_keys: dict[str, str], model: tuple[str, Transcriber] | None = None) -> None:
+    """Refuse per-row settings (--language-key) the backend cannot take per item: before it loads,
+    by what the backend declares; once loaded, by what the `model` (its name, its Transcriber) takes."""
     from asrctl import plugins
 
-    for name in sorted(set(item_keys) - set(spec.item_settings)):
-        able = [b.name for b in plugins.backends() if name in b.item_settings]
+    takes = spec.item_settings if model is None else getattr(model[1], "item_settings", spec.item_settings)
+    for name in sorted(set(item_keys) - set(takes)):
         flag = "--" + name.replace("_", "-") + "-key"
-        raise AsrctlError(f"backend {spec.name!r} cannot take a {name.replace('_', ' ')} per row ({flag}); "
+        what = f"{name.replace('_', ' ')} per row ({flag})"
+        if model is not None:
+            raise AsrctlError(f"{model[0]}: this {spec.name} model takes no {what}")
+        able = [b.name for b in plugins.backends() if name in b.item_settings]
+        raise AsrctlError(f"backend {spec.name!r} cannot take a {what}; "
                           + (f"backends that can: {', '.join(able)}" if able else "no installed backend can"))
 
 

@@ -49,11 +49,11 @@ class Segmenter(Protocol):
 
 # Options `asrctl infer` has flags for and passes to `load` when the user sets them; a backend lists
 # those it takes in `options`. Anything else a backend needs it declares in `extra_options`.
-INFER_OPTIONS = ("language", "task", "detect_language", "beam_size", "timestamps", "chunk_seconds", "quantize",
-                 "trust_remote_code", "allow_pickle")
-# Options a row may set for itself, from a field the user names (`--language-key lang`): a backend
-# lists those it takes per item in `item_settings`.
-ITEM_SETTINGS = ("language",)
+INFER_OPTIONS = ("language", "task", "target_language", "detect_language", "beam_size", "timestamps",
+                 "chunk_seconds", "quantize", "trust_remote_code", "allow_pickle")
+# Options a row may set for itself, from a field the user names (`--language-key lang`,
+# `--target-language-key tgt`): a backend lists those it takes per item in `item_settings`.
+ITEM_SETTINGS = ("language", "target_language")
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,18 @@ class BackendSpec:
     # cuts longer rows into segments of up to this. None: the backend takes any length as it is.
     window: float | None = None
     # ITEM_SETTINGS that `transcribe` takes per item. With `mixed_batches` False, the items of a
-    # batch given to it all share their settings (the engine splits batches to that end).
+    # batch given to it all share their settings (the engine splits batches to that end). A loaded
+    # Transcriber may take fewer (some of the backend's models have no language to set): it says so
+    # in an `item_settings` attribute of its own.
     item_settings: frozenset[str] = field(default_factory=frozenset)
     mixed_batches: bool = True
+
+    @property
+    def languages(self) -> dict[str, Any]:
+        """What it does with languages, as `asrctl plugins` lists it: the settings it takes per row,
+        whether it detects the language spoken (--detect-language), whether it translates (--task)."""
+        return {"per_row": sorted(self.item_settings), "detects": "detect_language" in self.options,
+                "translates": "task" in self.options}
 
     def __post_init__(self) -> None:
         # Checked at registration, where a failure names the plugin rather than surfacing in a job.

@@ -148,6 +148,18 @@ def test_backend_options_are_listed_by_asrctl_plugins(toy_site):
     assert "toy -O: flavour, rounds, loud" in table and re.search(r"\n +rounds +a count", table)
 
 
+def test_asrctl_plugins_says_which_backends_take_a_language_per_row_detect_and_translate():
+    rows = json.loads(run_cli("plugins", "--json").stdout)
+    languages = {name: row["backend_languages"][name] for row in rows for name in row["backends"]}
+    assert languages["hf-whisper"] == {"per_row": ["language"], "detects": True, "translates": True}
+    assert languages["hf-ctc"] == {"per_row": [], "detects": False, "translates": False}
+    if "nemo" in languages:  # Canary: a prompt per item, with a target language to translate to
+        assert languages["nemo"] == {"per_row": ["language", "target_language"], "detects": False, "translates": True}
+    table = run_cli("plugins", env={"COLUMNS": "200"}).stdout
+    assert "hf-whisper languages: per row (--language-key), detects, translates" in table
+    assert "hf-ctc languages" not in table
+
+
 @pytest.mark.parametrize("extra", [{"beam_size": "clashes with --beam-size"}, {"compute-type": "not a keyword"}])
 def test_a_backend_cannot_declare_an_unusable_option(extra):
     with pytest.raises(ValueError, match="must be an identifier that is not one of INFER_OPTIONS"):

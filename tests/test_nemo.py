@@ -117,6 +117,18 @@ def test_a_nemo_file_needs_allow_pickle_and_a_wrong_head_is_one_line(tiny_nemo, 
     assert wrong.returncode == 1 and "decoder='tdt': expected one of rnnt, ctc" in wrong.stderr
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--language", "de"], "is a hybrid RNNT/CTC model: --language is for multitask (Canary) models"),
+    (["--language-key", "lang"], "this nemo model takes no language per row (--language-key)"),
+])
+def test_a_canarys_options_for_another_kind_of_model_are_one_line(tiny_nemo, manifest, args, message):
+    result = run_cli("infer", str(manifest[0]), "-b", "nemo", "-m", str(tiny_nemo), "--allow-pickle", "--device",
+                     "cpu", "-q", "-o", str(manifest[0].with_name("out.jsonl")), *args)
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert message in line
+
+
 def test_results_of_every_nemo_shape_become_one_text_per_utterance():
     from nemo.collections.asr.parts.utils.rnnt_utils import Hypothesis
 
@@ -310,7 +322,7 @@ def test_finetuning_a_tdt_model_without_a_gpu_is_refused_before_loading(tiny_nem
         result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_tdt), "--allow-pickle", "--train", str(train),
                          "-o", str(out), *method, "--max-steps", "2")
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-        assert "is a TDT transducer, which NeMo trains on CUDA GPUs only" in result.stderr
+        assert "is a TDT transducer model, which NeMo trains on CUDA GPUs only" in result.stderr
         assert "fine-tunes CTC, RNNT, hybrid RNNT/CTC" in result.stderr and not out.exists()  # nothing was loaded
 
 

@@ -225,3 +225,114 @@ def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, t
     model = model_class(cfg=cfg)
     model.save_to(str(folder / "tiny.nemo"))
     return folder / "tiny.nemo"
+
+
+CANARY_LANGUAGES = ("en", "de", "es")
+CANARY_FRAMES = 400  # timestamp tokens <|0|> ... <|399|>: encoder frames of 80 ms, as in Canary's tokenizers
+
+
+def build_tiny_canary(folder: Path, rows: list[dict], *, steps: int = 0) -> Path:
+    """A Canary-style multitask model, saved as folder/tiny.nemo: NeMo's EncDecMultiTaskModel with the
+    canary2 prompt (decoder context, emotion, source and target language, punctuation, ITN,
+    timestamps, diarization), a 2-layer FastConformer encoder (d_model 64, 8x subsampling) and a
+    1-layer transformer decoder; its tokenizer NeMo's CanaryTokenizer: the prompt's special tokens
+    beside a character-level SentencePiece per language (CANARY_LANGUAGES) trained on the rows' text.
+
+    With `steps`, first trained that many steps of AdamW on `rows` (audio_filepath, text, lang):
+    each row's text after a prompt in its own language, once without timestamps and once with word
+    times (<|start|>word<|end|>, spread evenly over the utterance): enough for a tiny model to
+    learn a few utterances, so that tests can read real transcripts."""
+    import sentencepiece as spm
+    from nemo.collections.asr.models import EncDecMultiTaskModel
+    from nemo.collections.asr.parts.submodules.multitask_decoding import MultiTaskDecodingConfig
+    from nemo.collections.common.tokenizers.canary_tokenizer import CanaryTokenizer
+    from omegaconf import OmegaConf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    special = [*(f"<|{code}|>" for code in CANARY_LANGUAGES), "<|transcribe|>", "<|translate|>", "<|startofcontext|>",
+               "<|emo:undefined|>", "<|itn|>", "<|noitn|>", "<|timestamp|>", "<|notimestamp|>", "<|diarize|>",
+               "<|nodiarize|>", *(f"<|{i}|>" for i in range(CANARY_FRAMES))]
+    CanaryTokenizer.build_special_tokenizer(special, folder / "spl_tokens")
+    langs = {"spl_tokens": {"dir": str(folder / "spl_tokens"), "type": "bpe"}}
+    for code in CANARY_LANGUAGES:
+        out = folder / code
+        out.mkdir()
+        text = [r["text"] for r in rows if r["lang"] == code] or ["a"]
+        (out / "text.txt").write_text("\n".join(text))
+        spm.SentencePieceTrainer.train(input=str(out / "text.txt"), model_prefix=str(out / "tokenizer"),
+                                       vocab_size=64, model_type="char", character_coverage=1.0,
+                                       hard_vocab_limit=False, minloglevel=2)
+        pieces = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+        (out / "vocab.txt").write_text("".join(pieces.id_to_piece(i) + "\n" for i in range(pieces.get_piece_size())))
+        langs[code] = {"dir": str(out), "type": "bpe"}
+    decoding = OmegaConf.merge(OmegaConf.structured(MultiTaskDecodingConfig),
+                               {"strategy": "greedy", "greedy": {"max_generation_delta": 80}})
+    cfg = OmegaConf.create({
+        "sample_rate": 16000,
+        "prompt_format": "canary2",
+        "restore_timestamps_model": False,  # Canary-1b-v2 aligns with a CTC model; this one times its own words
+        "model_defaults": {"asr_enc_hidden": 64, "lm_enc_hidden": 64, "lm_dec_hidden": 64},
+        "tokenizer": {"dir": None, "type": "agg", "langs": langs,
+                      "custom_tokenizer": {"_target_": "nemo.collections.common.tokenizers.canary_tokenizer.CanaryTokenizer"}},
+        "preprocessor": {"_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+                         "sample_rate": 16000, "normalize": "per_feature", "window_size": 0.025, "window_stride": 0.01,
+                         "window": "hann", "features": 40, "n_fft": 512, "frame_splicing": 1, "dither": 0.0,
+                         "pad_to": 0},
+        "encoder": {"_target_": "nemo.collections.asr.modules.ConformerEncoder", "feat_in": 40, "feat_out": -1,
+                    "n_layers": 2, "d_model": 64, "subsampling": "dw_striding", "subsampling_factor": 8,
+                    "subsampling_conv_channels": 32, "ff_expansion_factor": 2, "self_attention_model": "rel_pos",
+                    "n_heads": 2, "att_context_size": [-1, -1], "xscaling": True, "pos_emb_max_len": 5000,
+                    "conv_kernel_size": 9, "conv_norm_type": "batch_norm", "dropout": 0.0,
+                    "dropout_pre_encoder": 0.0, "dropout_emb": 0.0, "dropout_att": 0.0},
+        "transf_decoder": {"_target_": "nemo.collections.asr.modules.transformer.get_nemo_transformer",
+                           "encoder": False, "pre_ln_final_layer_norm": True,
+                           "config_dict": {"hidden_size": 64, "inner_size": 128, "num_layers": 1,
+                                           "num_attention_heads": 2, "max_sequence_length": 512, "pre_ln": True,
+                                           "num_token_types": 0, "vocab_size": None}},
+        "head": {"_target_": "nemo.collections.asr.parts.submodules.token_classifier.TokenClassifier",
+                 "hidden_size": 64, "num_classes": None, "num_layers": 1, "log_softmax": True},
+        "loss": {"_target_": "nemo.collections.common.losses.smoothed_cross_entropy.SmoothedCrossEntropyLoss",
+                 "label_smoothing": 0.0},
+        "decoding": decoding,
+    })
+    model = EncDecMultiTaskModel(cfg=cfg)
+    if steps:
+        _train_prompted(model, rows, steps)
+    model.save_to(str(folder / "tiny.nemo"))
+    return folder / "tiny.nemo"
+
+
+def _train_prompted(model: Any, rows: list[dict], steps: int) -> None:
+    """Teacher-forced training of a canary2 model on `rows`, each with and without word times."""
+    import soundfile as sf
+    import torch
+
+    frame = model.cfg.preprocessor.window_stride * model.encoder.subsampling_factor
+    examples = []
+    for row in rows:
+        audio, _ = sf.read(row["audio_filepath"], dtype="float32")
+        words = row["text"].split()
+        span = len(audio) / 16000 / frame / len(words)  # frames per word, spread evenly
+        timed = " ".join(f"<|{int(i * span)}|>{w}<|{int((i + 1) * span) - 1}|>" for i, w in enumerate(words))
+        for stamps, text in (("no", row["text"]), ("yes", timed)):
+            slots = {"decodercontext": "", "emotion": "<|emo:undefined|>", "source_lang": row["lang"],
+                     "target_lang": row["lang"], "pnc": "yes", "itn": "no", "timestamp": stamps, "diarize": "no"}
+            ids = model.prompt.encode_dialog([{"role": "user", "slots": slots},
+                                              {"role": "assistant", "slots": {"text": text,
+                                                                               "prompt_language": row["lang"]}}])
+            examples.append((torch.from_numpy(audio), ids["input_ids"]))
+    pad = model.tokenizer.pad_id
+    signal = torch.nn.utils.rnn.pad_sequence([a for a, _ in examples], batch_first=True)
+    lengths = torch.tensor([len(a) for a, _ in examples])
+    tokens = torch.nn.utils.rnn.pad_sequence([t for _, t in examples], batch_first=True, padding_value=pad)
+    token_lengths = torch.tensor([len(t) for _, t in examples])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        log_probs, *_ = model.forward(input_signal=signal, input_signal_length=lengths,
+                                      transcript=tokens[:, :-1], transcript_length=token_lengths - 1)
+        loss = model.loss(log_probs=log_probs, labels=tokens[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()

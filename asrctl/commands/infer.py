@@ -18,7 +18,10 @@ from asrctl.specs import INFER_OPTIONS
 BACKEND_OPTIONS = [
     click.option("--language", help="Spoken language code (e.g. en), for multilingual models; rows may set their "
                                     "own with --language-key."),
-    click.option("--task", type=click.Choice(["transcribe", "translate"]), help="Whisper: transcribe, or translate to English."),
+    click.option("--task", type=click.Choice(["transcribe", "translate"]),
+                 help="transcribe, or translate: Whisper to English, Canary to --target-language."),
+    click.option("--target-language", help="The language --task translate translates to (Canary), e.g. de; rows may "
+                                           "set their own with --target-language-key."),
     click.option("--detect-language", is_flag=True, default=None,
                  help="Add pred_lang and pred_lang_prob: the language each row's audio is in, as the model detects "
                       "it (multilingual Whisper). Rows are still decoded in their given language, if any."),
@@ -86,6 +89,9 @@ RUN_OPTIONS = [
     click.option("--language-key", metavar="FIELD",
                  help="Each row's spoken language from this field (e.g. lang: en, de); rows without it take "
                       "--language, else the model detects it."),
+    click.option("--target-language-key", metavar="FIELD",
+                 help="Each row's language to translate to from this field (Canary); rows without it take "
+                      "--target-language, else they are transcribed."),
     click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),
     click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
     click.option("--retry-errors", is_flag=True,
@@ -119,8 +125,8 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
     params["segmentation"] = Segmentation(params.pop("segment"), params.pop("segmenter"),
                                           params.pop("segmenter_options"), params.pop("max_segment"))
     options = {k: v for k, v in flags.items() if v is not None} | params.pop("backend_options")
-    language_key = params.pop("language_key")
-    params["item_keys"] = {"language": language_key} if language_key else {}
+    keys = {"language": params.pop("language_key"), "target_language": params.pop("target_language_key")}
+    params["item_keys"] = {name: key for name, key in keys.items() if key}
     job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=options, **params)
     try:
         summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet))

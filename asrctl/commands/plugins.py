@@ -28,12 +28,14 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
 
     rows = get_plugins().summary(include_builtin=include_builtin)
     backend_options = {spec.name: spec.extra_options for spec in backends() if spec.extra_options}
+    languages = {spec.name: spec.languages for spec in backends()}
     engine_options = {spec.name: spec.options for spec in engines() if spec.options}
     segmenter_options = {spec.name: spec.options for spec in segmenters() if spec.options}
     trainer_settings = {spec.name: {s.name: f"[{type_label(s)}] {s.help}" for s in spec.settings}
                         for spec in trainers() if spec.settings}
     for row in rows:
         row["backend_options"] = {name: backend_options[name] for name in row["backends"] if name in backend_options}
+        row["backend_languages"] = {name: languages[name] for name in row["backends"] if name in languages}
         row["engine_options"] = {name: engine_options[name] for name in row["engines"] if name in engine_options}
         row["segmenter_options"] = {name: segmenter_options[name] for name in row["segmenters"]
                                     if name in segmenter_options}
@@ -42,6 +44,13 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
     else:
         print_table(rows)
+
+
+def describe_languages(languages: dict) -> str:
+    """A backend's `languages` in words: "per row (--language-key), detects, translates"."""
+    flags = ", ".join(f"--{name.replace('_', '-')}-key" for name in languages["per_row"])
+    return ", ".join([*([f"per row ({flags})"] if flags else []), *(["detects"] if languages["detects"] else []),
+                      *(["translates"] if languages["translates"] else [])])
 
 
 def print_table(rows: list[dict]) -> None:
@@ -63,6 +72,8 @@ def print_table(rows: list[dict]) -> None:
             if row[kind]
         ]
         provides += [f"{backend} -O: {', '.join(options)}" for backend, options in row["backend_options"].items()]
+        provides += [f"{backend} languages: {described}" for backend, languages in row["backend_languages"].items()
+                     if (described := describe_languages(languages))]
         provides += [f"{engine} -E: {', '.join(options)}" for engine, options in row["engine_options"].items()]
         provides += [f"{name} -V: {', '.join(options)}" for name, options in row["segmenter_options"].items()]
         provides += [f"{name} settings: {len(settings)}" for name, settings in row["trainer_settings"].items()]

@@ -15,7 +15,7 @@ import numpy as np
 from asrctl.audio import load_audio
 from asrctl.devices import resolve_device, resolve_dtype
 from asrctl.errors import AsrctlError
-from asrctl.inference import InferJob, WorkItem, WorkResult
+from asrctl.inference import InferJob, WorkItem, WorkResult, check_item_keys
 from asrctl.segmentation import Segmentation, Span, check_segmenter, find_segments
 from asrctl.specs import BackendSpec, Segmenter, Transcriber
 
@@ -25,7 +25,9 @@ Decoded = tuple[WorkItem, "np.ndarray | None", "str | None"]
 def load_model(job: InferJob, spec: BackendSpec) -> Transcriber:
     """The job's model on this machine's device (`--device auto` resolves where the model runs)."""
     device = resolve_device(job.device)
-    return spec.load(job.model, device=device, dtype=resolve_dtype(job.dtype, device), **job.options)
+    model = spec.load(job.model, device=device, dtype=resolve_dtype(job.dtype, device), **job.options)
+    check_item_keys(spec, job.item_keys, (job.model, model))
+    return model
 
 
 def decode(item: WorkItem) -> Decoded:

@@ -39,10 +39,14 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
     register(BackendSpec(
         name="nemo",
         load=load,
-        description="NVIDIA NeMo ASR models (.nemo file or pretrained name): hybrid RNNT/CTC, transducer, CTC",
-        options=frozenset({"allow_pickle", "timestamps"}),
+        description="NVIDIA NeMo ASR models (.nemo file or pretrained name): hybrid RNNT/CTC, transducer, TDT, CTC, "
+                    "and Canary: transcribe or translate",
+        options=frozenset({"allow_pickle", "timestamps", "language", "task", "target_language", "beam_size"}),
+        # a Canary model's prompt is per item; the loaded model says whether it has one
+        item_settings=frozenset({"language", "target_language"}),
         extra_options={
             "decoder": "rnnt or ctc: the head that decodes a hybrid model [default: rnnt where the model has it]",
+            "pnc": "Canary: true or false, punctuation and capitals in the text [default: the model's, else true]",
             "verbose": "true: show NeMo's own log while it loads",
         },
         window=30.0,  # within the lengths its models train on

@@ -1,4 +1,5 @@
-"""The `nemo` backend: any NeMo ASRModel, first of all hybrid RNNT/CTC FastConformers and Parakeet.
+"""The `nemo` backend: any NeMo ASRModel: hybrid RNNT/CTC FastConformers, Parakeet CTC, RNNT and
+TDT, and multitask Canary models (asrctl_nemo.multitask).
 
 Audio reaches the model as tensors (the engine has decoded it), through the model's own
 preprocessor and encoder, then the RNNT or the CTC head decodes greedily in batch. A batch that
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
+from asrctl_nemo import kinds, multitask
 from asrctl_nemo.results import transcripts
 
 DECODERS = ("rnnt", "ctc")
@@ -50,17 +52,41 @@ def quiet_nemo(verbose: bool = False, *, streams: bool = True) -> Iterator[None]
 
 
 def load(model: str, *, device: str, dtype: str, decoder: str | None = None, timestamps: str | None = None,
-         allow_pickle: bool = False, verbose: bool = False) -> NemoTranscriber:
+         allow_pickle: bool = False, verbose: bool = False, language: str | None = None, task: str | None = None,
+         target_language: str | None = None, beam_size: int | None = None,
+         pnc: bool | None = None) -> NemoTranscriber | multitask.PromptedTranscriber:
     if decoder is not None and decoder not in DECODERS:
         raise AsrctlError(f"decoder={decoder!r}: expected one of {', '.join(DECODERS)}")
     if timestamps not in (None, "word", "segment"):
         raise AsrctlError(f"timestamps={timestamps!r}: expected word or segment")
+    multitask.check_options(task=task, target_language=target_language, pnc=pnc)
+    prompted = {"--language": language, "--task": task, "--target-language": target_language,
+                "--beam-size": beam_size, "-O pnc": pnc}
+    check_kind(kinds.local_kind(model), model, prompted, decoder)  # a local file's kind is known before it loads
     with quiet_nemo(verbose):
         asr = load_model(model, device=device, allow_pickle=allow_pickle)
         asr.eval()
+        kind = kinds.kind(asr.cfg)
+        check_kind(kind, model, prompted, decoder)
+        if kind == "multitask":
+            return multitask.PromptedTranscriber(asr, device=device, dtype=dtype, name=model, language=language,
+                                                 target_language=target_language, pnc=pnc, timestamps=timestamps,
+                                                 beam_size=int(beam_size or 1))
         decoder = decoder or heads(asr)[0]  # RNNT where the model has it, as NeMo decodes by default
         use_decoder(asr, decoder, timestamps=bool(timestamps))
     return NemoTranscriber(asr, device=device, dtype=dtype, decoder=decoder, timestamps=timestamps)
+
+
+def check_kind(kind: str | None, model: str, prompted: dict[str, Any], decoder: str | None) -> None:
+    """Options for one kind of model refused, in one line, for the others."""
+    if kind is None:
+        return
+    if kind == "multitask" and decoder is not None:
+        raise AsrctlError(f"-O decoder={decoder}: {model} is a multitask (Canary) model, with one decoder")
+    given = [flag for flag, value in prompted.items() if value is not None]
+    if kind != "multitask" and given:
+        raise AsrctlError(f"{model} is {kinds.NAMES[kind]} model: {', '.join(given)} "
+                          f"{'is' if len(given) == 1 else 'are'} for multitask (Canary) models")
 
 
 def check_model(model: str, *, allow_pickle: bool) -> None:
@@ -130,6 +156,8 @@ def use_decoder(asr: Any, decoder: str, *, timestamps: bool = False) -> None:
 
 
 class NemoTranscriber:
+    item_settings: frozenset[str] = frozenset()  # the prompt of a multitask model takes them; a head does not
+
     def __init__(self, asr: Any, *, device: str, dtype: str, decoder: str, timestamps: str | None = None) -> None:
         import torch
 

@@ -14,6 +14,9 @@ import yaml
 
 from asrctl import AsrctlError
 
+NAMES = {"ctc": "a CTC", "rnnt": "an RNNT transducer", "tdt": "a TDT transducer", "hybrid": "a hybrid RNNT/CTC",
+         "multitask": "a multitask (Canary) encoder-decoder"}
+
 
 def kind(config: Any) -> str:
     """The kind of model a NeMo model config (a dict or DictConfig) describes."""
@@ -47,6 +50,6 @@ def check_trainable(model_kind: str | None, model: str, *, cuda: bool) -> None:
     """Refuse, in one line, a kind the trainer cannot fine-tune (here)."""
     supported = "the nemo trainer fine-tunes CTC, RNNT, hybrid RNNT/CTC and (on CUDA GPUs) TDT models"
     if model_kind == "tdt" and not cuda:  # NeMo's TDT loss has a CUDA kernel only
-        raise AsrctlError(f"{model} is a TDT transducer, which NeMo trains on CUDA GPUs only: {supported}")
+        raise AsrctlError(f"{model} is {NAMES[model_kind]} model, which NeMo trains on CUDA GPUs only: {supported}")
     if model_kind == "multitask":
-        raise AsrctlError(f"{model} is a multitask (Canary) encoder-decoder model: {supported}")
+        raise AsrctlError(f"{model} is {NAMES[model_kind]} model: {supported}")

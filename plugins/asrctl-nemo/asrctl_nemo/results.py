@@ -3,15 +3,19 @@
 Across versions, decoding returns a list of strings, a list of Hypothesis objects, a tuple of
 (best hypotheses, all hypotheses), or lists nested one level deeper (one list per utterance
 with n-best hypotheses); a Hypothesis carries its text in `.text` and, when asked for, its
-timestamps in `.timestamp` as encoder frame offsets (a transducer's last token, a TDT's most of all,
-may span frames past the audio: times are kept within it).
+timestamps in `.timestamp` as encoder frame offsets, or in seconds where NeMo has aligned them
+itself (a transducer's last token, a TDT's most of all, may span frames past the audio: times are
+kept within it). A multitask (Canary) model's text may hold its prompt's special tokens.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from asrctl import Transcript
+
+SPECIAL_TOKEN = re.compile(r"<\|[^|]*\|>|<pad>")  # Canary's <|en|>, <|nodiarize|>, ...
 
 
 def transcripts(result: Any, durations: list[float], *, frame_seconds: float,
@@ -33,11 +37,9 @@ def best(result: Any, count: int) -> list[Any]:
 
 
 def _text(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    text = getattr(item, "text", None)
+    text = item if isinstance(item, str) else getattr(item, "text", None)
     if isinstance(text, str):
-        return text
+        return " ".join(SPECIAL_TOKEN.sub(" ", text).split())
     raise ValueError(f"cannot read a transcript from NeMo's {type(item).__name__}")
 
 
@@ -48,9 +50,10 @@ def _transcript(item: Any, frame_seconds: float, timestamps: str | None, duratio
         return Transcript(text=text)
     key, field = ("word", "word") if timestamps == "word" else ("segment", "text")
 
-    def seconds(frames: Any) -> float:
-        return round(min(float(frames) * frame_seconds, duration), 3)
+    def seconds(span: dict, edge: str) -> float:
+        time = span[edge] if edge in span else float(span[f"{edge}_offset"]) * frame_seconds
+        return round(min(max(float(time), 0.0), duration), 3)
 
-    spans = [{"start": seconds(span["start_offset"]), "end": seconds(span["end_offset"]),
-              field: span[key].strip()} for span in stamps.get(key) or [] if span[key].strip()]
+    spans = [{"start": seconds(span, "start"), "end": seconds(span, "end"), field: span[key].strip()}
+             for span in stamps.get(key) or [] if span[key].strip()]
     return Transcript(text=text, **({"words": spans} if timestamps == "word" else {"segments": spans}))
