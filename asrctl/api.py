@@ -15,6 +15,7 @@ from asrctl.engines.steps import decode, find_speech, load_model, transcribe_bat
 from asrctl.formats.ids import recording_id
 from asrctl.hub import offline_advice, unreachable
 from asrctl.inference import InferJob, WorkItem, WorkResult
+from asrctl.interrupts import between_batches, stop_requested
 from asrctl.launch import is_main_process
 from asrctl.manifest import AUDIO_KEY, dumps
 from asrctl.metrics import edit_counts, totals
@@ -31,7 +32,7 @@ GROUPS = {
     "audio": ["AudioInfo", "load_audio", "probe", "probed_duration", "clip_flac", "clip_suffix", "recording_id"],
     "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows", "training_rows"],
     "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
-                      "peak_memory", "write_training_summary"],
+                      "peak_memory", "write_training_summary", "between_batches", "stop_requested"],
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],
     "model hubs": ["offline_advice", "unreachable"],

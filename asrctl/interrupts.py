@@ -6,10 +6,16 @@ as "Exception ignored" and dropped, and the job would run on and write its outpu
 never been interrupted. The handler installed here also records the signal, and every point where
 a job commits its output calls `raise_if_interrupted()` first.
 
-A job made of batches (`asrctl infer`) runs `between_batches()`: the first Ctrl-C says so at once and
-lets the batch in hand finish and be saved; a second stops at once. Either way the job then stops
-with KeyboardInterrupt, and Ctrl-C during the clean-up that follows (closing the output, joining
-decoding workers) is only noted, so the clean-up is not cut short into "Exception ignored" noise.
+A job made of batches (`asrctl infer`) or steps (`asrctl finetune`) runs `between_batches()`: the
+first Ctrl-C says so at once and lets the batch or step in hand finish and be saved; a second stops
+at once. Either way the job then stops with KeyboardInterrupt, and Ctrl-C during the clean-up that
+follows (closing the output, joining decoding workers, writing the checkpoint of the last step) is
+only noted, so the clean-up is not cut short into "Exception ignored" noise.
+
+Ctrl-C at a terminal reaches every process of the job. Processes forked from the one that installed
+the handler (data-loader workers) inherit it and leave the signal to their parent, which stops them
+when it stops: a worker cut short in the middle of handing a batch over would print a traceback,
+and the step in hand would lose its data.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 _interrupted = False
+_owner: int | None = None  # the process that installed the handler
+_stopping_line = b""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -28,33 +36,44 @@ class Interrupted(KeyboardInterrupt):
     (as it does for any KeyboardInterrupt, with "interrupted")."""
 
 
+def _ours() -> bool:
+    return os.getpid() == _owner
+
+
 def _note(signum: int, frame: FrameType | None) -> None:
     global _interrupted
-    _interrupted = True
+    if _ours():
+        _interrupted = True
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    _note(signum, frame)
-    raise KeyboardInterrupt
+    if _ours():
+        _note(signum, frame)
+        raise KeyboardInterrupt
 
 
 def install() -> None:
     """Record Ctrl-C from now on, unless SIGINT was set aside (ignored, as `nohup` does, or handled)."""
+    global _owner
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        _owner = os.getpid()
         signal.signal(signal.SIGINT, _on_sigint)
 
 
 def _finish_batch(signum: int, frame: FrameType | None) -> None:
+    if not _ours():
+        return
     _note(signum, frame)
     signal.signal(signal.SIGINT, _stop_now)
     # Straight to the file descriptor: sys.stderr may be mid-write in the code this interrupts,
     # and a buffered writer entered again raises "reentrant call".
-    os.write(2, b"stopping after the current batch (Ctrl-C again to stop now)\n")
+    os.write(2, _stopping_line)
 
 
 def _stop_now(signum: int, frame: FrameType | None) -> None:
-    _stopping()
-    raise KeyboardInterrupt
+    if _ours():
+        _stopping()
+        raise KeyboardInterrupt
 
 
 def _stopping() -> None:
@@ -69,13 +88,24 @@ def raise_if_interrupted() -> None:
         raise KeyboardInterrupt
 
 
+def stop_requested() -> bool:
+    """Whether Ctrl-C asked the job to stop. Once the job has seen it, Ctrl-C is only noted: the job
+    is on its way out, saving what it has done (a trainer its checkpoint of the step in hand)."""
+    if _interrupted:
+        _stopping()
+    return _interrupted
+
+
 @contextmanager
-def between_batches() -> Iterator[None]:
-    """The first Ctrl-C during the block asks the job to stop after its current batch (the job calls
-    `raise_if_interrupted()` after saving each); the second stops it at once."""
+def between_batches(unit: str = "batch") -> Iterator[None]:
+    """The first Ctrl-C during the block asks the job to stop after its current batch, or other
+    `unit` of work (the job calls `raise_if_interrupted()` after saving each, or asks
+    `stop_requested()`); the second stops it at once."""
+    global _stopping_line
     if signal.getsignal(signal.SIGINT) is not _on_sigint:
         yield
         return
+    _stopping_line = f"stopping after the current {unit} (Ctrl-C again to stop now)\n".encode()
     signal.signal(signal.SIGINT, _finish_batch)
     try:
         yield

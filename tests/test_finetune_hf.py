@@ -254,6 +254,7 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_
     # interrupted again, with Ctrl-C this time, after it went further
     stderr = interrupt_at_checkpoint([*args, "--resume"], killed, max(saved) + 10, signal.SIGINT)
     assert "Traceback" not in stderr and "run the same command with --resume" in stderr, stderr
+    assert "stopping after the current step" in stderr, stderr  # and its checkpoint is saved
     saved = [int(p.parent.name.split("-")[1]) for p in killed.glob("checkpoint-*/trainer_state.json")]
     assert max(saved) < 40
     resumed = finetune(*args, "-o", str(killed), "--resume")

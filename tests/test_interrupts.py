@@ -1,5 +1,6 @@
 """Ctrl-C inside asrctl: recorded by its handler, deferred where cutting in would do harm."""
 
+import contextlib
 import os
 import signal
 
@@ -84,6 +85,32 @@ def test_between_batches_a_single_ctrl_c_stops_the_job_at_its_next_check(handler
         with pytest.raises(KeyboardInterrupt):
             interrupts.raise_if_interrupted()
         ctrl_c()  # the job is stopping: not raised into its clean-up
+
+
+def test_a_job_that_asked_whether_to_stop_only_notes_further_ctrl_c_while_it_saves(handler, capfd):
+    with interrupts.between_batches("step"):
+        assert not interrupts.stop_requested()
+        ctrl_c()
+        assert "stopping after the current step" in capfd.readouterr().err
+        assert interrupts.stop_requested()
+        ctrl_c()  # the trainer is writing the checkpoint of that step: not cut short
+        assert interrupts.stop_requested()
+
+
+@pytest.mark.parametrize("block", [contextlib.nullcontext, interrupts.between_batches])
+def test_a_forked_worker_leaves_ctrl_c_to_the_process_that_stops_it(handler, block):
+    """Data-loader workers are forked with the handler; Ctrl-C at a terminal reaches them too."""
+    with block():
+        child = os.fork()
+        if child == 0:  # the worker: goes on with its work, and its parent sees nothing of its Ctrl-C
+            try:
+                ctrl_c()
+                os._exit(10 if interrupts.stop_requested() else 0)
+            except BaseException:
+                os._exit(20)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not interrupts.stop_requested()
 
 
 def test_after_a_block_without_ctrl_c_it_raises_at_once_again(handler):

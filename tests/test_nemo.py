@@ -284,6 +284,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train
     code, stderr = interrupt_when([*args, "-o", str(killed), "--resume"],
                                   lambda: last.stat().st_mtime_ns != before, signal.SIGINT)
     assert code == 130 and "--resume" in stderr and "Traceback" not in stderr, stderr
+    assert "stopping after the current step" in stderr, stderr  # and its checkpoint is saved
     saved = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
     assert first < saved < 60, saved
     resumed = run_cli(*args, "-o", str(killed), "--resume")

@@ -1,16 +1,17 @@
 """Lightning callbacks of the nemo trainer: the core's progress bar on stderr (Lightning's own writes
-to stdout), the step a run starts from, and the random state kept in checkpoints."""
+to stdout), the step a run starts from, the random state kept in checkpoints, and Ctrl-C."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from asrctl.api import training_progress, training_status
+from asrctl.api import stop_requested, training_progress, training_status
 
 
 class RichProgress(pl.Callback):
@@ -76,3 +77,23 @@ class RandomState(pl.Callback):
         if self.restored["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(self.restored["cuda"])
         self.restored = None
+
+
+class StopWhenAsked(pl.Callback):
+    """Ctrl-C during training (`stop_requested`) ends it after the optimizer step in hand, with a
+    checkpoint of that step in `last` to --resume from, so what was learnt since the last one is
+    kept. Every process stops at the same step, whichever was asked. Stopping here, between steps,
+    rather than wherever the signal lands also spares the data-loader workers a batch cut off while
+    they hand it over."""
+
+    def __init__(self, last: Path) -> None:
+        self.last = last
+        self.step = -1
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.step:  # gradients still accumulating: no step to save yet
+            return
+        self.step = trainer.global_step
+        if trainer.strategy.reduce_boolean_decision(stop_requested(), all=False):
+            trainer.save_checkpoint(self.last)
+            raise KeyboardInterrupt  # Lightning's graceful end for it, which train() turns into asrctl's

@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
-                        peak_memory, print_summary, read_training_rows, recording_id, stderr, training_rows,
-                        write_training_summary)
+from asrctl.api import (AUDIO_KEY, AtomicWriter, between_batches, clip_flac, clip_suffix, dumps, earlier_run,
+                        is_main_process, peak_memory, print_summary, read_training_rows, recording_id, stderr,
+                        training_rows, write_training_summary)
 from asrctl_nemo import kinds, lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -97,10 +97,11 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         }))
     if unknown and main:
         stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
-    last = out / "checkpoints" / "last.ckpt"
+    last = last_checkpoint(out)
     with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
         try:
-            trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
+            with between_batches("step"):
+                trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
         except SystemExit:  # Lightning's end for a fit stopped by Ctrl-C: asrctl's own instead (130, --resume)
             if trainer.interrupted:
                 raise KeyboardInterrupt from None
@@ -179,6 +180,11 @@ def resumable(loader: Any) -> Any:
         drop_last=loader.drop_last, worker_init_fn=loader.worker_init_fn, persistent_workers=loader.persistent_workers)
 
 
+def last_checkpoint(out: Path) -> Path:
+    """Where ModelCheckpoint(save_last=True) keeps the latest state, which --resume restores."""
+    return out / "checkpoints" / "last.ckpt"
+
+
 def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out: Path, *, validate: bool,
                       quiet: bool) -> tuple[Any, Any, Any]:
     """Lightning's Trainer, its checkpoint callback (the best by validation WER, and the last) and
@@ -188,7 +194,7 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from asrctl_nemo.callbacks import RandomState, RichProgress, StartingStep
+    from asrctl_nemo.callbacks import RandomState, RichProgress, StartingStep, StopWhenAsked
 
     eval_steps = int(settings["eval_steps"])
     best = {"monitor": "val_wer", "mode": "min", "save_top_k": 1} if validate else {"save_top_k": 0}
@@ -196,7 +202,8 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="step-{step}", auto_insert_metric_name=False,
                                   save_last=True, every_n_train_steps=eval_steps, **best)
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    callbacks = [checkpoints, start, RandomState(), *([] if quiet else [RichProgress()])]
+    callbacks = [checkpoints, start, RandomState(), StopWhenAsked(last_checkpoint(out)),
+                 *([] if quiet else [RichProgress()])]
     if settings.get("early_stopping_patience"):  # validations in a row without a better WER
         callbacks.append(EarlyStopping(monitor="val_wer", mode="min", patience=int(settings["early_stopping_patience"]),
                                        check_on_train_epoch_end=False))

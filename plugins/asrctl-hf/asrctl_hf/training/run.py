@@ -17,8 +17,8 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.api import (AtomicWriter, is_main_process, peak_memory, print_summary, read_training_rows,
-                        write_training_summary)
+from asrctl.api import (AtomicWriter, between_batches, is_main_process, peak_memory, print_summary,
+                        read_training_rows, write_training_summary)
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.checkpoints import resume_point
 from asrctl_hf.training.collator import SpeechCollator
@@ -28,7 +28,7 @@ from asrctl_hf.training.metrics import ValidationWER
 from asrctl_hf.training.progress import RichProgress
 from asrctl_hf.training.settings import check_recipe, training_arguments
 from asrctl_hf.training.task import Task
-from asrctl_hf.training.trainers import StartingStep
+from asrctl_hf.training.trainers import StartingStep, StopWhenAsked
 
 DEFAULT_NORMALIZER = "whisper-en"  # as `asrctl eval`
 
@@ -59,9 +59,13 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             with AtomicWriter(out / "recipe.yaml") as f:
                 yaml.safe_dump(recipe, f, sort_keys=False)
         trainer = make_trainer(task, model, recipe, train_split, val_split, quiet)
-        start = StartingStep()
+        start, stop = StartingStep(), StopWhenAsked()
         trainer.add_callback(start)
-        trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.add_callback(stop)
+        with between_batches("step"):
+            trainer.train(resume_from_checkpoint=checkpoint)
+        if stop.stopped:  # saved its checkpoint: the job ends as interrupted, without the final model
+            raise KeyboardInterrupt
         save_outputs(trainer, task, out, lora=recipe["method"] == "lora")
         state = trainer.state
         merged = out / "merged" if recipe["method"] == "lora" and recipe["lora"].get("merge") else None

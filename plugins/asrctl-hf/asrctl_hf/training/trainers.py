@@ -10,6 +10,8 @@ from torch.utils.data import SequentialSampler
 from transformers import Seq2SeqTrainer, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from asrctl.api import stop_requested
+
 
 class EpochSeededLengthSampler(LengthGroupedSampler):
     """Batches of similar durations, shuffled by a generator seeded from (seed, epoch).
@@ -86,3 +88,19 @@ class StartingStep(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.step = state.global_step
+
+
+class StopWhenAsked(TrainerCallback):
+    """Ctrl-C during training (`stop_requested`) ends it after the optimizer step in hand, with a
+    checkpoint of that step to --resume from, so what was learnt since the last one is kept. Under
+    torchrun every process stops at the same step, whichever was asked."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        asked = torch.tensor(float(stop_requested()), device=args.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(asked, op=torch.distributed.ReduceOp.MAX)
+        if asked.item():
+            self.stopped = control.should_save = control.should_training_stop = True
