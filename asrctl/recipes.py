@@ -46,6 +46,10 @@ COMMON_SETTINGS = (
     Setting("training.epochs", float, "passes over the training data, when max_steps is not set"),
     Setting("training.learning_rate", float, "peak learning rate"),
     Setting("training.batch_size", int, "utterances per device per step"),
+    Setting("training.batch_seconds", float, "batches by duration: padded audio seconds per device per step "
+            "(count x longest), in duration buckets; batch_size still caps the count"),
+    Setting("training.buckets", int, "with batch_seconds: duration buckets (equal counts) batches are drawn from "
+            "(default 10)"),
     Setting("training.eval_steps", int, "validate (WER) every N steps"),
     Setting("training.early_stopping_patience", int, "stop after N validations without a better WER"),
     Setting("training.seed", int, "random seed"),
@@ -266,5 +270,9 @@ def check_before_loading(recipe: dict[str, Any], trainer: TrainerSpec) -> None:
     training = recipe.get("training") or {}
     if training.get("early_stopping_patience") and not recipe["data"].get("val"):
         raise AsrctlError("early stopping watches validation WER: give --val too")
+    if training.get("buckets") and not training.get("batch_seconds"):
+        raise AsrctlError("training.buckets are the duration buckets of --batch-seconds: give that too")
+    if training.get("batch_seconds") is not None and float(training["batch_seconds"]) <= 0:
+        raise AsrctlError(f"training.batch_seconds={training['batch_seconds']}: expected a positive number of seconds")
     if training.get("tensorboard") and importlib.util.find_spec("tensorboard") is None:
         raise AsrctlError("TensorBoard logs need the tensorboard package: pip install tensorboard")

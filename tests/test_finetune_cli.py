@@ -92,6 +92,19 @@ def test_early_stopping_without_validation_is_refused_for_every_trainer(backend,
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("args, line", [
+    (["--set", "training.buckets=20"], "training.buckets are the duration buckets of --batch-seconds: give that too"),
+    (["--set", "training.batch_seconds=-5"], "training.batch_seconds=-5: expected a positive number of seconds"),
+])
+@pytest.mark.parametrize("backend", ["hf-ctc", "nemo"])
+def test_batching_by_duration_mistakes_are_one_line_before_loading(backend, args, line, tmp_path, site):
+    train = tmp_path / "t.jsonl"
+    train.write_text("")
+    result = run_cli("finetune", "-b", backend, "-m", "x", "--train", str(train), "-o", str(tmp_path / "o"), *args,
+                     pythonpath=site)
+    assert result.returncode == 1 and line in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
 def test_recipe_building_rules(tmp_path):
     recipe_file = tmp_path / "r.yaml"
     recipe_file.write_text(RECIPE)

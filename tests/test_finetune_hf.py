@@ -18,6 +18,7 @@ import pytest
 from tiny_models import build_tiny_ctc, build_tiny_whisper
 
 from asrctl import AsrctlError
+from asrctl.batching import BucketBatches
 from asrctl.metrics import edit_counts, totals
 from asrctl.plugins import trainers
 from asrctl.recipes import build_recipe, check_settings
@@ -241,9 +242,23 @@ def interrupt_at_checkpoint(args, out, step, sig):
     return stderr
 
 
-def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_model, tmp_path):
+# 7 rows of 2.5-3.3 s in 3 buckets, 2 to a batch in 6.6 s: 4 batches an epoch, where 4 to a batch made 2
+BY_DURATION = ["--batch-seconds", "6.6", "--set", "training.buckets=3"]
+
+
+def test_batches_by_duration_plan_the_epoch_by_their_own_count(speech, ctc_model, tmp_path):
+    durations = [json.loads(line)["duration"] for line in speech["short"].read_text().splitlines()]
+    batches = BucketBatches(durations, batch_seconds=6.6, buckets=3)
+    assert len(batches) == 4
+    summary = finetune("-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--build-vocab",
+                       "--max-steps", "6", "-o", str(tmp_path / "out"), *BY_DURATION)
+    assert summary["steps"] == 6 and summary["epochs"] == 1.5
+
+
+@pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_weights(speech, ctc_model, tmp_path, batching):
     args = ["-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--learning-rate", "2e-3",
-            "--max-steps", "40", "--batch-size", "4", "--seed", "7", "--set", "training.save_steps=5"]
+            "--max-steps", "40", "--batch-size", "4", "--seed", "7", "--set", "training.save_steps=5", *batching]
     killed = tmp_path / "killed"
     interrupt_at_checkpoint(args, killed, 5, signal.SIGKILL)
     saved = [int(p.parent.name.split("-")[1]) for p in killed.glob("checkpoint-*/trainer_state.json")]

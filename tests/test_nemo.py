@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from asrctl.batching import BucketBatches
 from asrctl.testing import interrupt_when, run_cli
 from asrctl.training import SCHEMA as SUMMARY_SCHEMA
 from tiny_models import build_tiny_nemo
@@ -260,7 +261,23 @@ def test_early_stopping_ends_training_after_validations_without_a_better_wer(tin
     assert json.loads(result.stdout)["steps"] == 3  # nothing learnt: the first WER stays the best for 2 more
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train, tmp_path):
+# The 7 rows (2.5-3.3 s) in 3 duration buckets, 2 to a batch in 6.6 s: 4 batches an epoch, as 2 to a batch make
+BY_DURATION = ["--batch-seconds", "6.6", "--set", "training.buckets=3"]
+
+
+def test_batches_by_duration_plan_the_epoch_by_their_own_count(tiny_nemo_ctc, train, tmp_path):
+    durations = [json.loads(line)["duration"] for line in train.read_text().splitlines()]
+    assert len(BucketBatches(durations, batch_seconds=6.6, buckets=3)) == 4
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+                     "-o", str(tmp_path / "out"), "--max-steps", "6", "--set", "training.num_workers=0", "-q",
+                     *BY_DURATION)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # with 16 to a batch (the default count) an epoch would be 1 step
+    assert summary["steps"] == 6 and summary["epochs"] == 1.5
+
+
+@pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])
+def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train, tmp_path, batching):
     """4 batches an epoch, a checkpoint every 5 steps: the run is killed mid-epoch, then stopped by
     Ctrl-C after it resumed, and the resumed run must go on with the rows of that epoch it had not
     reached, in the same order, and with the dropout masks the uninterrupted run drew. Rows are read
@@ -272,7 +289,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train
     model = build_tiny_nemo(tmp_path / "model", texts, ctc_only=True, dropout=0.1)
     args = ["finetune", "-b", "nemo", "-m", str(model), "--allow-pickle", "--train", str(train),
             "--max-steps", "60", "--learning-rate", "3e-3", "--batch-size", "2", "--eval-steps", "5", "--set",
-            "training.num_workers=1", "-q"]
+            "training.num_workers=1", "-q", *batching]
     killed = tmp_path / "killed"
     last = killed / "checkpoints" / "last.ckpt"
     code, stderr = interrupt_when([*args, "-o", str(killed)], last, signal.SIGKILL)

@@ -273,7 +273,7 @@ def build_tiny_canary(folder: Path, rows: list[dict], *, steps: int = 0) -> Path
         "restore_timestamps_model": False,  # Canary-1b-v2 aligns with a CTC model; this one times its own words
         "model_defaults": {"asr_enc_hidden": 64, "lm_enc_hidden": 64, "lm_dec_hidden": 64},
         "tokenizer": {"dir": None, "type": "agg", "langs": langs,
-                      "custom_tokenizer": {"_target_": "nemo.collections.common.tokenizers.canary_tokenizer.CanaryTokenizer"}},
+                      "custom_tokenizer": {"_target_": f"{CanaryTokenizer.__module__}.CanaryTokenizer"}},
         "preprocessor": {"_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
                          "sample_rate": 16000, "normalize": "per_feature", "window_size": 0.025, "window_stride": 0.01,
                          "window": "hann", "features": 40, "n_fft": 512, "frame_splicing": 1, "dither": 0.0,

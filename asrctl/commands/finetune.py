@@ -31,6 +31,7 @@ FLAG_KEYS = {
     "epochs": "training.epochs",
     "learning_rate": "training.learning_rate",
     "batch_size": "training.batch_size",
+    "batch_seconds": "training.batch_seconds",
     "num_workers": "training.num_workers",
     "eval_steps": "training.eval_steps",
     "early_stopping_patience": "training.early_stopping_patience",
@@ -134,6 +135,10 @@ class FinetuneCommand(click.Command):
 @click.option("--epochs", type=float, help="Epochs to train for (when --max-steps is not set).")
 @click.option("--learning-rate", type=float, help="Peak learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Utterances per device per step.")
+@click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True),
+              help="Batches by duration: at most this much padded audio (count x longest, seconds) per device per "
+                   "step, drawn from duration buckets, so short utterances come many to a batch and long ones few; "
+                   "--batch-size still caps the count.")
 @click.option("--num-workers", type=click.IntRange(min=0), help="Processes decoding audio for the data loader.")
 @click.option("--eval-steps", type=click.IntRange(min=1), help="Validate (WER) every N steps.")
 @click.option("--early-stopping-patience", type=click.IntRange(min=1), help="Stop after N validations without a better WER.")

@@ -140,8 +140,9 @@ class PromptedTranscriber:
 
         if self.asr.timestamps_asr_model is not None:
             return get_forced_aligned_timestamps_with_external_model(
-                audio=[torch.from_numpy(audio) for audio in audios], batch_size=len(audios), external_ctc_model=self.asr.timestamps_asr_model,
-                main_model_predictions=hypotheses, timestamp_type=["word", "segment"], viterbi_device=self.device)
+                audio=[torch.from_numpy(audio) for audio in audios], batch_size=len(audios),
+                external_ctc_model=self.asr.timestamps_asr_model, main_model_predictions=hypotheses,
+                timestamp_type=["word", "segment"], viterbi_device=self.device)
         return process_aed_timestamp_outputs(hypotheses, self.asr.encoder.subsampling_factor,
                                              self.asr.cfg.preprocessor.window_stride)
 

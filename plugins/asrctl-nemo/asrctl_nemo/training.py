@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, between_batches, clip_flac, clip_suffix, dumps, earlier_run,
+from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, between_batches, bucketing, clip_flac, clip_suffix, dumps, earlier_run,
                         is_main_process, peak_memory, print_summary, read_training_rows, recording_id, stderr,
                         training_rows, write_training_summary)
 from asrctl_nemo import kinds, lora
@@ -78,7 +78,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         if recipe["data"].get("new_tokenizer"):
             new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
         unknown = unspellable(asr, manifests["train"])
-        setup_data(asr, settings, manifests)
+        setup_data(asr, settings, manifests, bucketing(recipe["training"]))
         per_epoch = steps_per_epoch(len(asr._train_dl), recipe.get("distributed") or {})
         if settings.get("epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
             settings["max_steps"] = math.ceil(per_epoch * float(settings["epochs"]))
@@ -142,8 +142,10 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     return summary
 
 
-def setup_data(asr: Any, settings: dict[str, Any], manifests: dict[str, Path]) -> None:
-    """The model's own training and validation loaders over the manifests written for it."""
+def setup_data(asr: Any, settings: dict[str, Any], manifests: dict[str, Path],
+               by_duration: dict[str, Any] | None = None) -> None:
+    """The model's own training and validation loaders over the manifests written for it; training
+    batches from duration buckets with `by_duration` (BucketBatches' settings)."""
     import torch
 
     common = {"sample_rate": SAMPLE_RATE, "batch_size": int(settings["batch_size"]),
@@ -151,7 +153,7 @@ def setup_data(asr: Any, settings: dict[str, Any], manifests: dict[str, Path]) -
               "use_start_end_token": False,
               "channel_selector": "average"}  # multi-channel files as asrctl reads them everywhere
     asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True}))
-    asr._train_dl = resumable(asr._train_dl)
+    asr._train_dl = resumable(asr._train_dl, by_duration and {**by_duration, "seed": int(settings["seed"])})
     if "val" in manifests:
         asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]), "shuffle": False}))
 
@@ -164,20 +166,29 @@ def steps_per_epoch(batches: int, distributed: dict[str, Any]) -> int:
     return max(1, math.ceil(batches / processes))
 
 
-def resumable(loader: Any) -> Any:
+def resumable(loader: Any, bucketing: dict[str, Any] | None = None) -> Any:
     """NeMo's training DataLoader as torchdata's StatefulDataLoader, whose position (and shuffling
     generator) Lightning keeps in each checkpoint: --resume then goes on mid-epoch with the rows the
-    interrupted run had not reached, where a plain DataLoader would start the epoch over. Loaders of
-    another kind (Lhotse, tarred, bucketing samplers) stay as NeMo made them."""
+    interrupted run had not reached, where a plain DataLoader would start the epoch over. With
+    `bucketing` (BucketBatches' settings), its batches come from duration buckets instead, each
+    process taking its share. Loaders of another kind (Lhotse, tarred, bucketing samplers) stay as
+    NeMo made them."""
     from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
     from torchdata.stateful_dataloader import StatefulDataLoader
 
     if type(loader) is not DataLoader or type(loader.sampler) not in (RandomSampler, SequentialSampler):
+        if bucketing:
+            raise AsrctlError(f"--batch-seconds: NeMo made a {type(loader).__name__} for this model's data, "
+                              "which asrctl cannot batch by duration")
         return loader
-    return StatefulDataLoader(
-        loader.dataset, batch_size=loader.batch_size, shuffle=type(loader.sampler) is RandomSampler,
-        collate_fn=loader.collate_fn, num_workers=loader.num_workers, pin_memory=loader.pin_memory,
-        drop_last=loader.drop_last, worker_init_fn=loader.worker_init_fn, persistent_workers=loader.persistent_workers)
+    common = {"collate_fn": loader.collate_fn, "num_workers": loader.num_workers, "pin_memory": loader.pin_memory,
+              "worker_init_fn": loader.worker_init_fn, "persistent_workers": loader.persistent_workers}
+    if bucketing:
+        durations = [item.duration for item in loader.dataset.manifest_processor.collection]
+        return StatefulDataLoader(loader.dataset, batch_sampler=BucketBatches(durations, **bucketing, shard=True),
+                                  **common)
+    return StatefulDataLoader(loader.dataset, batch_size=loader.batch_size, drop_last=loader.drop_last,
+                              shuffle=type(loader.sampler) is RandomSampler, **common)
 
 
 def last_checkpoint(out: Path) -> Path:
@@ -216,6 +227,8 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
         precision=settings.get("precision") or ("bf16-mixed" if bf16 else "32-true"),
         logger=logger, callbacks=callbacks,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
+        # BucketBatches shards batches among processes itself; Lightning's sampler would replace it
+        use_distributed_sampler=not settings.get("batch_seconds"),
         val_check_interval=eval_steps if validate else None, limit_val_batches=1.0 if validate else 0,
         log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
     )

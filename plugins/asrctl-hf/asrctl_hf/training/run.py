@@ -17,7 +17,7 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.api import (AtomicWriter, between_batches, is_main_process, peak_memory, print_summary,
+from asrctl.api import (AtomicWriter, between_batches, bucketing, is_main_process, peak_memory, print_summary,
                         read_training_rows, write_training_summary)
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.checkpoints import resume_point
@@ -154,6 +154,7 @@ def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Sp
         compute_metrics=ValidationWER([u.text for u in val], task.decode, task.pad_id,
                                       recipe["data"].get("normalizer") or DEFAULT_NORMALIZER) if has_val else None,
         callbacks=callbacks,
+        bucketing=bucketing(recipe["training"]), input_seconds=task.input_seconds,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which carries the summary
     return trainer

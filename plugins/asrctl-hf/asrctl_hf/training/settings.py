@@ -15,7 +15,7 @@ from typing import Any
 from asrctl import AsrctlError
 from asrctl.api import check_keys
 
-OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment")
+OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment", "batch_seconds", "buckets")
 NEUTRAL_NAMES = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
                  "num_workers": "dataloader_num_workers"}
 DEFAULT_EVAL_STEPS = 100

@@ -26,6 +26,8 @@ class Task(ABC):
     feature_extractor: Any
     vocabulary_built: bool = False
     seq2seq: bool = False  # Seq2SeqTrainingArguments, predictions from generate()
+    # The length every input is padded to (Whisper's 30-s window), or None: inputs as long as their audio.
+    input_seconds: float | None = None
     # Module names LoRA adapts when lora.target_modules is not set.
     lora_targets: tuple[str, ...] = ()
 

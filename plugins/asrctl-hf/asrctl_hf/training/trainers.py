@@ -10,7 +10,7 @@ from torch.utils.data import SequentialSampler
 from transformers import Seq2SeqTrainer, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from asrctl.api import stop_requested
+from asrctl.api import BucketBatches, stop_requested
 
 
 class EpochSeededLengthSampler(LengthGroupedSampler):
@@ -33,11 +33,37 @@ class SpeechTrainerMixin:
     args: Any
     train_dataset: Any
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, bucketing: dict[str, Any] | None = None, input_seconds: float | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The models average their loss themselves and ignore num_items_in_batch, so the Trainer must
         # divide by the gradient accumulation steps (it skips that for models whose forward takes **kwargs).
         self.model_accepts_loss_kwargs = False
+        self.bucketing = bucketing  # BucketBatches' settings, with batch_seconds
+        self.input_seconds = input_seconds  # what each input is padded to, where the model has one length
+
+    def get_train_dataloader(self) -> Any:
+        """With batch_seconds, batches from duration buckets (asrctl's BucketBatches) instead of a
+        fixed count; Accelerate shards them among processes and skips those done on --resume. A
+        model of one input length (Whisper) counts each utterance as that long: its batches hold
+        batch_seconds of what the model computes on, which is a fixed count."""
+        if not self.bucketing:
+            return super().get_train_dataloader()
+        from functools import partial
+
+        from torch.utils.data import DataLoader
+        from transformers.trainer_utils import seed_worker
+
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        lengths = self.train_dataset.lengths
+        if self.input_seconds:
+            lengths = [self.input_seconds] * len(lengths)
+        batches = BucketBatches(lengths, **self.bucketing, seed=seed)
+        workers = self.args.dataloader_num_workers
+        return self.accelerator.prepare(DataLoader(
+            self.train_dataset, batch_sampler=batches, collate_fn=self.data_collator, num_workers=workers,
+            pin_memory=self.args.dataloader_pin_memory, persistent_workers=self.args.dataloader_persistent_workers,
+            worker_init_fn=partial(seed_worker, num_workers=workers, rank=self.args.process_index)))
 
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler:
         # The Trainer's own LengthGroupedSampler would measure each item by decoding its audio.

@@ -38,6 +38,7 @@ class WhisperTask(Task):
         first = self.tokenizer(" a").input_ids[len(self.tokenizer.prefix_tokens)]  # as labels() tokenises
         self.lead = "" if first in (generation.begin_suppress_tokens or ()) else " "
         self.max_seconds = self.feature_extractor.n_samples / SAMPLE_RATE
+        self.input_seconds = self.max_seconds  # the encoder takes its whole window, whatever the audio
         self.max_labels = self.model.config.max_target_positions
 
     def make_trainer(self, **kwargs: Any) -> Seq2SeqSpeechTrainer:
