@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, between_batches, bucketing, clip_flac, clip_suffix, dumps, earlier_run,
-                        is_main_process, peak_memory, print_summary, read_training_rows, recording_id, stderr,
-                        training_rows, write_training_summary)
+from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, between_batches, bucketing, clip_flac, clip_suffix,
+                        dumps, earlier_run, is_main_process, peak_memory, print_summary, read_training_rows,
+                        recording_id, stderr, training_rows, write_training_summary)
 from asrctl_nemo import kinds, lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -166,26 +166,26 @@ def steps_per_epoch(batches: int, distributed: dict[str, Any]) -> int:
     return max(1, math.ceil(batches / processes))
 
 
-def resumable(loader: Any, bucketing: dict[str, Any] | None = None) -> Any:
+def resumable(loader: Any, by_duration: dict[str, Any] | None = None) -> Any:
     """NeMo's training DataLoader as torchdata's StatefulDataLoader, whose position (and shuffling
     generator) Lightning keeps in each checkpoint: --resume then goes on mid-epoch with the rows the
     interrupted run had not reached, where a plain DataLoader would start the epoch over. With
-    `bucketing` (BucketBatches' settings), its batches come from duration buckets instead, each
+    `by_duration` (BucketBatches' settings), its batches come from duration buckets instead, each
     process taking its share. Loaders of another kind (Lhotse, tarred, bucketing samplers) stay as
     NeMo made them."""
     from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
     from torchdata.stateful_dataloader import StatefulDataLoader
 
     if type(loader) is not DataLoader or type(loader.sampler) not in (RandomSampler, SequentialSampler):
-        if bucketing:
+        if by_duration:
             raise AsrctlError(f"--batch-seconds: NeMo made a {type(loader).__name__} for this model's data, "
                               "which asrctl cannot batch by duration")
         return loader
     common = {"collate_fn": loader.collate_fn, "num_workers": loader.num_workers, "pin_memory": loader.pin_memory,
               "worker_init_fn": loader.worker_init_fn, "persistent_workers": loader.persistent_workers}
-    if bucketing:
+    if by_duration:
         durations = [item.duration for item in loader.dataset.manifest_processor.collection]
-        return StatefulDataLoader(loader.dataset, batch_sampler=BucketBatches(durations, **bucketing, shard=True),
+        return StatefulDataLoader(loader.dataset, batch_sampler=BucketBatches(durations, **by_duration, shard=True),
                                   **common)
     return StatefulDataLoader(loader.dataset, batch_size=loader.batch_size, drop_last=loader.drop_last,
                               shuffle=type(loader.sampler) is RandomSampler, **common)

@@ -54,11 +54,10 @@ class SpeechTrainerMixin:
         from torch.utils.data import DataLoader
         from transformers.trainer_utils import seed_worker
 
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         lengths = self.train_dataset.lengths
         if self.input_seconds:
             lengths = [self.input_seconds] * len(lengths)
-        batches = BucketBatches(lengths, **self.bucketing, seed=seed)
+        batches = BucketBatches(lengths, **self.bucketing, seed=self._data_seed())
         workers = self.args.dataloader_num_workers
         return self.accelerator.prepare(DataLoader(
             self.train_dataset, batch_sampler=batches, collate_fn=self.data_collator, num_workers=workers,
@@ -68,9 +67,11 @@ class SpeechTrainerMixin:
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler:
         # The Trainer's own LengthGroupedSampler would measure each item by decoding its audio.
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         return EpochSeededLengthSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                        dataset.lengths, seed)
+                                        dataset.lengths, self._data_seed())
+
+    def _data_seed(self) -> int:
+        return self.args.data_seed if self.args.data_seed is not None else self.args.seed
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler:
         # Validation rows are sorted by duration already, and WER pairs predictions with references by position.
