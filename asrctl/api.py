@@ -25,7 +25,7 @@ from asrctl.progress import print_summary, stderr, training_progress, training_s
 from asrctl.reading import read_training_rows, training_rows
 from asrctl.recipes import check_keys, earlier_run
 from asrctl.text import get_normalizer
-from asrctl.training import peak_memory, write_training_summary
+from asrctl.training import average_weights, baseline_wer, peak_memory, write_training_summary
 
 # By kind, for the guide; every name here is public.
 GROUPS = {
@@ -34,7 +34,8 @@ GROUPS = {
     "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows", "training_rows",
                                     "BucketBatches", "bucketing"],
     "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
-                      "peak_memory", "write_training_summary", "between_batches", "stop_requested"],
+                      "peak_memory", "write_training_summary", "between_batches", "stop_requested", "baseline_wer",
+                      "average_weights"],
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],
     "model hubs": ["offline_advice", "unreachable"],

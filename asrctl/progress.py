@@ -131,10 +131,14 @@ def training_progress(total: int, done: int) -> tuple[Progress, TaskID]:
     return progress, task
 
 
-def training_status(loss: float | None, wer: float | None) -> str:
-    """The status beside a training progress bar: "loss 0.412  val WER 9.8%" (what is known)."""
+def training_status(loss: float | None, wer: float | None, baseline: float | None = None) -> str:
+    """The status beside a training progress bar: "loss 0.412  val WER 24.1% → 9.8%" (what is known;
+    WERs as fractions, the base model's first)."""
+    wers = " → ".join(f"{w:.1%}" for w in (baseline, wer) if w is not None)
+    if baseline is not None and wer is None:
+        wers += " (base model)"
     return "  ".join(part for part in (f"loss {loss:.3f}" if loss is not None else "",
-                                       f"val WER {wer:.1%}" if wer is not None else "") if part)
+                                       f"val WER {wers}" if wers else "") if part)
 
 
 def print_summary(title: str, pairs: list[tuple[str, str]], errors: list[str], quiet: bool = False,

@@ -51,6 +51,10 @@ COMMON_SETTINGS = (
     Setting("training.buckets", int, "with batch_seconds: duration buckets (equal counts) batches are drawn from "
             "(default 10)"),
     Setting("training.eval_steps", int, "validate (WER) every N steps"),
+    Setting("training.baseline", bool, "validate the base model before the first step, for the WER before and "
+            "after (default: true with data.val)"),
+    Setting("training.average_last", int, "the output model is the average of the last N checkpoints' weights, "
+            "its validation WER beside the best single one's"),
     Setting("training.early_stopping_patience", int, "stop after N validations without a better WER"),
     Setting("training.seed", int, "random seed"),
     Setting("training.num_workers", int, "processes decoding audio for the data loader"),
@@ -274,5 +278,9 @@ def check_before_loading(recipe: dict[str, Any], trainer: TrainerSpec) -> None:
         raise AsrctlError("training.buckets are the duration buckets of --batch-seconds: give that too")
     if training.get("batch_seconds") is not None and float(training["batch_seconds"]) <= 0:
         raise AsrctlError(f"training.batch_seconds={training['batch_seconds']}: expected a positive number of seconds")
+    if training.get("baseline") and not recipe["data"].get("val"):
+        raise AsrctlError("the baseline is the base model's validation WER: give --val too")
+    if training.get("average_last") is not None and int(training["average_last"]) < 2:
+        raise AsrctlError(f"training.average_last={training['average_last']}: an average takes at least 2 checkpoints")
     if training.get("tensorboard") and importlib.util.find_spec("tensorboard") is None:
         raise AsrctlError("TensorBoard logs need the tensorboard package: pip install tensorboard")

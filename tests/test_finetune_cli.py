@@ -95,9 +95,11 @@ def test_early_stopping_without_validation_is_refused_for_every_trainer(backend,
 @pytest.mark.parametrize("args, line", [
     (["--set", "training.buckets=20"], "training.buckets are the duration buckets of --batch-seconds: give that too"),
     (["--set", "training.batch_seconds=-5"], "training.batch_seconds=-5: expected a positive number of seconds"),
+    (["--baseline"], "the baseline is the base model's validation WER: give --val too"),
+    (["--set", "training.average_last=1"], "training.average_last=1: an average takes at least 2 checkpoints"),
 ])
 @pytest.mark.parametrize("backend", ["hf-ctc", "nemo"])
-def test_batching_by_duration_mistakes_are_one_line_before_loading(backend, args, line, tmp_path, site):
+def test_training_setting_mistakes_are_one_line_before_loading(backend, args, line, tmp_path, site):
     train = tmp_path / "t.jsonl"
     train.write_text("")
     result = run_cli("finetune", "-b", backend, "-m", "x", "--train", str(train), "-o", str(tmp_path / "o"), *args,

@@ -73,8 +73,8 @@ def whisper_model(tmp_path_factory) -> Path:
     return path
 
 
-def finetune(*args: str) -> dict:
-    result = run_cli("finetune", "--quiet", *args, env=ONE_THREAD)
+def finetune(*args: str, cwd: Path | None = None) -> dict:
+    result = run_cli("finetune", "--quiet", *args, env=ONE_THREAD, cwd=cwd)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -126,11 +126,12 @@ def test_epochs_tensorboard_and_early_stopping_as_for_the_nemo_trainer(speech, c
     """The neutral settings every trainer takes, mapped onto TrainingArguments and the Trainer's callbacks."""
     common = ("-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--val", str(speech["short"]),
               "--build-vocab", "--num-workers", "0")
-    out = tmp_path / "epochs"
+    out, elsewhere = tmp_path / "epochs", tmp_path / "cwd"
+    elsewhere.mkdir()
     summary = finetune(*common, "-o", str(out), "--epochs", "2", "--batch-size", "2", "--eval-steps", "4",
-                       "--tensorboard")
+                       "--tensorboard", cwd=elsewhere)
     assert summary["steps"] == 8 and summary["epochs"] == 2.0  # 7 rows in batches of 2: 4 steps an epoch
-    assert list((out / "runs").rglob("events.out.tfevents.*"))
+    assert list((out / "runs").rglob("events.out.tfevents.*")) and not list(elsewhere.iterdir())
     stopped = finetune(*common, "-o", str(tmp_path / "stop"), "--max-steps", "50", "--learning-rate", "0",
                        "--batch-size", "7", "--eval-steps", "1", "--early-stopping-patience", "2")
     assert stopped["steps"] == 3  # nothing learnt: the first WER stays the best for 2 more
@@ -168,6 +169,35 @@ def test_whisper_learns_the_fixtures(speech, whisper_model, tmp_path):
     references = [json.loads(line)["text"] for line in speech["short"].read_text().splitlines()]
     assert transcribe(speech["short"], "hf-whisper", out, tmp_path / "p.jsonl") == references
     assert json.loads((out / "generation_config.json").read_text())["language"] == "en"
+
+
+@pytest.mark.parametrize("method", ["sft", "lora"])
+def test_baseline_wer_and_the_average_of_the_last_checkpoints(method, speech, ctc_model, tmp_path):
+    out = tmp_path / method
+    lora = ["--peft", "lora", "--target-modules", "q_proj,v_proj"] if method == "lora" else []
+    result = run_cli("finetune", "-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]),
+                     "--val", str(speech["short"]), "--build-vocab", "--learning-rate", "2e-3", "--max-steps", "9",
+                     "--batch-size", "4", "--eval-steps", "3", "--average-last", "2", "-o", str(out), *lora,
+                     env=ONE_THREAD)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    jsonschema.validate(summary, json.loads(SUMMARY_SCHEMA.read_text()))
+    # the base model (a new random head) spells noise; its WER is measured before step 1 and kept
+    assert summary["baseline_val_wer"] >= 90
+    assert summary["baseline_val_wer"] == json.loads((out / "baseline.json").read_text())["val_wer"]
+    assert summary["averaged"]["checkpoints"] == [str(out / "checkpoint-6"), str(out / "checkpoint-9")]
+    assert summary["averaged"]["val_wer"] is not None
+    assert f"val WER {summary['baseline_val_wer']:.1f}% → {summary['best_val_wer']:.1f}%" in result.stderr
+
+    # the output model (or adapter) is the mean of the two checkpoints' weights
+    name = "adapter_model.safetensors" if method == "lora" else "model.safetensors"
+    first, last = (tensors(out / f"checkpoint-{step}" / name) for step in (6, 9))
+    output = tensors(out / name)
+    assert output.keys() == last.keys()
+    changed = [key for key in output if not first[key].equal(last[key])]
+    assert changed, "the two checkpoints hold the same weights: the test would not see an average"
+    for key, value in output.items():
+        assert value.allclose((first[key] + last[key]) / 2, atol=1e-6), key
 
 
 # -- LoRA -----------------------------------------------------------------------------------------

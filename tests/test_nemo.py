@@ -381,6 +381,33 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     assert missing.returncode == 1 and "no such .nemo file" in missing.stderr and "rows" not in missing.stderr
 
 
+def test_baseline_wer_and_the_average_of_the_last_checkpoints(tiny_nemo_ctc, train, tmp_path):
+    import torch
+    from nemo.collections.asr.models import ASRModel
+
+    out = tmp_path / "averaged"
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", str(train),
+                     "--val", str(train), "-o", str(out), "--max-steps", "9", "--learning-rate", "3e-3",
+                     "--batch-size", "4", "--eval-steps", "3", "--average-last", "2",
+                     "--set", "training.num_workers=0")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    jsonschema.validate(summary, json.loads(SUMMARY_SCHEMA.read_text()))
+    assert summary["baseline_val_wer"] >= 90  # the untrained model spells noise
+    assert summary["baseline_val_wer"] == json.loads((out / "baseline.json").read_text())["val_wer"]
+    used = summary["averaged"]["checkpoints"]
+    assert [Path(path).name for path in used] == ["recent-6.ckpt", "recent-9.ckpt"]
+    assert summary["averaged"]["val_wer"] is not None
+    assert f"val WER {summary['baseline_val_wer']:.1f}% → {summary['best_val_wer']:.1f}%" in result.stderr
+
+    first, last = (torch.load(path, map_location="cpu", weights_only=False)["state_dict"] for path in used)
+    output = ASRModel.restore_from(str(out / "model.nemo"), map_location="cpu").state_dict()
+    assert any(value.is_floating_point() and not value.equal(last[key]) for key, value in first.items())
+    for key, value in output.items():
+        expected = (first[key] + last[key]) / 2 if value.is_floating_point() else last[key]
+        assert torch.allclose(value, expected, atol=1e-6), key
+
+
 def test_lora_trains_adapters_only_and_infer_loads_the_adapter_and_the_merged_model(tiny_nemo, train, tmp_path):
     import torch
     from nemo.collections.asr.models import ASRModel

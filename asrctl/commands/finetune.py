@@ -34,6 +34,8 @@ FLAG_KEYS = {
     "batch_seconds": "training.batch_seconds",
     "num_workers": "training.num_workers",
     "eval_steps": "training.eval_steps",
+    "baseline": "training.baseline",
+    "average_last": "training.average_last",
     "early_stopping_patience": "training.early_stopping_patience",
     "seed": "training.seed",
     "tensorboard": "training.tensorboard",
@@ -141,6 +143,12 @@ class FinetuneCommand(click.Command):
                    "--batch-size still caps the count.")
 @click.option("--num-workers", type=click.IntRange(min=0), help="Processes decoding audio for the data loader.")
 @click.option("--eval-steps", type=click.IntRange(min=1), help="Validate (WER) every N steps.")
+@click.option("--baseline/--no-baseline", default=None,
+              help="Validate the base model before the first step, so the summary says the WER before and after "
+                   "[default: on with --val].")
+@click.option("--average-last", type=click.IntRange(min=2), metavar="N",
+              help="The output model (or adapter) is the average of the weights of the last N checkpoints (one every "
+                   "--eval-steps); its validation WER is reported beside the best single checkpoint's.")
 @click.option("--early-stopping-patience", type=click.IntRange(min=1), help="Stop after N validations without a better WER.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--tensorboard", is_flag=True, default=None, help="Write TensorBoard logs to OUTPUT_DIR/runs.")
@@ -204,4 +212,11 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
         raise Interrupted(f"interrupted; run the same command with --resume to go on from the last checkpoint in "
                           f"{config['output_dir']}") from None
     if main:
+        from asrctl.training import complete, wer_before_after
+
+        summary = complete(summary)
+        if not quiet and wer_before_after(summary):
+            from asrctl.progress import stderr
+
+            stderr.print(wer_before_after(summary), highlight=False)
         click.echo(json.dumps(summary, indent=2))

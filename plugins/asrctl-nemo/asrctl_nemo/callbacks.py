@@ -17,6 +17,8 @@ from asrctl.api import stop_requested, training_progress, training_status
 class RichProgress(pl.Callback):
     def __init__(self) -> None:
         self.progress: Any = None
+        self.wer: float | None = None
+        self.baseline: float | None = None  # the base model's validation WER, measured before fit()
 
     def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
@@ -26,6 +28,8 @@ class RichProgress(pl.Callback):
         self._update(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.progress is not None and "val_wer" in trainer.callback_metrics:  # in fit(), not the baseline's
+            self.wer = float(trainer.callback_metrics["val_wer"])
         self._update(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
@@ -37,11 +41,9 @@ class RichProgress(pl.Callback):
     def _update(self, trainer: pl.Trainer) -> None:
         if self.progress is None:
             return
-        metrics = trainer.callback_metrics
-        loss, wer = metrics.get("train_loss"), metrics.get("val_wer")
+        loss = trainer.callback_metrics.get("train_loss")
         self.progress.update(self.task, completed=trainer.global_step,
-                             status=training_status(None if loss is None else float(loss),
-                                                    None if wer is None else float(wer)))
+                             status=training_status(None if loss is None else float(loss), self.wer, self.baseline))
 
 
 class StartingStep(pl.Callback):

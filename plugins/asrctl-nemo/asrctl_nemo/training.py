@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, between_batches, bucketing, clip_flac, clip_suffix,
-                        dumps, earlier_run, is_main_process, peak_memory, print_summary, read_training_rows,
-                        recording_id, stderr, training_rows, write_training_summary)
+from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, average_weights, baseline_wer, between_batches,
+                        bucketing, clip_flac, clip_suffix, dumps, earlier_run, is_main_process, peak_memory,
+                        print_summary, read_training_rows, recording_id, stderr, training_rows,
+                        write_training_summary)
 from asrctl_nemo import kinds, lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -86,8 +87,9 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             lora.add_adapters(asr, lora_settings)
         elif (recipe.get("freeze") or {}).get("encoder"):
             asr.encoder.freeze()
-        trainer, checkpoints, start = lightning_trainer(settings, recipe.get("distributed") or {}, out,
-                                                        validate="val" in manifests, quiet=quiet)
+        trainer, callbacks = lightning_trainer(settings, recipe.get("distributed") or {}, out,
+                                               validate="val" in manifests, quiet=quiet)
+        checkpoints, start = callbacks["best"], callbacks["start"]
         asr.set_trainer(trainer)
         asr.setup_optimization(_config({
             "name": "adamw", "lr": float(settings["learning_rate"]), "betas": [0.9, 0.98],
@@ -99,6 +101,11 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
     last = last_checkpoint(out)
     with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
+        baseline = None
+        if "val" in manifests and settings.get("baseline") is not False:  # before fit() restores a checkpoint
+            baseline = baseline_wer(out, lambda: validation_wer(trainer, asr), write=trainer.is_global_zero)
+            if callbacks.get("progress"):
+                callbacks["progress"].baseline = baseline / 100
         try:
             with between_batches("step"):
                 trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
@@ -112,7 +119,10 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         import torch
 
         best = checkpoints.best_model_path
-        if best:  # the checkpoint with the lowest validation WER
+        averaged = None
+        if callbacks.get("recent"):  # --average-last: the output model is their average
+            averaged = average_last(trainer, asr, callbacks["recent"], validate="val" in manifests)
+        elif best:  # the checkpoint with the lowest validation WER
             asr.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
         merged = out / "merged" / "model.nemo" if lora_settings and (recipe.get("lora") or {}).get("merge") else None
         if trainer.is_global_zero and lora_settings:
@@ -132,7 +142,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         "resumed_from_step": start.step or None,
         "best_val_wer": (100 * float(checkpoints.best_model_score)  # percent, as eval says it
                          if checkpoints.best_model_score is not None else None),
-        "best_checkpoint": best or None, "trainable_parameters": trainable, "parameters": total,
+        "best_checkpoint": best or None, "baseline_val_wer": baseline, "averaged": averaged,
+        "trainable_parameters": trainable, "parameters": total,
         "trainable_share": trainable / total, "processes": trainer.world_size,
         **peak_memory(trainer.strategy.root_device),  # of rank 0 when there are several processes
         "wall_seconds": round(time.perf_counter() - started, 2), "merged_model": str(merged) if merged else None,
@@ -191,15 +202,35 @@ def resumable(loader: Any, by_duration: dict[str, Any] | None = None) -> Any:
                               shuffle=type(loader.sampler) is RandomSampler, **common)
 
 
+def validation_wer(trainer: Any, asr: Any) -> float:
+    """The model's validation WER (percent) as it is now, by the validation of its own loop."""
+    return 100 * float(trainer.validate(asr, verbose=False)[0]["val_wer"])
+
+
+def average_last(trainer: Any, asr: Any, recent: Any, *, validate: bool) -> dict[str, Any]:
+    """Load the mean of the weights of the checkpoints `recent` keeps (the last N) into `asr` and
+    validate it; the checkpoints used and its WER (percent) for the summary."""
+    import torch
+
+    used = sorted(recent.best_k_models, key=lambda path: float(recent.best_k_models[path]))  # by step
+    if len(used) < recent.save_top_k:
+        raise AsrctlError(f"--average-last {recent.save_top_k}: the run wrote {len(used)} checkpoint(s) (one every "
+                          "--eval-steps): lower --eval-steps or N")
+    asr.load_state_dict(average_weights(torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+                                        for path in used))
+    return {"checkpoints": used, "val_wer": validation_wer(trainer, asr) if validate else None}
+
+
 def last_checkpoint(out: Path) -> Path:
     """Where ModelCheckpoint(save_last=True) keeps the latest state, which --resume restores."""
     return out / "checkpoints" / "last.ckpt"
 
 
 def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out: Path, *, validate: bool,
-                      quiet: bool) -> tuple[Any, Any, Any]:
-    """Lightning's Trainer, its checkpoint callback (the best by validation WER, and the last) and
-    the callback that notes the starting step."""
+                      quiet: bool) -> tuple[Any, dict[str, Any]]:
+    """Lightning's Trainer and the callbacks train() reads by name: `best` (the checkpoint of the
+    best validation WER, and the last), `start` (the starting step), `progress` (unless quiet) and,
+    with average_last N, `recent` (the last N checkpoints)."""
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -212,9 +243,13 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     start = StartingStep()
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", filename="step-{step}", auto_insert_metric_name=False,
                                   save_last=True, every_n_train_steps=eval_steps, **best)
+    named = {"best": checkpoints, "start": start, **({} if quiet else {"progress": RichProgress()})}
+    if settings.get("average_last"):  # the step is the score, so the newest N are "the best"
+        named["recent"] = ModelCheckpoint(dirpath=out / "checkpoints", filename="recent-{step}",
+                                          auto_insert_metric_name=False, every_n_train_steps=eval_steps,
+                                          monitor="step", mode="max", save_top_k=int(settings["average_last"]))
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    callbacks = [checkpoints, start, RandomState(), StopWhenAsked(last_checkpoint(out)),
-                 *([] if quiet else [RichProgress()])]
+    callbacks = [*named.values(), RandomState(), StopWhenAsked(last_checkpoint(out))]
     if settings.get("early_stopping_patience"):  # validations in a row without a better WER
         callbacks.append(EarlyStopping(monitor="val_wer", mode="min", patience=int(settings["early_stopping_patience"]),
                                        check_on_train_epoch_end=False))
@@ -232,7 +267,7 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
         val_check_interval=eval_steps if validate else None, limit_val_batches=1.0 if validate else 0,
         log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
     )
-    return trainer, checkpoints, start
+    return trainer, named
 
 
 def new_tokenizer(asr: Any, folder: Path) -> None:

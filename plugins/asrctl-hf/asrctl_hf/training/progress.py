@@ -1,4 +1,5 @@
-"""A rich progress bar on stderr for the Trainer (instead of tqdm): steps, loss, validation WER, ETA."""
+"""A rich progress bar on stderr for the Trainer (instead of tqdm): steps, loss, validation WER (the
+base model's first), ETA."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class RichProgress(TrainerCallback):
         self.progress: Any = None
         self.loss: float | None = None
         self.wer: float | None = None
+        self.baseline: float | None = None  # the base model's validation WER, measured before train()
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.is_world_process_zero:
@@ -29,7 +31,7 @@ class RichProgress(TrainerCallback):
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
                     **kwargs: Any) -> None:
-        if metrics and "eval_wer" in metrics:
+        if metrics and "eval_wer" in metrics and self.progress is not None:  # not the baseline's
             self.wer = metrics["eval_wer"]
         self._update(state)
 
@@ -41,4 +43,5 @@ class RichProgress(TrainerCallback):
 
     def _update(self, state: Any) -> None:
         if self.progress is not None:
-            self.progress.update(self.task, completed=state.global_step, status=training_status(self.loss, self.wer))
+            status = training_status(self.loss, self.wer, self.baseline)
+            self.progress.update(self.task, completed=state.global_step, status=status)

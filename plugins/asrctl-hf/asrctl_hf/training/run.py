@@ -7,6 +7,7 @@ recipe.yaml (what ran), training_summary.json, and with lora.merge the merged mo
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.api import (AtomicWriter, between_batches, bucketing, is_main_process, peak_memory, print_summary,
-                        read_training_rows, write_training_summary)
+from asrctl.api import (AtomicWriter, baseline_wer, between_batches, bucketing, is_main_process, peak_memory,
+                        print_summary, read_training_rows, write_training_summary)
 from asrctl_hf.common import missing_folder, quiet_transformers
+from asrctl_hf.training.averaging import average_last
 from asrctl_hf.training.checkpoints import resume_point
 from asrctl_hf.training.collator import SpeechCollator
 from asrctl_hf.training.data import SpeechDataset, Split, select
@@ -58,7 +60,15 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         if main:
             with AtomicWriter(out / "recipe.yaml") as f:
                 yaml.safe_dump(recipe, f, sort_keys=False)
-        trainer = make_trainer(task, model, recipe, train_split, val_split, quiet)
+        if recipe["training"].get("tensorboard"):  # else the baseline's log, before train() names it, goes to ./runs
+            os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "runs"))
+        progress = None if quiet else RichProgress()
+        trainer = make_trainer(task, model, recipe, train_split, val_split, progress)
+        baseline = None
+        if val_split and recipe["training"].get("baseline") is not False:  # the weights are the base model's until train()
+            baseline = baseline_wer(out, lambda: 100 * trainer.evaluate()["eval_wer"], write=main)
+            if progress:
+                progress.baseline = baseline / 100
         start, stop = StartingStep(), StopWhenAsked()
         trainer.add_callback(start)
         trainer.add_callback(stop)
@@ -66,6 +76,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             trainer.train(resume_from_checkpoint=checkpoint)
         if stop.stopped:  # saved its checkpoint: the job ends as interrupted, without the final model
             raise KeyboardInterrupt
+        averaged = average_last(trainer, out, int(recipe["training"]["average_last"])) \
+            if recipe["training"].get("average_last") else None
         save_outputs(trainer, task, out, lora=recipe["method"] == "lora")
         state = trainer.state
         merged = out / "merged" if recipe["method"] == "lora" and recipe["lora"].get("merge") else None
@@ -85,6 +97,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         # percent, as eval and the progress bar say it; the Trainer validates at the last step too
         "best_val_wer": 100 * state.best_metric if state.best_metric is not None else None,
         "best_checkpoint": state.best_model_checkpoint,
+        "baseline_val_wer": baseline,
+        "averaged": averaged,
         "trainable_parameters": trainable,
         "parameters": total,
         "trainable_share": trainable / total,
@@ -136,11 +150,11 @@ def prepare_model(task: Task, recipe: dict[str, Any]) -> Any:
 
 
 def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Split, val_split: Split | None,
-                 quiet: bool) -> Any:
+                 progress: RichProgress | None) -> Any:
     has_val = val_split is not None
     args = training_arguments(recipe, has_val=has_val, seq2seq=task.seq2seq)
     val = sorted(val_split.utterances, key=lambda u: u.duration) if has_val else []  # less padding per batch
-    callbacks = [] if quiet else [RichProgress()]
+    callbacks = [progress] if progress else []
     patience = recipe["training"].get("early_stopping_patience")
     if patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))

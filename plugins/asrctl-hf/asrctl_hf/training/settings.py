@@ -15,7 +15,8 @@ from typing import Any
 from asrctl import AsrctlError
 from asrctl.api import check_keys
 
-OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment", "batch_seconds", "buckets")
+OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment", "batch_seconds", "buckets", "baseline",
+                     "average_last")
 NEUTRAL_NAMES = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
                  "num_workers": "dataloader_num_workers"}
 DEFAULT_EVAL_STEPS = 100
@@ -62,7 +63,8 @@ def training_arguments(recipe: dict[str, Any], *, has_val: bool, seq2seq: bool) 
         "eval_strategy": "steps" if has_val else "no",
         "eval_steps": eval_steps,
         "save_steps": eval_steps,  # every validation can be the best checkpoint
-        "save_total_limit": 2,  # the best and the last survive rotation
+        # the best and the last survive rotation; with average_last, the last N
+        "save_total_limit": int(recipe["training"].get("average_last") or 1) + 1,
         "load_best_model_at_end": has_val,
         "metric_for_best_model": "wer",
         "greater_is_better": False,
