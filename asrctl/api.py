@@ -23,16 +23,16 @@ from asrctl.metrics import edit_counts, totals
 from asrctl.probing import probed_duration
 from asrctl.progress import print_summary, stderr, training_progress, training_status
 from asrctl.reading import read_training_rows, training_rows
-from asrctl.recipes import check_keys, earlier_run
+from asrctl.recipes import check_keys, earlier_run, sources_label, train_sources
 from asrctl.text import get_normalizer
-from asrctl.training import average_weights, baseline_wer, peak_memory, write_training_summary
+from asrctl.training import average_weights, baseline_wer, mix_reports, peak_memory, write_training_summary
 
 # By kind, for the guide; every name here is public.
 GROUPS = {
     "engines": ["InferJob", "WorkItem", "WorkResult", "load_model", "decode", "transcribe_batch", "find_speech"],
     "audio": ["AudioInfo", "load_audio", "probe", "probed_duration", "clip_flac", "clip_suffix", "recording_id"],
     "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows", "training_rows",
-                                    "BucketBatches", "bucketing"],
+                                    "BucketBatches", "bucketing", "train_sources", "sources_label", "mix_reports"],
     "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
                       "peak_memory", "write_training_summary", "between_batches", "stop_requested", "baseline_wer",
                       "average_weights"],

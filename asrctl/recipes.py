@@ -37,7 +37,8 @@ DEFAULTS: dict[str, Any] = {
 # What every trainer takes, in neutral names that each maps onto its library (the hf trainer's
 # training.epochs is TrainingArguments' num_train_epochs, the nemo trainer turns it into steps).
 COMMON_SETTINGS = (
-    Setting("data.train", str, "training data: a manifest or any registered format"),
+    Setting("data.train", (str, list), "training data: a manifest or any registered format; a list of FILE:WEIGHT "
+            "(or {file, weight}) to mix several by weight"),
     Setting("data.val", str, "validation data, scored by WER during training"),
     Setting("data.format", str, "format of train/val when it cannot be detected"),
     Setting("data.min_duration", float, "drop training utterances shorter than this (seconds)"),
@@ -160,6 +161,9 @@ def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: t
     for assignment in assignments:
         set_path(recipe, *parse_assignment(assignment))
     _rename_former(recipe)
+    if isinstance(recipe["data"].get("train"), (list, tuple)):
+        sources = [{"file": file, "weight": weight} for file, weight in map(_source, recipe["data"]["train"])]
+        recipe["data"]["train"] = sources if len(sources) > 1 else sources[0]["file"] if sources else None
     for required in ("backend", "model", "output_dir"):
         if not recipe.get(required):
             flag = {"output_dir": "-o/--output-dir"}.get(required, f"--{required}")
@@ -171,6 +175,33 @@ def build_recipe(recipe_file: Path | None, flags: dict[str, Any], assignments: t
     if recipe["method"] == "sft" and (recipe.get("lora") or {}).get("merge"):
         raise AsrctlError("lora.merge (--merge) folds a LoRA adapter into its model: add --peft lora, or drop --merge")
     return recipe
+
+
+def train_sources(data: dict[str, Any]) -> list[tuple[str, float]]:
+    """data.train as (file, weight) pairs: one file (weight 1), or the sources of a mix."""
+    train = data["train"]
+    return [(source["file"], float(source["weight"])) for source in train] if isinstance(train, list) else [(train, 1.0)]
+
+
+def sources_label(sources: list[tuple[str, float]]) -> str:
+    """How a mix is named where one file would be: "in_domain.jsonl:0.7 + general.jsonl:0.3"."""
+    return " + ".join(f"{file}:{weight:g}" for file, weight in sources) if len(sources) > 1 else sources[0][0]
+
+
+def _source(value: Any) -> tuple[str, float]:
+    """One training source of a mix: FILE:WEIGHT (FILE alone weighs 1), or {file, weight}."""
+    if isinstance(value, dict):
+        file, weight = value.get("file"), value.get("weight", 1.0)
+    else:
+        file, sep, weight = str(value).rpartition(":")
+        if not sep or not file or Path(str(value)).exists() or not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?",
+                                                                                weight):
+            file, weight = str(value), 1.0
+    if not isinstance(file, str) or not file:
+        raise AsrctlError(f"data.train: {value!r}: a source is FILE:WEIGHT or {{file: FILE, weight: W}}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, str)) or not float(weight) > 0:
+        raise AsrctlError(f"data.train: {value!r}: a source's weight is a positive number")
+    return file, float(weight)
 
 
 def _rename_former(recipe: dict[str, Any]) -> None:
@@ -267,8 +298,14 @@ def check_before_loading(recipe: dict[str, Any], trainer: TrainerSpec) -> None:
                           f"{', '.join(trainer.methods)})")
     check_settings(recipe, trainer)
 
-    for name in ("train", "val"):
-        path = recipe["data"].get(name)
+    sources = train_sources(recipe["data"])
+    if len(sources) > 1 and not trainer.mixing:
+        from asrctl.plugins import trainers
+
+        mixers = ", ".join(spec.name for spec in trainers() if spec.mixing) or "none installed"
+        raise AsrctlError(f"the {trainer.name} trainer trains on one --train source: mixing several by weight "
+                          f"(--train A:W --train B:W) is for the trainers that take it ({mixers})")
+    for path in [file for file, _ in sources] + [recipe["data"].get("val")]:
         if path and not Path(path).exists():
             raise AsrctlError(f"{path}: no such file or folder")
     training = recipe.get("training") or {}

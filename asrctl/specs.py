@@ -149,6 +149,8 @@ class TrainerSpec:
     printed once, not by each.
     `settings` are the trainer's own, beyond those every trainer takes (asrctl.recipes.COMMON_SETTINGS,
     in neutral names each trainer maps onto its library); the core refuses any other before loading.
+    `mixing`: it takes several weighted training sources (data.train a list of {file, weight}, read
+    with asrctl.recipes.train_sources); the core refuses a mix for a trainer without it.
     """
 
     name: str
@@ -160,6 +162,7 @@ class TrainerSpec:
     launcher: str = "torchrun"
     check: Callable[..., None] | None = None
     settings: tuple[Setting, ...] = ()
+    mixing: bool = False
 
     def __post_init__(self) -> None:
         for setting in self.settings:

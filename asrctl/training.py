@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -44,6 +45,19 @@ def write_training_summary(output_dir: str | Path, summary: dict[str, Any]) -> d
 def complete(summary: Mapping[str, Any]) -> dict[str, Any]:
     """`summary` with the optional keys it leaves out as null (those of trainers written before them)."""
     return {**summary, **{key: None for key in sorted(summary_keys()[1] - set(summary))}}
+
+
+def mix_reports(reports: list[dict[str, Any]], weights: list[float], label: str) -> tuple[dict[str, Any], Any]:
+    """The summary's data.train and data.mix for the reports of the training sources: with one, it
+    and null; with several (a mix named `label`), their sum and each with its weight."""
+    if len(reports) == 1:
+        return reports[0], None
+    dropped: Counter = Counter()
+    for report in reports:
+        dropped.update(report["dropped_by_reason"])
+    total = {"file": label, "rows": sum(r["rows"] for r in reports), "hours": round(sum(r["hours"] for r in reports), 4),
+             "dropped": sum(r["dropped"] for r in reports), "dropped_by_reason": dict(dropped)}
+    return total, [{**report, "weight": weight} for report, weight in zip(reports, weights)]
 
 
 def baseline_wer(output_dir: str | Path, measure: Callable[[], float], *, write: bool) -> float:

@@ -84,3 +84,44 @@ def test_the_recipe_caps_the_count_only_where_it_sets_batch_size():
     assert bucketing({"batch_seconds": 120}) == {"batch_seconds": 120.0, "batch_size": None}
     assert bucketing({"batch_seconds": 120, "batch_size": 32, "buckets": 20}) == {
         "batch_seconds": 120.0, "batch_size": 32, "buckets": 20}
+
+
+@settings(max_examples=100, deadline=None)
+@given(small=st.integers(1, 40), large=st.integers(1, 400), weight=st.floats(0.05, 0.95),
+       room=st.floats(min_value=1.0, max_value=4.0), buckets=st.integers(1, 12), seed=st.integers(0, 2**16),
+       epoch=st.integers(0, 20))
+def test_a_mix_takes_each_source_by_its_weight_within_the_bounds(small, large, weight, room, buckets, seed, epoch):
+    rng = random.Random(seed)
+    lengths = [rng.uniform(0.5, 20) for _ in range(small + large)]
+    sources = [0] * small + [1] * large
+    sampler = BucketBatches(lengths, batch_seconds=max(lengths) * room, buckets=buckets, seed=seed,
+                            sources=sources, weights=[weight, 1 - weight])
+    sampler.set_epoch(epoch)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) and all(padded(b, lengths) <= max(lengths) * room for b in batches)
+    drawn = [i for batch in batches for i in batch]
+    assert len(drawn) == small + large  # an epoch is as many utterances as there are
+    # each source's share is its weight's, up to rounding in each bucket
+    assert abs(sum(sources[i] == 0 for i in drawn) - weight * len(drawn)) <= buckets + 1
+
+
+def test_over_many_epochs_the_mix_holds_and_each_source_is_seen_through_before_it_repeats():
+    lengths = [1.0 + (i % 13) for i in range(330)]
+    sources = [0] * 30 + [1] * 300  # 30 in-domain utterances at 0.7, 300 general ones at 0.3
+    sampler = BucketBatches(lengths, batch_size=16, buckets=1, seed=1, sources=sources, weights=[0.7, 0.3])
+    counts = [0, 0]
+    seen_general: list[int] = []
+    for epoch in range(40):
+        sampler.set_epoch(epoch)
+        drawn = [i for batch in sampler for i in batch]
+        assert all(len(batch) <= 16 for batch in sampler)
+        for i in drawn:
+            counts[sources[i]] += 1
+        seen_general += sorted(i for i in drawn if sources[i] == 1)
+    assert counts[0] / sum(counts) == pytest.approx(0.7, abs=0.005)
+    # 99 general utterances an epoch: none twice in the first 3 epochs, all 300 in the first 4
+    assert len(set(seen_general[:297])) == 297 and len(set(seen_general[:396])) == 300
+    again = BucketBatches(lengths, batch_size=16, buckets=1, seed=1, sources=sources, weights=[0.7, 0.3])
+    again.set_epoch(39)
+    sampler.set_epoch(39)
+    assert list(again) == list(sampler)  # a resumed run's sampler, made anew, draws the same epoch

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from asrctl.errors import AsrctlError
-from asrctl.recipes import build_recipe, parse_assignment
+from asrctl.recipes import build_recipe, parse_assignment, train_sources
 from asrctl.testing import make_plugin_dist, run_cli
 
 RECORDING_TRAINER = """
@@ -90,6 +90,24 @@ def test_early_stopping_without_validation_is_refused_for_every_trainer(backend,
                      "--early-stopping-patience", "2", pythonpath=site)
     assert result.returncode == 1 and "early stopping watches validation WER: give --val too" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_mix_is_refused_by_a_trainer_without_it_and_a_bad_weight_is_one_line(tmp_path, site):
+    train = tmp_path / "t.jsonl"
+    train.write_text("")
+    common = ["finetune", "-m", "x", "-o", str(tmp_path / "o"), "--train", f"{train}:0.5"]
+    mixed = run_cli(*common, "-b", "toy-ctc", "--train", f"{train}:0.5", pythonpath=site)
+    assert mixed.returncode == 1 and "the toy trainer trains on one --train source" in mixed.stderr, mixed.stderr
+    assert "(hf, nemo)" in mixed.stderr
+    bad = run_cli(*common, "-b", "hf-ctc", "--set", f"data.train=[{train}:0.5, {{file: {train}, weight: -1}}]",
+                  pythonpath=site)
+    assert bad.returncode == 1 and "a source's weight is a positive number" in bad.stderr, bad.stderr
+    assert "Traceback" not in mixed.stderr + bad.stderr
+    recipe = build_recipe(None, {"backend": "b", "model": "m", "output_dir": "o",
+                                 "data.train": [f"{train}:0.5", f"{train}:2"]}, ())
+    assert train_sources(recipe["data"]) == [(str(train), 0.5), (str(train), 2.0)]
+    single = build_recipe(None, {"backend": "b", "model": "m", "output_dir": "o", "data.train": [f"{train}:0.5"]}, ())
+    assert single["data"]["train"] == str(train)  # one source: its weight means nothing
 
 
 @pytest.mark.parametrize("args, line", [

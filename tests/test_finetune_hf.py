@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 from tiny_models import build_tiny_ctc, build_tiny_whisper
 
 from asrctl import AsrctlError
@@ -283,6 +284,25 @@ def test_batches_by_duration_plan_the_epoch_by_their_own_count(speech, ctc_model
     summary = finetune("-b", "hf-ctc", "-m", str(ctc_model), "--train", str(speech["short"]), "--build-vocab",
                        "--max-steps", "6", "-o", str(tmp_path / "out"), *BY_DURATION)
     assert summary["steps"] == 6 and summary["epochs"] == 1.5
+
+
+@pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])
+def test_a_mix_of_weighted_sources_trains_on_their_rows_together(speech, ctc_model, tmp_path, batching):
+    rows = speech["short"].read_text().splitlines(keepends=True)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(rows[:4]))
+    second.write_text("".join(rows[4:]))
+    out = tmp_path / "out"
+    summary = finetune("-b", "hf-ctc", "-m", str(ctc_model), "--train", f"{first}:0.6", "--train", f"{second}:0.4",
+                       "--build-vocab", "--max-steps", "6", "--batch-size", "2", "-o", str(out), *batching)
+    jsonschema.validate(summary, json.loads(SUMMARY_SCHEMA.read_text()))
+    assert [(part["file"], part["rows"], part["weight"]) for part in summary["data"]["mix"]] == [
+        (str(first), 4, 0.6), (str(second), 3, 0.4)]
+    assert summary["data"]["train"]["rows"] == 7 and summary["data"]["train"]["file"] == f"{first}:0.6 + {second}:0.4"
+    # an epoch draws 7 rows (4 from the first, 3 from the second) in 4 batches of 2 or fewer
+    assert summary["steps"] == 6 and summary["epochs"] == 1.5
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["data"]["train"] == [
+        {"file": str(first), "weight": 0.6}, {"file": str(second), "weight": 0.4}]
 
 
 @pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])

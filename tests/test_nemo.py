@@ -277,6 +277,28 @@ def test_batches_by_duration_plan_the_epoch_by_their_own_count(tiny_nemo_ctc, tr
 
 
 @pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])
+def test_a_mix_of_weighted_sources_trains_on_their_rows_together(tiny_nemo_ctc, train, tmp_path, batching):
+    rows = train.read_text().splitlines(keepends=True)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(rows[:4]))
+    second.write_text("".join(rows[4:]))
+    out = tmp_path / "out"
+    result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", f"{first}:0.6",
+                     "--train", f"{second}:0.4", "-o", str(out), "--max-steps", "6", "--batch-size", "2",
+                     "--set", "training.num_workers=0", "-q", *batching)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    jsonschema.validate(summary, json.loads(SUMMARY_SCHEMA.read_text()))
+    assert [(part["file"], part["rows"], part["weight"]) for part in summary["data"]["mix"]] == [
+        (str(first), 4, 0.6), (str(second), 3, 0.4)]
+    assert summary["data"]["train"]["rows"] == 7 and summary["data"]["train"]["file"] == f"{first}:0.6 + {second}:0.4"
+    # an epoch draws 7 rows (4 from the first, 3 from the second) in 4 batches of 2 or fewer
+    assert summary["steps"] == 6 and summary["epochs"] == 1.5
+    written = [json.loads(line)["audio_filepath"] for line in (out / "train_manifest.json").read_text().splitlines()]
+    assert written == [json.loads(row)["audio_filepath"] for row in rows]  # the sources' rows, in their order
+
+
+@pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])
 def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(train, tmp_path, batching):
     """4 batches an epoch, a checkpoint every 5 steps: the run is killed mid-epoch, then stopped by
     Ctrl-C after it resumed, and the resumed run must go on with the rows of that epoch it had not

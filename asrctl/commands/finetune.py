@@ -81,6 +81,10 @@ def _print_recipe(ctx: click.Context, _param, value: str | None) -> None:
     ctx.exit()
 
 
+def _sources(_ctx, _param, value: tuple[str, ...]) -> list[str] | None:
+    return list(value) if value else None  # build_recipe reads each as FILE[:WEIGHT]
+
+
 def _comma_list(_ctx, _param, value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -110,7 +114,10 @@ class FinetuneCommand(click.Command):
               help="Print a recipe's YAML (a starting point for your own), and exit.")
 @click.option("-b", "--backend", help="Model family: hf-ctc, hf-whisper, nemo, ...")
 @click.option("-m", "--model", help="Base model: hub id or local folder.")
-@click.option("--train", help="Training data: a manifest or any registered format.")
+@click.option("--train", multiple=True, callback=_sources, metavar="FILE[:WEIGHT]",
+              help="Training data: a manifest or any registered format. Repeat it to mix several by weight, e.g. "
+                   "--train in_domain.jsonl:0.7 --train general.jsonl:0.3 (each epoch draws as many rows as they "
+                   "hold together, those shares from each).")
 @click.option("--val", help="Validation data, scored by WER during training.")
 @click.option("--data-format", help="Format of --train/--val when it cannot be detected.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the model goes.")

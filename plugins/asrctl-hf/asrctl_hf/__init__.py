@@ -90,4 +90,5 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
         recipes={path.stem: path for path in sorted(RECIPES.glob("*.yaml"))},
         check=check,
         settings=TRAINER_SETTINGS,
+        mixing=True,
     ))

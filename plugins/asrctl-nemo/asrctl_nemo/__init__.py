@@ -77,4 +77,5 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
         launcher="self",  # Lightning starts its own DDP processes
         check=check,
         settings=TRAINER_SETTINGS,
+        mixing=True,
     ))

@@ -21,8 +21,8 @@ import yaml
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
 from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, average_weights, baseline_wer, between_batches,
                         bucketing, clip_flac, clip_suffix, dumps, earlier_run, is_main_process, peak_memory,
-                        print_summary, read_training_rows, recording_id, stderr, training_rows,
-                        write_training_summary)
+                        mix_reports, print_summary, read_training_rows, recording_id, sources_label, stderr,
+                        train_sources, training_rows, write_training_summary)
 from asrctl_nemo import kinds, lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -59,9 +59,10 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     out = Path(recipe["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     manifests, reports, pairs, errors = {}, {"val": None}, [], []
-    for name in ("train", "val"):
-        if recipe["data"].get(name):
-            manifests[name], reports[name] = write_manifest(recipe["data"], name, out, pairs, errors)
+    sources = train_sources(recipe["data"])
+    manifests["train"], reports["train"], reports["mix"], mix = write_mix(recipe["data"], sources, out, pairs, errors)
+    if recipe["data"].get("val"):
+        manifests["val"], reports["val"] = write_manifest(recipe["data"], "val", out, pairs, errors)
     main = is_main_process()  # with --nproc-per-node, Lightning runs this command again in each process
     if main:
         print_summary("data", pairs, errors, quiet=quiet)
@@ -79,7 +80,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         if recipe["data"].get("new_tokenizer"):
             new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
         unknown = unspellable(asr, manifests["train"])
-        setup_data(asr, settings, manifests, bucketing(recipe["training"]))
+        batches = bucketing(recipe["training"], *mix)
+        setup_data(asr, settings, manifests, batches)
         per_epoch = steps_per_epoch(len(asr._train_dl), recipe.get("distributed") or {})
         if settings.get("epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
             settings["max_steps"] = math.ceil(per_epoch * float(settings["epochs"]))
@@ -88,7 +90,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         elif (recipe.get("freeze") or {}).get("encoder"):
             asr.encoder.freeze()
         trainer, callbacks = lightning_trainer(settings, recipe.get("distributed") or {}, out,
-                                               validate="val" in manifests, quiet=quiet)
+                                               validate="val" in manifests, quiet=quiet, own_batches=bool(batches))
         checkpoints, start = callbacks["best"], callbacks["start"]
         asr.set_trainer(trainer)
         asr.setup_optimization(_config({
@@ -154,9 +156,9 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
 
 
 def setup_data(asr: Any, settings: dict[str, Any], manifests: dict[str, Path],
-               by_duration: dict[str, Any] | None = None) -> None:
+               batches: dict[str, Any] | None = None) -> None:
     """The model's own training and validation loaders over the manifests written for it; training
-    batches from duration buckets with `by_duration` (BucketBatches' settings)."""
+    batches from asrctl's sampler with `batches` (BucketBatches' settings: by duration, or a mix)."""
     import torch
 
     common = {"sample_rate": SAMPLE_RATE, "batch_size": int(settings["batch_size"]),
@@ -164,7 +166,7 @@ def setup_data(asr: Any, settings: dict[str, Any], manifests: dict[str, Path],
               "use_start_end_token": False,
               "channel_selector": "average"}  # multi-channel files as asrctl reads them everywhere
     asr.setup_training_data(_config({**common, "manifest_filepath": str(manifests["train"]), "shuffle": True}))
-    asr._train_dl = resumable(asr._train_dl, by_duration and {**by_duration, "seed": int(settings["seed"])})
+    asr._train_dl = resumable(asr._train_dl, batches and {**batches, "seed": int(settings["seed"])})
     if "val" in manifests:
         asr.setup_validation_data(_config({**common, "manifest_filepath": str(manifests["val"]), "shuffle": False}))
 
@@ -177,26 +179,30 @@ def steps_per_epoch(batches: int, distributed: dict[str, Any]) -> int:
     return max(1, math.ceil(batches / processes))
 
 
-def resumable(loader: Any, by_duration: dict[str, Any] | None = None) -> Any:
+def resumable(loader: Any, batches: dict[str, Any] | None = None) -> Any:
     """NeMo's training DataLoader as torchdata's StatefulDataLoader, whose position (and shuffling
     generator) Lightning keeps in each checkpoint: --resume then goes on mid-epoch with the rows the
     interrupted run had not reached, where a plain DataLoader would start the epoch over. With
-    `by_duration` (BucketBatches' settings), its batches come from duration buckets instead, each
-    process taking its share. Loaders of another kind (Lhotse, tarred, bucketing samplers) stay as
-    NeMo made them."""
+    `batches` (BucketBatches' settings: by duration, or a mix), its batches come from asrctl's
+    sampler instead, each process taking its share. Loaders of another kind (Lhotse, tarred,
+    bucketing samplers) stay as NeMo made them."""
     from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
     from torchdata.stateful_dataloader import StatefulDataLoader
 
     if type(loader) is not DataLoader or type(loader.sampler) not in (RandomSampler, SequentialSampler):
-        if by_duration:
-            raise AsrctlError(f"--batch-seconds: NeMo made a {type(loader).__name__} for this model's data, "
-                              "which asrctl cannot batch by duration")
+        if batches:
+            raise AsrctlError(f"--batch-seconds, or a mix of --train sources: NeMo made a {type(loader).__name__} "
+                              "for this model's data, which asrctl cannot batch")
         return loader
     common = {"collate_fn": loader.collate_fn, "num_workers": loader.num_workers, "pin_memory": loader.pin_memory,
               "worker_init_fn": loader.worker_init_fn, "persistent_workers": loader.persistent_workers}
-    if by_duration:
+    if batches:
         durations = [item.duration for item in loader.dataset.manifest_processor.collection]
-        return StatefulDataLoader(loader.dataset, batch_sampler=BucketBatches(durations, **by_duration, shard=True),
+        if len(durations) != len(batches.get("sources") or durations):  # the mix's rows must be NeMo's, in order
+            raise AsrctlError(f"NeMo read {len(durations)} of the {len(batches['sources'])} training rows")
+        if batches["batch_seconds"] is None:  # a mix in batches of a fixed count
+            batches = {**batches, "batch_size": loader.batch_size}
+        return StatefulDataLoader(loader.dataset, batch_sampler=BucketBatches(durations, **batches, shard=True),
                                   **common)
     return StatefulDataLoader(loader.dataset, batch_size=loader.batch_size, drop_last=loader.drop_last,
                               shuffle=type(loader.sampler) is RandomSampler, **common)
@@ -227,7 +233,7 @@ def last_checkpoint(out: Path) -> Path:
 
 
 def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out: Path, *, validate: bool,
-                      quiet: bool) -> tuple[Any, dict[str, Any]]:
+                      quiet: bool, own_batches: bool = False) -> tuple[Any, dict[str, Any]]:
     """Lightning's Trainer and the callbacks train() reads by name: `best` (the checkpoint of the
     best validation WER, and the last), `start` (the starting step), `progress` (unless quiet) and,
     with average_last N, `recent` (the last N checkpoints)."""
@@ -263,7 +269,7 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
         logger=logger, callbacks=callbacks,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
         # BucketBatches shards batches among processes itself; Lightning's sampler would replace it
-        use_distributed_sampler=not settings.get("batch_seconds"),
+        use_distributed_sampler=not own_batches,
         val_check_interval=eval_steps if validate else None, limit_val_batches=1.0 if validate else 0,
         log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
     )
@@ -297,17 +303,37 @@ def unspellable(asr: Any, manifest: Path) -> str | None:
             "--new-tokenizer")
 
 
+def write_mix(data: dict[str, Any], sources: list[tuple[str, float]], out: Path, pairs: list[tuple[str, str]],
+              errors: list[str]) -> tuple[Path, dict[str, Any], Any, tuple[list[int], list[float]]]:
+    """The training sources as the one manifest the model reads (of a mix, theirs one after the
+    other); the summary's data.train and data.mix; and each row's source with the weights, for the
+    sampler."""
+    if len(sources) == 1:
+        manifest, report = write_manifest(data, "train", out, pairs, errors)
+        return manifest, report, None, ([], [1.0])
+    parts = [write_manifest(data, f"train-{k}", out, pairs, errors, file=file) for k, (file, _) in enumerate(sources)]
+    lines = [part.read_text(encoding="utf-8").splitlines(keepends=True) for part, _ in parts]
+    manifest = out / "train_manifest.json"
+    with AtomicWriter(manifest) as f:
+        f.writelines(line for part in lines for line in part)
+    weights = [weight for _, weight in sources]
+    train, mix = mix_reports([report for _, report in parts], weights, sources_label(sources))
+    return manifest, train, mix, ([k for k, part in enumerate(lines) for _ in part], weights)
+
+
 def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple[str, str]],
-                   errors: list[str]) -> tuple[Path, dict[str, Any]]:
-    """TRAIN or VAL, in any registered format, as the NeMo manifest (absolute paths) the model reads,
-    and its report for the summary; what was used and left out goes to `pairs` and `errors`."""
-    records, unreadable = read_training_rows(data[name], data.get("format"), out / "audio" / name)
+                   errors: list[str], *, file: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """TRAIN or VAL (or `file`, one source of a mix, as `name`), in any registered format, as the
+    NeMo manifest (absolute paths) the model reads, and its report for the summary; what was used
+    and left out goes to `pairs` and `errors`."""
+    file = file or data[name]
+    records, unreadable = read_training_rows(file, data.get("format"), out / "audio" / name)
     # Validation keeps every row the model can take: the duration limits are for training memory.
     limits = {"min_duration": data.get("min_duration"), "max_duration": data.get("max_duration")}
-    rows, dropped = training_rows(records, **(limits if name == "train" else {}))
+    rows, dropped = training_rows(records, **(limits if name != "val" else {}))
     if not rows:
         reasons = ", ".join(f"{count} {reason}" for reason, count in dropped.items()) or "it is empty"
-        raise AsrctlError(f"{data[name]}: no usable row ({reasons})")
+        raise AsrctlError(f"{file}: no usable row ({reasons})")
     clip_errors: list[str] = []
     usable = [r for r in (_one_channel(r, out / "audio" / name / "channels", clip_errors) for r in rows) if r]
     target = out / f"{name}_manifest.json"
@@ -316,11 +342,11 @@ def write_manifest(data: dict[str, Any], name: str, out: Path, pairs: list[tuple
     errors += unreadable + clip_errors
     dropped.update({"unreadable record": len(unreadable), "unreadable audio": len(clip_errors)})
     dropped = {reason: count for reason, count in dropped.items() if count}
-    pairs.append((name, f"{len(usable)} rows from {data[name]}"))
+    pairs.append((name, f"{len(usable)} rows from {file}"))
     if dropped:
         pairs.append((f"{name} dropped", ", ".join(f"{count} {reason}" for reason, count in dropped.items())))
     hours = sum(float(r.get("duration") or 0) for r in usable) / 3600
-    return target, {"file": data[name], "rows": len(usable), "hours": round(hours, 4), "dropped": sum(dropped.values()),
+    return target, {"file": file, "rows": len(usable), "hours": round(hours, 4), "dropped": sum(dropped.values()),
                     "dropped_by_reason": dropped}
 
 

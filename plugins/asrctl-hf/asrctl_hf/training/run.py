@@ -19,7 +19,8 @@ from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
 from asrctl.api import (AtomicWriter, baseline_wer, between_batches, bucketing, is_main_process, peak_memory,
-                        print_summary, read_training_rows, write_training_summary)
+                        mix_reports, print_summary, read_training_rows, sources_label, train_sources,
+                        write_training_summary)
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.averaging import average_last
 from asrctl_hf.training.checkpoints import resume_point
@@ -48,11 +49,16 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     started = time.perf_counter()
     out = Path(recipe["output_dir"])
     checkpoint = resume_point(out, resume)
-    rows = {name: read_training_rows(recipe["data"][name], recipe["data"].get("format"), unpack_to=out / "audio" / name)
-            for name in ("train", "val") if recipe["data"].get(name)}
+    data, sources = recipe["data"], train_sources(recipe["data"])
+    mixing = len(sources) > 1
+    rows = {f"train-{k}" if mixing else "train": read_training_rows(
+        file, data.get("format"), unpack_to=out / "audio" / (f"train-{k}" if mixing else "train"))
+        for k, (file, _) in enumerate(sources)}
+    if data.get("val"):
+        rows["val"] = read_training_rows(data["val"], data.get("format"), unpack_to=out / "audio" / "val")
     with quiet_transformers():
-        task = make_task(recipe, [record.get("text") or "" for record in rows["train"][0]])
-        train_split, val_split = split_data(recipe["data"], rows, task, quiet)
+        task = make_task(recipe, [record.get("text") or "" for name in rows if name != "val" for record in rows[name][0]])
+        train_splits, val_split = split_data(data, sources, rows, task, quiet)
         model = prepare_model(task, recipe)
         trainable, total = _parameters(model)
         out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +69,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         if recipe["training"].get("tensorboard"):  # else the baseline's log, before train() names it, goes to ./runs
             os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "runs"))
         progress = None if quiet else RichProgress()
-        trainer = make_trainer(task, model, recipe, train_split, val_split, progress)
+        trainer = make_trainer(task, model, recipe, train_splits, [weight for _, weight in sources], val_split,
+                               progress)
         baseline = None
         if val_split and recipe["training"].get("baseline") is not False:  # the weights are the base model's until train()
             baseline = baseline_wer(out, lambda: 100 * trainer.evaluate()["eval_wer"], write=main)
@@ -83,13 +90,15 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         merged = out / "merged" if recipe["method"] == "lora" and recipe["lora"].get("merge") else None
         if merged and main:
             save_merged(trainer.model, task.processor, merged)
+    train_report, mix = mix_reports([split.report() for split in train_splits], [weight for _, weight in sources],
+                                    sources_label(sources))
     summary = {
         "backend": recipe["backend"],
         "base_model": recipe["model"],
         "method": recipe["method"],
         "output_dir": str(out),
         "model": str(out),  # the model, or the adapter
-        "data": {"train": train_split.report(), "val": val_split.report() if val_split else None},
+        "data": {"train": train_report, "val": val_split.report() if val_split else None, "mix": mix},
         "vocabulary": "built from the training text" if task.vocabulary_built else "the model's",
         "steps": state.global_step,
         "epochs": round(state.epoch or 0.0, 3),
@@ -125,19 +134,23 @@ def make_task(recipe: dict[str, Any], train_texts: list[str]) -> Task:
                    spec_augment=spec_augment, allow_pickle=bool(recipe.get("allow_pickle")))
 
 
-def split_data(data: dict[str, Any], rows: dict[str, tuple[list[dict], list[str]]], task: Task,
-               quiet: bool) -> tuple[Split, Split | None]:
-    """The training and validation utterances the model can learn from, shown in a table."""
+def split_data(data: dict[str, Any], sources: list[tuple[str, float]], rows: dict[str, tuple[list[dict], list[str]]],
+               task: Task, quiet: bool) -> tuple[list[Split], Split | None]:
+    """The training utterances the model can learn from, of each source, and the validation ones,
+    shown in a table."""
     limits = {"labels": task.labels, "unfit": task.unfit}
-    train = select(data["train"], *rows["train"], **limits, min_duration=data.get("min_duration"),
-                   max_duration=data.get("max_duration"))
+    train = [select(file, *rows[name], **limits, min_duration=data.get("min_duration"),
+                    max_duration=data.get("max_duration")) for (file, _), name in zip(sources, rows)]
     # Validation keeps every row the model can take: the duration limits are for training memory.
     val = select(data["val"], *rows["val"], **limits, min_duration=None, max_duration=None) if "val" in rows else None
-    show_data([train, val], quiet)
-    for split in (train, val):
+    show_data([*(("train", split) for split in train), ("val", val)], quiet)
+    for split in (*train, val):
         if split and not split.utterances:
             raise AsrctlError(f"{split.path}: no usable row ({_reasons(split) or 'it is empty'})")
     return train, val
+
+
+
 
 
 def prepare_model(task: Task, recipe: dict[str, Any]) -> Any:
@@ -149,8 +162,10 @@ def prepare_model(task: Task, recipe: dict[str, Any]) -> Any:
     return task.model
 
 
-def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Split, val_split: Split | None,
-                 progress: RichProgress | None) -> Any:
+def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train: list[Split], weights: list[float],
+                 val_split: Split | None, progress: RichProgress | None) -> Any:
+    """The Trainer of `task`, over the utterances of the training sources (`train`, mixed by
+    `weights` where there are several)."""
     has_val = val_split is not None
     args = training_arguments(recipe, has_val=has_val, seq2seq=task.seq2seq)
     val = sorted(val_split.utterances, key=lambda u: u.duration) if has_val else []  # less padding per batch
@@ -161,14 +176,16 @@ def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train_split: Sp
     trainer = task.make_trainer(
         model=model,
         args=args,
-        train_dataset=SpeechDataset(train_split.utterances, task.features),
+        train_dataset=SpeechDataset([u for split in train for u in split.utterances], task.features),
         eval_dataset=SpeechDataset(val, task.features) if has_val else None,
         data_collator=SpeechCollator(task.feature_extractor),
         processing_class=task.processor,  # saved into every checkpoint, so each is a usable model folder
         compute_metrics=ValidationWER([u.text for u in val], task.decode, task.pad_id,
                                       recipe["data"].get("normalizer") or DEFAULT_NORMALIZER) if has_val else None,
         callbacks=callbacks,
-        bucketing=bucketing(recipe["training"]), input_seconds=task.input_seconds,
+        bucketing=bucketing(recipe["training"], [k for k, split in enumerate(train) for _ in split.utterances],
+                            weights),
+        input_seconds=task.input_seconds,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, which carries the summary
     return trainer
@@ -184,9 +201,9 @@ def save_outputs(trainer: Any, task: Task, out: Path, *, lora: bool) -> None:
     trainer.save_state()
 
 
-def show_data(splits: list[Split | None], quiet: bool) -> None:
+def show_data(splits: list[tuple[str, Split | None]], quiet: bool) -> None:
     pairs, errors = [], []
-    for name, split in zip(("train", "val"), splits):
+    for name, split in splits:
         if split is not None:
             pairs.append((name, f"{len(split.utterances)} rows, {split.hours:.2f} h from {split.path}"))
             if split.dropped:

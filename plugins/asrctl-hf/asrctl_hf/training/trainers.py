@@ -39,14 +39,15 @@ class SpeechTrainerMixin:
         # The models average their loss themselves and ignore num_items_in_batch, so the Trainer must
         # divide by the gradient accumulation steps (it skips that for models whose forward takes **kwargs).
         self.model_accepts_loss_kwargs = False
-        self.bucketing = bucketing  # BucketBatches' settings, with batch_seconds
+        self.bucketing = bucketing  # BucketBatches' settings, by duration or for a mix
         self.input_seconds = input_seconds  # what each input is padded to, where the model has one length
 
     def get_train_dataloader(self) -> Any:
         """With batch_seconds, batches from duration buckets (asrctl's BucketBatches) instead of a
-        fixed count; Accelerate shards them among processes and skips those done on --resume. A
-        model of one input length (Whisper) counts each utterance as that long: its batches hold
-        batch_seconds of what the model computes on, which is a fixed count."""
+        fixed count, and with several weighted sources, batches of their mix; Accelerate shards them
+        among processes and skips those done on --resume. A model of one input length (Whisper)
+        counts each utterance as that long: its batches hold batch_seconds of what the model
+        computes on, which is a fixed count."""
         if not self.bucketing:
             return super().get_train_dataloader()
         from functools import partial
@@ -57,7 +58,10 @@ class SpeechTrainerMixin:
         lengths = self.train_dataset.lengths
         if self.input_seconds:
             lengths = [self.input_seconds] * len(lengths)
-        batches = BucketBatches(lengths, **self.bucketing, seed=self._data_seed())
+        settings = dict(self.bucketing)
+        if settings["batch_seconds"] is None:  # a mix in batches of a fixed count
+            settings["batch_size"] = self.args.per_device_train_batch_size
+        batches = BucketBatches(lengths, **settings, seed=self._data_seed())
         workers = self.args.dataloader_num_workers
         return self.accelerator.prepare(DataLoader(
             self.train_dataset, batch_sampler=batches, collate_fn=self.data_collator, num_workers=workers,
