@@ -10,6 +10,7 @@ from asrctl import *  # noqa: F403 (the registration names as well, so one impor
 from asrctl import __all__ as _registration
 from asrctl.atomic import AtomicWriter
 from asrctl.audio import AudioInfo, load_audio, probe
+from asrctl.augment import Augmentation, augmentation
 from asrctl.batching import BucketBatches, bucketing
 from asrctl.clips import clip_flac, clip_suffix
 from asrctl.engines.steps import decode, find_speech, load_model, transcribe_batch
@@ -32,7 +33,8 @@ GROUPS = {
     "engines": ["InferJob", "WorkItem", "WorkResult", "load_model", "decode", "transcribe_batch", "find_speech"],
     "audio": ["AudioInfo", "load_audio", "probe", "probed_duration", "clip_flac", "clip_suffix", "recording_id"],
     "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows", "training_rows",
-                                    "BucketBatches", "bucketing", "train_sources", "sources_label", "mix_reports"],
+                                    "BucketBatches", "bucketing", "train_sources", "sources_label", "mix_reports",
+                                    "augmentation", "Augmentation"],
     "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
                       "peak_memory", "write_training_summary", "between_batches", "stop_requested", "baseline_wer",
                       "average_weights"],

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "training": {},
     "lora": {},
     "freeze": {},
+    "augment": {},
     "distributed": {},  # nproc_per_node, nnodes, rdzv_endpoint: see asrctl.launch
 }
 
@@ -60,6 +61,14 @@ COMMON_SETTINGS = (
     Setting("training.seed", int, "random seed"),
     Setting("training.num_workers", int, "processes decoding audio for the data loader"),
     Setting("training.tensorboard", bool, "write TensorBoard logs to OUTPUT_DIR/runs"),
+    Setting("training.spec_augment", bool, "SpecAugment on or off where the model has it [default: the model's "
+            "config]"),
+    Setting("augment.speeds", (list, str, float), "speed perturbation of training audio: factors drawn per utterance, "
+            "e.g. [0.9, 1.0, 1.1]"),
+    Setting("augment.noise", str, "a manifest (any format) of noise audio added to training utterances"),
+    Setting("augment.snr", (list, str, float), "signal-to-noise ratios of the added noise: [LOW, HIGH] dB "
+            "(default [5, 20])"),
+    Setting("augment.noise_prob", float, "share of training utterances that get noise (default 0.5)"),
 )
 # ... and every trainer that does LoRA.
 LORA_SETTINGS = (
@@ -73,7 +82,7 @@ LORA_SETTINGS = (
 FORMER_NAMES = {"training.num_train_epochs": "training.epochs",
                 "training.per_device_train_batch_size": "training.batch_size",
                 "training.dataloader_num_workers": "training.num_workers"}
-SECTIONS = ("data", "training", "lora", "freeze")
+SECTIONS = ("data", "training", "lora", "freeze", "augment")
 _TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", list: "a list"}
 
 
@@ -298,6 +307,12 @@ def check_before_loading(recipe: dict[str, Any], trainer: TrainerSpec) -> None:
                           f"{', '.join(trainer.methods)})")
     check_settings(recipe, trainer)
 
+    from asrctl.augment import checked
+
+    checked(recipe.get("augment") or {})
+    noise = (recipe.get("augment") or {}).get("noise")
+    if noise and not Path(noise).exists():
+        raise AsrctlError(f"{noise}: no such noise manifest (augment.noise)")
     sources = train_sources(recipe["data"])
     if len(sources) > 1 and not trainer.mixing:
         from asrctl.plugins import trainers

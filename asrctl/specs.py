@@ -167,9 +167,9 @@ class TrainerSpec:
     def __post_init__(self) -> None:
         for setting in self.settings:
             section, _, key = setting.name.partition(".")
-            if section not in ("data", "training", "lora", "freeze") or not (key == "*" or key.isidentifier()):
+            if section not in ("data", "training", "lora", "freeze", "augment") or not (key == "*" or key.isidentifier()):
                 raise ValueError(f"trainer {self.name!r}: setting {setting.name!r} must be SECTION.KEY or "
-                                 "SECTION.*, SECTION one of data, training, lora, freeze")
+                                 "SECTION.*, SECTION one of data, training, lora, freeze, augment")
 
 
 @dataclass(frozen=True)

@@ -32,3 +32,11 @@ def read_jsonl(path: Path) -> list[dict]:
 def invoke(*args: str):
     """The real CLI, in this process (fast): exit code, stdout and stderr apart."""
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def split_lines(manifest: Path, at: int, first: Path, second: Path) -> tuple[Path, Path]:
+    """The rows of `manifest` before `at` into `first`, the others into `second`."""
+    rows = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    first.write_text("".join(rows[:at]), encoding="utf-8")
+    second.write_text("".join(rows[at:]), encoding="utf-8")
+    return first, second

@@ -16,6 +16,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from augment_probe import augment_probe, calls, checksum, noise_manifest
+from manifest_helpers import split_lines
 from tiny_models import build_tiny_ctc, build_tiny_whisper
 
 from asrctl import AsrctlError
@@ -201,6 +203,32 @@ def test_baseline_wer_and_the_average_of_the_last_checkpoints(method, speech, ct
         assert value.allclose((first[key] + last[key]) / 2, atol=1e-6), key
 
 
+def test_augmentation_changes_the_training_audio_only_and_is_drawn_from_the_seed(speech, ctc_model, tmp_path):
+    from asrctl.audio import load_audio
+
+    rows = speech["short"].read_text().splitlines()
+    train, val = split_lines(speech["short"], 4, tmp_path / "train.jsonl", tmp_path / "val.jsonl")
+    probe, noise = augment_probe(tmp_path / "probe"), noise_manifest(tmp_path / "noise")
+
+    def run(name: str, seed: int) -> list[dict]:
+        log = tmp_path / f"{name}.log"
+        result = run_cli("finetune", "-q", "-b", "hf-ctc", "-m", str(ctc_model), "--train", str(train), "--val",
+                         str(val), "--build-vocab", "--max-steps", "3", "--batch-size", "2", "--eval-steps", "3",
+                         "--num-workers", "0", "--speed-perturb", "0.9,1.1", "--noise", str(noise), "--seed", str(seed),
+                         "-o", str(tmp_path / name), env={**ONE_THREAD, "AUGMENT_LOG": str(log)}, pythonpath=probe)
+        assert result.returncode == 0, result.stderr
+        return calls(log)
+
+    first = run("first", 1)
+    heard = {checksum(load_audio(json.loads(row)["audio_filepath"])): i < 4 for i, row in enumerate(rows)}
+    assert 6 <= len(first) <= 8  # 3 steps of 2, and the batch Accelerate fetches ahead
+    # training rows only: the baseline and the validation at step 3 read theirs as they are
+    assert all(heard.get(call["input"]) is True for call in first), first
+    assert all(call["output"] != call["input"] for call in first)  # a speed of 0.9 or 1.1 every time
+    assert run("again", 1) == first  # the same seed hears the same
+    assert [call["output"] for call in run("other", 2)] != [call["output"] for call in first]
+
+
 # -- LoRA -----------------------------------------------------------------------------------------
 
 
@@ -288,10 +316,7 @@ def test_batches_by_duration_plan_the_epoch_by_their_own_count(speech, ctc_model
 
 @pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])
 def test_a_mix_of_weighted_sources_trains_on_their_rows_together(speech, ctc_model, tmp_path, batching):
-    rows = speech["short"].read_text().splitlines(keepends=True)
-    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    first.write_text("".join(rows[:4]))
-    second.write_text("".join(rows[4:]))
+    first, second = split_lines(speech["short"], 4, tmp_path / "a.jsonl", tmp_path / "b.jsonl")
     out = tmp_path / "out"
     summary = finetune("-b", "hf-ctc", "-m", str(ctc_model), "--train", f"{first}:0.6", "--train", f"{second}:0.4",
                        "--build-vocab", "--max-steps", "6", "--batch-size", "2", "-o", str(out), *batching)

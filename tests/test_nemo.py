@@ -12,6 +12,8 @@ import pytest
 from asrctl.batching import BucketBatches
 from asrctl.testing import interrupt_when, run_cli
 from asrctl.training import SCHEMA as SUMMARY_SCHEMA
+from augment_probe import augment_probe, calls, noise_manifest
+from manifest_helpers import split_lines
 from tiny_models import build_tiny_nemo
 
 pytest.importorskip("nemo.collections.asr")
@@ -278,10 +280,8 @@ def test_batches_by_duration_plan_the_epoch_by_their_own_count(tiny_nemo_ctc, tr
 
 @pytest.mark.parametrize("batching", [[], BY_DURATION], ids=["fixed count", "by duration"])
 def test_a_mix_of_weighted_sources_trains_on_their_rows_together(tiny_nemo_ctc, train, tmp_path, batching):
-    rows = train.read_text().splitlines(keepends=True)
-    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    first.write_text("".join(rows[:4]))
-    second.write_text("".join(rows[4:]))
+    first, second = split_lines(train, 4, tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+    rows = train.read_text().splitlines()
     out = tmp_path / "out"
     result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train", f"{first}:0.6",
                      "--train", f"{second}:0.4", "-o", str(out), "--max-steps", "6", "--batch-size", "2",
@@ -401,6 +401,32 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     missing = run_cli("finetune", "-b", "nemo", "-m", str(tmp_path / "gone.nemo"), "--train", str(train), "-o",
                       str(tmp_path / "o"))  # found before the data is read
     assert missing.returncode == 1 and "no such .nemo file" in missing.stderr and "rows" not in missing.stderr
+
+
+def test_augmentation_changes_the_training_audio_only_and_is_drawn_from_the_seed(tiny_nemo_ctc, train, tmp_path):
+    rows = train.read_text().splitlines()
+    first_rows, val = split_lines(train, 4, tmp_path / "first.jsonl", tmp_path / "val.jsonl")
+    probe, noise = augment_probe(tmp_path / "probe"), noise_manifest(tmp_path / "noise")
+
+    def run(name: str, seed: int) -> list[dict]:
+        log = tmp_path / f"{name}.log"
+        result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train",
+                         str(first_rows), "--val", str(val), "-o", str(tmp_path / name), "--max-steps", "3",
+                         "--batch-size", "2", "--eval-steps", "3", "--speed-perturb", "0.9,1.1", "--noise", str(noise),
+                         "--seed", str(seed), "--set", "training.num_workers=0", "-q",
+                         env={"AUGMENT_LOG": str(log)}, pythonpath=probe)
+        assert result.returncode == 0, result.stderr
+        return calls(log)
+
+    samples = [round(16000 * json.loads(row)["duration"]) for row in rows]
+    first = run("first", 1)
+    assert len(first) >= 6  # 3 steps of 2
+    # NeMo decodes the audio itself: its length tells a training row (the first 4) from a validation one
+    assert all(min(abs(call["samples"] - n) for n in samples[:4]) <= 2 for call in first), first
+    assert all(min(abs(call["samples"] - n) for n in samples[4:]) > 2 for call in first), first
+    assert all(call["output"] != call["input"] for call in first)
+    assert run("again", 1) == first
+    assert [call["output"] for call in run("other", 2)] != [call["output"] for call in first]
 
 
 def test_baseline_wer_and_the_average_of_the_last_checkpoints(tiny_nemo_ctc, train, tmp_path):

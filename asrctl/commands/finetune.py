@@ -39,6 +39,11 @@ FLAG_KEYS = {
     "early_stopping_patience": "training.early_stopping_patience",
     "seed": "training.seed",
     "tensorboard": "training.tensorboard",
+    "spec_augment": "training.spec_augment",
+    "speed_perturb": "augment.speeds",
+    "noise": "augment.noise",
+    "snr": "augment.snr",
+    "noise_prob": "augment.noise_prob",
     "merge": "lora.merge",
     "allow_pickle": "allow_pickle",
     "nproc_per_node": "distributed.nproc_per_node",
@@ -148,6 +153,18 @@ class FinetuneCommand(click.Command):
               help="Batches by duration: at most this much padded audio (count x longest, seconds) per device per "
                    "step, drawn from duration buckets, so short utterances come many to a batch and long ones few; "
                    "--batch-size still caps the count.")
+@click.option("--speed-perturb", callback=_comma_list, metavar="FACTORS",
+              help="Speed perturbation of the training audio: one factor drawn per utterance, e.g. 0.9,1.0,1.1 "
+                   "(1.1 is 10% faster, and higher).")
+@click.option("--noise", metavar="MANIFEST",
+              help="Add noise to training utterances: audio from this manifest (any format, no transcripts needed), "
+                   "at --snr, to a share --noise-prob of them.")
+@click.option("--snr", callback=_comma_list, metavar="LOW,HIGH", help="Signal-to-noise ratios of --noise, dB "
+              "[default: 5,20].")
+@click.option("--noise-prob", type=click.FloatRange(0, 1), help="Share of training utterances that get --noise "
+              "[default: 0.5].")
+@click.option("--spec-augment/--no-spec-augment", default=None,
+              help="SpecAugment on or off, where the model has it [default: as its config says].")
 @click.option("--num-workers", type=click.IntRange(min=0), help="Processes decoding audio for the data loader.")
 @click.option("--eval-steps", type=click.IntRange(min=1), help="Validate (WER) every N steps.")
 @click.option("--baseline/--no-baseline", default=None,

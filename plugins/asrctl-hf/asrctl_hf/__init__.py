@@ -24,7 +24,6 @@ TRAINER_SETTINGS = (
     Setting("freeze.encoder", bool, "SFT: train the decoder/head only (--freeze-encoder)"),
     Setting("freeze.feature_encoder", bool, "SFT, hf-ctc: the convolutional feature encoder fixed "
                                             "(--freeze-feature-encoder)"),
-    Setting("training.spec_augment", bool, "SpecAugment on or off [default: the model's config]"),
     Setting("training.*", object, "any field of transformers' TrainingArguments (Seq2SeqTrainingArguments "
                                   "for hf-whisper): gradient_accumulation_steps, warmup_steps, bf16, ..."),
 )

@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, average_weights, baseline_wer, between_batches,
-                        bucketing, clip_flac, clip_suffix, dumps, earlier_run, is_main_process, peak_memory,
-                        mix_reports, print_summary, read_training_rows, recording_id, sources_label, stderr,
-                        train_sources, training_rows, write_training_summary)
+from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, augmentation, average_weights, baseline_wer,
+                        between_batches, bucketing, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
+                        mix_reports, peak_memory, print_summary, read_training_rows, recording_id, sources_label,
+                        stderr, train_sources, training_rows, write_training_summary)
 from asrctl_nemo import kinds, lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -74,6 +74,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     with quiet_nemo(verbose):
         import lightning.pytorch as pl
 
+        from asrctl_nemo.augment import augment_training_audio, switch_spec_augment
+
         pl.seed_everything(int(settings["seed"]), verbose=False)
         asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
         kinds.check_trainable(kinds.kind(asr.cfg), recipe["model"], cuda=cuda())  # a pretrained name's, known now
@@ -82,6 +84,10 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         unknown = unspellable(asr, manifests["train"])
         batches = bucketing(recipe["training"], *mix)
         setup_data(asr, settings, manifests, batches)
+        augment = augmentation(recipe.get("augment") or {}, seed=int(settings["seed"]), unpack_to=out / "audio" / "noise")
+        if augment:
+            augment_training_audio(asr._train_dl.dataset, augment)
+        switch_spec_augment(asr, settings.get("spec_augment"))
         per_epoch = steps_per_epoch(len(asr._train_dl), recipe.get("distributed") or {})
         if settings.get("epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
             settings["max_steps"] = math.ceil(per_epoch * float(settings["epochs"]))

@@ -68,11 +68,14 @@ def select(path: str, records: Iterable[dict[str, Any]], errors: list[str], *, l
 
 
 class SpeechDataset(torch.utils.data.Dataset):
-    """Utterances decoded to the model's inputs on access; `lengths` (seconds) group batches by length."""
+    """Utterances decoded to the model's inputs on access, through `augment` where given (training
+    only); `lengths` (seconds) group batches by length."""
 
-    def __init__(self, utterances: list[Utterance], features: Callable[[Any], dict[str, Any]]) -> None:
+    def __init__(self, utterances: list[Utterance], features: Callable[[Any], dict[str, Any]],
+                 augment: Callable[[Any], Any] | None = None) -> None:
         self.utterances = utterances
         self.features = features
+        self.augment = augment
 
     @property
     def lengths(self) -> list[float]:
@@ -88,4 +91,6 @@ class SpeechDataset(torch.utils.data.Dataset):
             audio = load_audio(u.audio, **segment, channel=u.channel)
         except AudioError as exc:  # probed fine, failed to decode: nothing sensible to train on instead
             raise AsrctlError(f"{exc} (remove it from the training data)") from exc
+        if self.augment is not None:
+            audio = self.augment(audio)
         return {**self.features(audio), "labels": u.labels}

@@ -18,7 +18,7 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.api import (AtomicWriter, baseline_wer, between_batches, bucketing, is_main_process, peak_memory,
+from asrctl.api import (AtomicWriter, augmentation, baseline_wer, between_batches, bucketing, is_main_process, peak_memory,
                         mix_reports, print_summary, read_training_rows, sources_label, train_sources,
                         write_training_summary)
 from asrctl_hf.common import missing_folder, quiet_transformers
@@ -176,7 +176,9 @@ def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train: list[Spl
     trainer = task.make_trainer(
         model=model,
         args=args,
-        train_dataset=SpeechDataset([u for split in train for u in split.utterances], task.features),
+        train_dataset=SpeechDataset([u for split in train for u in split.utterances], task.features,
+                                    augmentation(recipe["augment"], seed=args.seed, max_seconds=task.input_seconds,
+                                                 unpack_to=Path(recipe["output_dir"]) / "audio" / "noise")),
         eval_dataset=SpeechDataset(val, task.features) if has_val else None,
         data_collator=SpeechCollator(task.feature_extractor),
         processing_class=task.processor,  # saved into every checkpoint, so each is a usable model folder
