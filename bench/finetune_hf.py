@@ -7,8 +7,9 @@ Speech: every Harvard sentence of bench/make_speech.py read by each of its flite
 be installed); the last 8 sentences are the test set and the 4 before them validation, so what LoRA
 can learn from the other 28 is the voices, not the text.
 
-1. SFT and LoRA (rank 16 on every attention projection, with and without LoRA dropout) of the same
-   model on the same data, one `asrctl finetune` process each, for --compare-steps steps: time per
+1. SFT and LoRA (rank 16 on every attention projection; with the former defaults, LoRA dropout
+   0.05 and every activation kept, and with the shipped ones, no dropout and activation
+   checkpointing), and SFT with activation checkpointing, of the same model on the same data, one `asrctl finetune` process each, for --compare-steps steps: time per
    step, samples/s, peak memory (RSS on CPU, torch.cuda.max_memory_allocated on a GPU), size of the
    saved model or adapter and of a resumable checkpoint (with optimizer state), share of parameters trained.
 2. Domain adaptation: a LoRA run on the training sentences (the checkpoint with the best validation
@@ -117,7 +118,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="for `asrctl infer`; training takes the GPU when there is one")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--compare-steps", type=int, default=4, help="steps of each SFT/LoRA timing run")
-    parser.add_argument("--lora-steps", type=int, default=35, help="steps of the domain-adaptation run")
+    parser.add_argument("--lora-steps", type=int, default=35, help="steps of the domain-adaptation run (0: none)")
     parser.add_argument("--eval-steps", type=int, default=7, help="its validation interval (the best is kept)")
     parser.add_argument("--learning-rate", type=float, default=3e-4, help="of the domain-adaptation run")
     parser.add_argument("--out", type=Path, help="append the markdown tables to this file")
@@ -132,20 +133,26 @@ def main() -> None:
         steps = ["--batch-size", str(args.batch_size), "--max-steps", str(args.compare_steps)]
         variants = {
             "SFT": [],
-            "LoRA": ["--peft", "lora"],  # rank 16 on q/k/v/out_proj, dropout 0.05
-            "LoRA, no dropout": ["--peft", "lora", "--lora-dropout", "0"],
+            # rank 16 on q/k/v/out_proj: the former defaults (dropout 0.05, every activation kept) ...
+            "LoRA, dropout 0.05": ["--peft", "lora", "--lora-dropout", "0.05",
+                                   "--set", "training.gradient_checkpointing=false"],
+            # ... and the shipped ones (no dropout, activations recomputed in the backward pass)
+            "LoRA": ["--peft", "lora"],
+            # what the same recomputation does for SFT
+            "SFT, checkpointing": ["--set", "training.gradient_checkpointing=true",
+                                   "--set", "training.gradient_checkpointing_kwargs={use_reentrant: false}"],
         }
         runs = {name: finetune(model, train, work / f"run{i}", [*steps, *extra])
                 for i, (name, extra) in enumerate(variants.items())}
-        before = transcribe_wer(test, model, work / "before.jsonl", args.device)
-        adapted = finetune(model, train, work / "adapted",
-                           ["--peft", "lora", "--val", str(dev), "--batch-size", str(args.batch_size),
-                            "--max-steps", str(args.lora_steps), "--eval-steps", str(args.eval_steps),
-                            "--learning-rate", str(args.learning_rate), "--set", "training.warmup_steps=4"])
-        after = transcribe_wer(test, str(work / "adapted"), work / "after.jsonl", args.device)
+        if args.lora_steps:
+            before = transcribe_wer(test, model, work / "before.jsonl", args.device)
+            adapted = finetune(model, train, work / "adapted",
+                               ["--peft", "lora", "--val", str(dev), "--batch-size", str(args.batch_size),
+                                "--max-steps", str(args.lora_steps), "--eval-steps", str(args.eval_steps),
+                                "--learning-rate", str(args.learning_rate), "--set", "training.warmup_steps=4"])
+            after = transcribe_wer(test, str(work / "adapted"), work / "after.jsonl", args.device)
 
     sft = runs["SFT"]
-    best_step = adapted["best_checkpoint"].rsplit("-", 1)[1]
     measures = [
         ("time per step (s)", "step_seconds", "{:.1f}"),
         ("samples / s", "samples_per_second", "{:.3f}"),
@@ -166,17 +173,20 @@ def main() -> None:
         *(f"| {label} | " + " | ".join(fmt.format(runs[n][key]) for n in names) + " | "
           + " | ".join(f"{runs[n][key] / sft[key]:.3f}" for n in names[1:]) + " |" for label, key, fmt in measures),
         "",
-        f"### LoRA domain adaptation: {Path(args.model).name} on flite voices ({n_train} training utterances; "
-        f"validation {n_dev} and test {n_test} utterances of other sentences; {args.lora_steps} steps of batch "
-        f"{args.batch_size}, learning rate {args.learning_rate:g}; best of step {best_step} kept, "
-        f"validation WER {adapted['best_val_wer']:.2%})",
-        "",
-        "| model | held-out WER |",
-        "| --- | ---: |",
-        f"| {Path(args.model).name} | {before:.2%} |",
-        f"| + LoRA adapter | {after:.2%} |",
-        "",
     ]
+    if args.lora_steps:
+        lines += [
+            f"### LoRA domain adaptation: {Path(args.model).name} on flite voices ({n_train} training utterances; "
+            f"validation {n_dev} and test {n_test} utterances of other sentences; {args.lora_steps} steps of batch "
+            f"{args.batch_size}, learning rate {args.learning_rate:g}; best of step "
+            f"{adapted['best_checkpoint'].rsplit('-', 1)[1]} kept, validation WER {adapted['best_val_wer']:.2f}%)",
+            "",
+            "| model | held-out WER |",
+            "| --- | ---: |",
+            f"| {Path(args.model).name} | {before:.2%} |",
+            f"| + LoRA adapter | {after:.2%} |",
+            "",
+        ]
     report = "\n".join(lines)
     print(report)
     if args.out:

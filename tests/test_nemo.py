@@ -429,6 +429,24 @@ def test_augmentation_changes_the_training_audio_only_and_is_drawn_from_the_seed
     assert [call["output"] for call in run("other", 2)] != [call["output"] for call in first]
 
 
+def test_spec_augment_is_switched_off_for_training_and_on_only_where_the_model_has_it(tiny_nemo_ctc):
+    from types import SimpleNamespace
+
+    from nemo.collections.asr.models import ASRModel
+
+    from asrctl import AsrctlError
+    from asrctl_nemo.augment import switch_spec_augment
+
+    masked = SimpleNamespace(spec_augmentation=object())
+    switch_spec_augment(masked, None)
+    assert masked.spec_augmentation is not None
+    switch_spec_augment(masked, False)
+    assert masked.spec_augmentation is None
+    plain = ASRModel.restore_from(str(tiny_nemo_ctc), map_location="cpu")  # its config has no spec_augment
+    with pytest.raises(AsrctlError, match="has no SpecAugment in its config"):
+        switch_spec_augment(plain, True)
+
+
 def test_baseline_wer_and_the_average_of_the_last_checkpoints(tiny_nemo_ctc, train, tmp_path):
     import torch
     from nemo.collections.asr.models import ASRModel

@@ -9,9 +9,11 @@ from typing import Any
 from asrctl import AsrctlError
 from asrctl_hf.training.task import Task
 
-# NeMo AutoModel's recipes use rank 16 with alpha 2 x rank.
+# NeMo AutoModel's recipes use rank 16 with alpha 2 x rank. No LoRA dropout by default (peft's own
+# default too): it keeps a dropped-out copy of every adapted layer's input for the backward pass,
+# which on Whisper base cost more memory than LoRA saved (docs/benchmarks.md).
 DEFAULT_RANK = 16
-DEFAULT_DROPOUT = 0.05
+DEFAULT_DROPOUT = 0.0
 
 
 def add_lora(task: Task, settings: dict[str, Any], base_model: str) -> Any:

@@ -20,6 +20,8 @@ OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment", "
 NEUTRAL_NAMES = {"epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
                  "num_workers": "dataloader_num_workers"}
 DEFAULT_EVAL_STEPS = 100
+# The non-reentrant kind needs no input that requires grad, which a frozen base with adapters has not.
+LORA_CHECKPOINTING = {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
 
 
 def check_recipe(recipe: dict[str, Any]) -> None:
@@ -73,6 +75,9 @@ def training_arguments(recipe: dict[str, Any], *, has_val: bool, seq2seq: bool) 
         "dataloader_pin_memory": torch.cuda.is_available(),
         "report_to": ["tensorboard"] if tensorboard else "none",  # logs under OUTPUT_DIR/runs
         **({"predict_with_generate": True} if seq2seq else {}),
+        # LoRA's memory is the activations' (the weights' gradients and Adam state are the adapters'):
+        # recomputing them in the backward pass is what makes it cheaper than SFT (docs/benchmarks.md)
+        **(LORA_CHECKPOINTING if recipe["method"] == "lora" else {}),
         # Several processes without GPUs (torchrun on CPUs): accelerate joins them with gloo only when told
         # the job is on the CPU; otherwise each process would train alone and write the same files.
         **({"use_cpu": True} if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() else {}),
