@@ -54,3 +54,26 @@ def infer(probe_site):
                        "--num-workers", "1", *extra, pythonpath=probe_site, env=env, cwd=cwd)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def taught_whisper(tmp_path_factory):
+    """A tiny Whisper (tiny_models.build_learning_whisper) that `asrctl finetune` taught the 7 short
+    fixture utterances: (its output folder, the summary, the manifests `short` and `all`)."""
+    import json
+
+    from tiny_models import build_learning_whisper
+
+    folder = tmp_path_factory.mktemp("taught-whisper")
+    rows = [json.loads(line) for line in (DATA / "speech" / "manifest.jsonl").read_text().splitlines()]
+    rows = [{**row, "audio_filepath": str(DATA / "speech" / row["audio_filepath"])} for row in rows]
+    manifests = {"short": folder / "short.jsonl", "all": folder / "all.jsonl"}
+    manifests["short"].write_text("".join(json.dumps(r) + "\n" for r in rows if r["duration"] < 4))
+    manifests["all"].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = folder / "out"
+    result = run_cli("finetune", "--quiet", "-b", "hf-whisper", "-m", str(build_learning_whisper(folder / "base")),
+                     "--train", str(manifests["all"]), "--val", str(manifests["short"]), "-o", str(out),
+                     "--learning-rate", "5e-3", "--max-steps", "150", "--batch-size", "7", "--eval-steps", "75",
+                     "--set", "training.warmup_steps=10", env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    return out, json.loads(result.stdout), manifests

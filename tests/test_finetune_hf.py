@@ -18,7 +18,7 @@ import pytest
 import yaml
 from augment_probe import augment_probe, calls, checksum, noise_manifest
 from manifest_helpers import split_lines
-from tiny_models import build_tiny_ctc, build_tiny_whisper
+from tiny_models import build_tiny_ctc
 
 from asrctl import AsrctlError
 from asrctl.batching import BucketBatches
@@ -53,27 +53,6 @@ def speech(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def ctc_model(tmp_path_factory) -> Path:
     return build_tiny_ctc(tmp_path_factory.mktemp("ctc96"), hidden_size=96, intermediate_size=192, **NO_DROPOUT)
-
-
-@pytest.fixture(scope="module")
-def whisper_model(tmp_path_factory) -> Path:
-    """The conftest tiny Whisper's tokenizer and prompts, with a model that can learn: d_model 64, the usual
-    init (the tiny one's init_std=1.0 keeps random outputs apart, and trains badly), 4 s windows."""
-    import torch
-    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor
-
-    path = build_tiny_whisper(tmp_path_factory.mktemp("whisper64"))
-    tiny = WhisperForConditionalGeneration.from_pretrained(path)
-    tiny.config.update({"d_model": 64, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "init_std": 0.02,
-                        "max_source_positions": 200})
-    torch.manual_seed(0)
-    model = WhisperForConditionalGeneration(tiny.config)
-    model.generation_config = tiny.generation_config
-    model.save_pretrained(path)
-    processor = WhisperProcessor.from_pretrained(path)
-    processor.feature_extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=4)
-    processor.save_pretrained(path)
-    return path
 
 
 def finetune(*args: str, cwd: Path | None = None) -> dict:
@@ -160,17 +139,14 @@ def test_ctc_learns_the_fixtures_with_a_new_vocabulary(speech, ctc_model, tmp_pa
     assert wer(speech["short"], transcribe(speech["short"], "hf-ctc", out, tmp_path / "p.jsonl")) <= 0.2
 
 
-def test_whisper_learns_the_fixtures(speech, whisper_model, tmp_path):
-    out = tmp_path / "whisper"
-    summary = finetune("-b", "hf-whisper", "-m", str(whisper_model), "--train", str(speech["all"]),
-                       "--val", str(speech["short"]), "-o", str(out), "--learning-rate", "5e-3", "--max-steps", "150",
-                       "--batch-size", "7", "--eval-steps", "75", "--set", "training.warmup_steps=10")
+def test_whisper_learns_the_fixtures(taught_whisper, tmp_path):
+    out, summary, manifests = taught_whisper
     assert summary["data"]["train"]["dropped_by_reason"] == {"longer than Whisper's 4 s window": 2}
     losses = [entry["loss"] for entry in log(out) if "loss" in entry]
     assert losses[-1] <= losses[0] / 2, losses  # measured: 7.6 -> 0.03
     assert summary["best_val_wer"] == 0.0, summary
-    references = [json.loads(line)["text"] for line in speech["short"].read_text().splitlines()]
-    assert transcribe(speech["short"], "hf-whisper", out, tmp_path / "p.jsonl") == references
+    references = [json.loads(line)["text"] for line in manifests["short"].read_text().splitlines()]
+    assert transcribe(manifests["short"], "hf-whisper", out, tmp_path / "p.jsonl") == references
     assert json.loads((out / "generation_config.json").read_text())["language"] == "en"
 
 
@@ -210,23 +186,22 @@ def test_augmentation_changes_the_training_audio_only_and_is_drawn_from_the_seed
     train, val = split_lines(speech["short"], 4, tmp_path / "train.jsonl", tmp_path / "val.jsonl")
     probe, noise = augment_probe(tmp_path / "probe"), noise_manifest(tmp_path / "noise")
 
-    def run(name: str, seed: int) -> list[dict]:
+    def run(name: str) -> list[dict]:
         log = tmp_path / f"{name}.log"
         result = run_cli("finetune", "-q", "-b", "hf-ctc", "-m", str(ctc_model), "--train", str(train), "--val",
                          str(val), "--build-vocab", "--max-steps", "3", "--batch-size", "2", "--eval-steps", "3",
-                         "--num-workers", "0", "--speed-perturb", "0.9,1.1", "--noise", str(noise), "--seed", str(seed),
+                         "--num-workers", "0", "--speed-perturb", "0.9,1.1", "--noise", str(noise), "--seed", "1",
                          "-o", str(tmp_path / name), env={**ONE_THREAD, "AUGMENT_LOG": str(log)}, pythonpath=probe)
         assert result.returncode == 0, result.stderr
         return calls(log)
 
-    first = run("first", 1)
+    first = run("first")
     heard = {checksum(load_audio(json.loads(row)["audio_filepath"])): i < 4 for i, row in enumerate(rows)}
     assert 6 <= len(first) <= 8  # 3 steps of 2, and the batch Accelerate fetches ahead
     # training rows only: the baseline and the validation at step 3 read theirs as they are
     assert all(heard.get(call["input"]) is True for call in first), first
     assert all(call["output"] != call["input"] for call in first)  # a speed of 0.9 or 1.1 every time
-    assert run("again", 1) == first  # the same seed hears the same
-    assert [call["output"] for call in run("other", 2)] != [call["output"] for call in first]
+    assert run("again") == first  # the same seed hears the same (another seed not: tests/test_augment.py)
 
 
 # -- LoRA -----------------------------------------------------------------------------------------

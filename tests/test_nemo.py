@@ -408,25 +408,24 @@ def test_augmentation_changes_the_training_audio_only_and_is_drawn_from_the_seed
     first_rows, val = split_lines(train, 4, tmp_path / "first.jsonl", tmp_path / "val.jsonl")
     probe, noise = augment_probe(tmp_path / "probe"), noise_manifest(tmp_path / "noise")
 
-    def run(name: str, seed: int) -> list[dict]:
+    def run(name: str) -> list[dict]:
         log = tmp_path / f"{name}.log"
         result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--allow-pickle", "--train",
                          str(first_rows), "--val", str(val), "-o", str(tmp_path / name), "--max-steps", "3",
                          "--batch-size", "2", "--eval-steps", "3", "--speed-perturb", "0.9,1.1", "--noise", str(noise),
-                         "--seed", str(seed), "--set", "training.num_workers=0", "-q",
+                         "--seed", "1", "--set", "training.num_workers=0", "-q",
                          env={"AUGMENT_LOG": str(log)}, pythonpath=probe)
         assert result.returncode == 0, result.stderr
         return calls(log)
 
     samples = [round(16000 * json.loads(row)["duration"]) for row in rows]
-    first = run("first", 1)
+    first = run("first")
     assert len(first) >= 6  # 3 steps of 2
     # NeMo decodes the audio itself: its length tells a training row (the first 4) from a validation one
     assert all(min(abs(call["samples"] - n) for n in samples[:4]) <= 2 for call in first), first
     assert all(min(abs(call["samples"] - n) for n in samples[4:]) > 2 for call in first), first
     assert all(call["output"] != call["input"] for call in first)
-    assert run("again", 1) == first
-    assert [call["output"] for call in run("other", 2)] != [call["output"] for call in first]
+    assert run("again") == first  # the same seed hears the same (another seed not: tests/test_augment.py)
 
 
 def test_spec_augment_is_switched_off_for_training_and_on_only_where_the_model_has_it(tiny_nemo_ctc):

@@ -84,11 +84,13 @@ def build_tiny_parakeet(path: Path) -> Path:
     return path
 
 
-def build_tiny_whisper(path: Path) -> Path:
+def build_tiny_whisper(path: Path, *, max_target_positions: int = 64) -> Path:
     """A multilingual WhisperForConditionalGeneration (d_model 32, 2+2 layers) with a byte-level tokenizer.
 
     The tokenizer has the 256 bytes and no merges, then Whisper's special tokens in Whisper's order,
     so prompts, language detection, timestamps and long-form generation work as with real checkpoints.
+    Short generations (64 tokens) keep random-weight tests fast; faster-whisper generates up to
+    Whisper's 448 whatever the model, so a model for it needs those positions.
     """
     import torch
     from transformers import (
@@ -126,7 +128,7 @@ def build_tiny_whisper(path: Path) -> Path:
         encoder_ffn_dim=64,
         decoder_ffn_dim=64,
         max_source_positions=1500,  # 30 s of 10 ms frames, halved by the conv stem: what long-form expects
-        max_target_positions=64,  # short generations keep random-weight tests fast
+        max_target_positions=max_target_positions,
         init_std=1.0,  # with the usual 0.02, random Whisper decodes every input alike; tests need them apart
         bos_token_id=eot,
         eos_token_id=eot,
@@ -336,3 +338,24 @@ def _train_prompted(model: Any, rows: list[dict], steps: int) -> None:
         loss.backward()
         optimizer.step()
     model.eval()
+
+
+def build_learning_whisper(path: Path, *, window: int = 4) -> Path:
+    """build_tiny_whisper's tokenizer and prompts, with a model that can learn: d_model 64, the usual
+    init (the tiny one's init_std=1.0 keeps random outputs apart, and trains badly), `window`-second
+    inputs (4 s is fast; faster-whisper takes Whisper's 30 s only, and 448 target positions)."""
+    import torch
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor
+
+    path = build_tiny_whisper(path, max_target_positions=64 if window != 30 else 448)
+    tiny = WhisperForConditionalGeneration.from_pretrained(path)
+    tiny.config.update({"d_model": 64, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "init_std": 0.02,
+                        "max_source_positions": 50 * window})
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(tiny.config)
+    model.generation_config = tiny.generation_config
+    model.save_pretrained(path)
+    processor = WhisperProcessor.from_pretrained(path)
+    processor.feature_extractor = WhisperFeatureExtractor(feature_size=80, chunk_length=window)
+    processor.save_pretrained(path)
+    return path
