@@ -8,6 +8,7 @@ import click
 
 from asrctl import __version__, interrupts
 from asrctl.commands.eval import eval_command
+from asrctl.commands.export import export_command
 from asrctl.commands.finetune import finetune_command
 from asrctl.commands.infer import infer_command
 from asrctl.commands.install import install_command, uninstall_command
@@ -69,6 +70,7 @@ def cli(debug: bool) -> None:
       asrctl infer ...      transcribe a manifest with any backend
       asrctl eval ...       WER/CER with normalisation and breakdowns
       asrctl finetune ...   full fine-tuning or LoRA from a recipe
+      asrctl export ...     a model into another backend's format (Whisper for faster-whisper)
       asrctl plugins        what is installed
       asrctl install ...    add a plugin (pip for this interpreter); uninstall removes one
 
@@ -77,8 +79,8 @@ def cli(debug: bool) -> None:
     """
 
 
-for command in (infer_command, eval_command, finetune_command, manifest_group, plugins_command, install_command,
-                uninstall_command):
+for command in (infer_command, eval_command, finetune_command, export_command, manifest_group, plugins_command,
+                install_command, uninstall_command):
     cli.add_command(command)
 
 

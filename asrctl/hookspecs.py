@@ -10,7 +10,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, SegmenterSpec, TrainerSpec
+    from asrctl.specs import BackendSpec, EngineSpec, ExporterSpec, FormatSpec, SegmenterSpec, TrainerSpec
 
 PROJECT = "asrctl"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -40,6 +40,11 @@ def register_engines(register: Callable[[EngineSpec], None]) -> None:
 @hookspec
 def register_segmenters(register: Callable[[SegmenterSpec], None]) -> None:
     """Register voice-activity detectors (for long recordings) by calling register(SegmenterSpec(...)) for each."""
+
+
+@hookspec
+def register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    """Register model exporters (one backend's models into another's format) by calling register(ExporterSpec(...))."""
 
 
 @hookspec

@@ -24,7 +24,7 @@ import pluggy
 from asrctl import hookspecs
 from asrctl.errors import AsrctlError
 from asrctl.registry import Registry
-from asrctl.specs import BackendSpec, EngineSpec, FormatSpec, SegmenterSpec, TrainerSpec
+from asrctl.specs import BackendSpec, EngineSpec, ExporterSpec, FormatSpec, SegmenterSpec, TrainerSpec
 
 ENTRY_POINT_GROUP = "asrctl"
 BUILTIN_PLUGINS = ("asrctl.default_plugins.nemo_manifest", "asrctl.default_plugins.local_engine", "asrctl.default_plugins.ray_engine",
@@ -36,6 +36,7 @@ REGISTRY_HOOKS = {
     "register_trainers": ("trainer", TrainerSpec),
     "register_engines": ("engine", EngineSpec),
     "register_segmenters": ("segmenter", SegmenterSpec),
+    "register_exporters": ("exporter", ExporterSpec),
 }
 
 
@@ -197,3 +198,7 @@ def engines() -> Registry[EngineSpec]:
 
 def segmenters() -> Registry[SegmenterSpec]:
     return get_plugins().registry("register_segmenters")
+
+
+def exporters() -> Registry[ExporterSpec]:
+    return get_plugins().registry("register_exporters")

@@ -202,3 +202,22 @@ class SegmenterSpec:
     load: Callable[..., Segmenter]
     description: str = ""
     options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExporterSpec:
+    """Converts models of the backends in `sources` into what backend `target` loads (Whisper into
+    CTranslate2 for faster-whisper, a CTC model into ONNX, ...): `export(model, out, quantize=...,
+    allow_pickle=...)` writes the converted model, with the files the target needs beside it, into
+    the folder `out`, which the core has made empty and renames into place when it returns (so a
+    failed export leaves nothing behind). `model` is what `asrctl infer -m` takes for the source
+    backend (a hub id, a folder, a fine-tuned output folder or LoRA adapter, merged on the way).
+    `quantizations` are the weight types it can write (the first the default).
+    """
+
+    name: str
+    sources: tuple[str, ...]
+    target: str
+    export: Callable[..., None]
+    quantizations: tuple[str, ...] = ()
+    description: str = ""

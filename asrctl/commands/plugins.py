@@ -68,8 +68,8 @@ def print_table(rows: list[dict]) -> None:
         table.add_column(column)
     for row in rows:
         provides = [
-            f"{kind}: {', '.join(row[kind])}" for kind in ("backends", "formats", "trainers", "engines", "segmenters")
-            if row[kind]
+            f"{kind}: {', '.join(row[kind])}" for kind in ("backends", "formats", "trainers", "engines", "segmenters",
+                                                         "exporters") if row[kind]
         ]
         provides += [f"{backend} -O: {', '.join(options)}" for backend, options in row["backend_options"].items()]
         provides += [f"{backend} languages: {described}" for backend, languages in row["backend_languages"].items()

@@ -11,7 +11,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from asrctl import BackendSpec, Setting, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
+from asrctl import (BackendSpec, ExporterSpec, Setting, TrainerSpec, Transcriber, hookimpl,
+                    offline_unless_reachable)
 from asrctl_hf import folders
 
 RECIPES = Path(__file__).with_name("recipes")
@@ -90,4 +91,25 @@ def register_trainers(register: Callable[[TrainerSpec], None]) -> None:
         check=check,
         settings=TRAINER_SETTINGS,
         mixing=True,
+    ))
+
+
+def export_ctranslate2(model: str, out: Path, **kwargs: Any) -> None:
+    offline_unless_reachable(model)
+    from asrctl_hf import export
+
+    export.export_ctranslate2(model, out, **kwargs)
+
+
+@hookimpl
+def register_exporters(register: Callable[[ExporterSpec], None]) -> None:
+    from asrctl_hf.export import CT2_QUANTIZATIONS
+
+    register(ExporterSpec(
+        name="ctranslate2",
+        sources=("hf-whisper",),
+        target="faster-whisper",
+        export=export_ctranslate2,
+        quantizations=CT2_QUANTIZATIONS,
+        description="Whisper to CTranslate2 (ctranslate2's converter), with its tokenizer and preprocessor files",
     ))
