@@ -239,8 +239,9 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], peft: str
         from asrctl.training import complete, wer_before_after
 
         summary = complete(summary)
-        if not quiet and wer_before_after(summary):
+        line = wer_before_after(summary)
+        if line and not quiet:
             from asrctl.progress import stderr
 
-            stderr.print(wer_before_after(summary), highlight=False)
+            stderr.print(line, highlight=False)
         click.echo(json.dumps(summary, indent=2))
