@@ -158,15 +158,6 @@ def test_mistakes_are_one_line(python, ct2_model, speech, args, message):
     assert message in line
 
 
-def test_uninstall_then_the_backend_is_unknown(python, speech):  # last: the module's environment loses the plugin
-    result = run_cli("uninstall", "asrctl-faster-whisper", "-y", python=python)
-    assert result.returncode == 0, result.stderr
-    gone = run_cli("infer", str(speech), "-b", "faster-whisper", "-m", "x", python=python)
-    assert gone.returncode == 1
-    [line] = gone.stderr.strip().splitlines()
-    assert "unknown backend 'faster-whisper'" in line and "known backends: " in line and "hf-whisper" in line
-
-
 # -- asrctl export -b hf-whisper --to faster-whisper ----------------------------------------------
 
 
@@ -207,3 +198,12 @@ def test_an_export_no_exporter_makes_is_one_line_naming_those_there_are(tmp_path
                     "--quantize", "int4")
     assert wrong.returncode == 1 and "--quantize int4: the ctranslate2 exporter writes float32, float16" in wrong.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_uninstall_then_the_backend_is_unknown(python, speech):  # last: the module's environment loses the plugin
+    result = run_cli("uninstall", "asrctl-faster-whisper", "-y", python=python)
+    assert result.returncode == 0, result.stderr
+    gone = run_cli("infer", str(speech), "-b", "faster-whisper", "-m", "x", python=python)
+    assert gone.returncode == 1
+    [line] = gone.stderr.strip().splitlines()
+    assert "unknown backend 'faster-whisper'" in line and "known backends: " in line and "hf-whisper" in line
