@@ -343,11 +343,12 @@ def _train_prompted(model: Any, rows: list[dict], steps: int) -> None:
 def build_learning_whisper(path: Path, *, window: int = 4) -> Path:
     """build_tiny_whisper's tokenizer and prompts, with a model that can learn: d_model 64, the usual
     init (the tiny one's init_std=1.0 keeps random outputs apart, and trains badly), `window`-second
-    inputs (4 s is fast; faster-whisper takes Whisper's 30 s only, and 448 target positions)."""
+    inputs (4 s is fast; faster-whisper's own transcribe() takes Whisper's 30 s only) and Whisper's 448
+    target positions (CTranslate2 refuses to generate past a model's last one, faster-whisper asks for 448)."""
     import torch
     from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration, WhisperProcessor
 
-    path = build_tiny_whisper(path, max_target_positions=64 if window != 30 else 448)
+    path = build_tiny_whisper(path, max_target_positions=448)
     tiny = WhisperForConditionalGeneration.from_pretrained(path)
     tiny.config.update({"d_model": 64, "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "init_std": 0.02,
                         "max_source_positions": 50 * window})

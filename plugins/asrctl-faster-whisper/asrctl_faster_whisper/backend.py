@@ -23,10 +23,10 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
-from asrctl import SAMPLE_RATE, AsrctlError, Transcript
+from asrctl import AsrctlError, Transcript
 
-ONE_WINDOW = 30 * SAMPLE_RATE  # Whisper's input window: longer audio needs long-form decoding
 TASKS = ("transcribe", "translate")
+OPENAI_VOCAB = 51864  # the English-only Whispers' vocabulary; the multilingual ones have one or more tokens beyond
 TIMESTAMPS = ("segment", "word")
 
 
@@ -41,16 +41,17 @@ class FasterWhisperTranscriber:
         self.beam_size = beam_size
         self.timestamps = timestamps
         self.vad = vad
-        self.multilingual = model.model.is_multilingual
+        self.multilingual = multilingual(model)
         self.detect = detect and self.multilingual  # an English-only Whisper has no language tokens
         # Timestamps and VAD need faster-whisper's per-recording path.
         self.batched = batched and timestamps is None and not vad
-        self.suppress_tokens = get_suppressed_tokens(self._tokenizer(language or "en"), [-1])
+        self.suppress_tokens = speech_suppressed(self._tokenizer(language or "en"))
 
     def transcribe(self, batch: list[np.ndarray], language: list[str | None] | None = None) -> list[Transcript]:
         languages = [known_language(self.model, self.name, code) if code else self.language
                      for code in language or [None] * len(batch)]
-        together = [i for i, audio in enumerate(batch) if self.batched and len(audio) <= ONE_WINDOW]
+        window = self.model.feature_extractor.n_samples  # Whisper's 30 s: longer audio needs long-form decoding
+        together = [i for i, audio in enumerate(batch) if self.batched and len(audio) <= window]
         results = dict(zip(together, self._generate([batch[i] for i in together], [languages[i] for i in together])))
         return [results[i] if i in results else self._transcribe_one(audio, languages[i])
                 for i, audio in enumerate(batch)]
@@ -108,14 +109,31 @@ class FasterWhisperTranscriber:
         return {"language": language}
 
     def _tokenizer(self, language: str) -> Tokenizer:
-        return Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual, task=self.task, language=language)
+        return Tokenizer(self.model.hf_tokenizer, self.multilingual, task=self.task, language=language)
+
+
+def multilingual(model: WhisperModel) -> bool:
+    """CTranslate2 calls a Whisper multilingual when its vocabulary is as large as OpenAI's multilingual one;
+    a Whisper with a smaller tokenizer of its own is multilingual when it has language tokens (without
+    them in the prompt it decoded another sentence)."""
+    ct2 = model.model
+    return ct2.is_multilingual or (ct2.num_languages > 1 and model.hf_tokenizer.get_vocab_size() < OPENAI_VOCAB)
+
+
+def speech_suppressed(tokenizer: Tokenizer) -> list[int]:
+    """faster-whisper's non-speech tokens, less any token that is white space alone: it takes the first
+    token of " -" and " ♪", which a tokenizer without merges for them (one trained from scratch) makes the
+    bare space, so every word ran into the next. Whisper's own tokenizers merge both; nothing changes there."""
+    return [t for t in get_suppressed_tokens(tokenizer, [-1]) if t >= tokenizer.eot or tokenizer.decode([t]).strip()]
 
 
 def window_features(model: WhisperModel, audio: np.ndarray) -> np.ndarray:
-    """The log-mel features of the first 30 s, padded with silence as OpenAI's Whisper and transformers
-    pad them. faster-whisper pads the features with zeros instead, a value that silence does not take:
-    on a short German espeak-ng row that detected Yiddish (0.16), where silence gives German (0.31)."""
-    window = np.pad(audio[:ONE_WINDOW], (0, max(0, ONE_WINDOW - len(audio))))
+    """The log-mel features of the model's window (Whisper's 30 s), padded with silence as OpenAI's Whisper
+    and transformers pad them. faster-whisper pads the features with zeros instead, a value that silence
+    does not take: on a short German espeak-ng row that detected Yiddish (0.16), where silence gives German
+    (0.31)."""
+    samples = model.feature_extractor.n_samples
+    window = np.pad(audio[:samples], (0, max(0, samples - len(audio))))
     return model.feature_extractor(window)[..., :model.feature_extractor.nb_max_frames]
 
 
@@ -168,7 +186,7 @@ def load(model: str, *, device: str, dtype: str, language: str | None = None, ta
         raise AsrctlError(f"cannot load model {model!r} with faster-whisper: {reason}") from exc
     if language is not None:
         known_language(loaded, model, language)
-    if task == "translate" and not loaded.model.is_multilingual:
+    if task == "translate" and not multilingual(loaded):
         raise AsrctlError(f"{model} is an English-only Whisper: it cannot translate")
     return FasterWhisperTranscriber(
         loaded, language=language, task=task or "transcribe", beam_size=int(beam_size), timestamps=timestamps,
