@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`asrctl infer` against the plain transformers ASR pipeline, same files and weights, one run.
 
-    python bench/infer_hf.py --model WHISPER_DIR --manifest MANIFEST [--device cpu] [--out docs/benchmarks.md]
+    python bench/infer_hf.py --model WHISPER_DIR --manifest MANIFEST [--device cpu] [--export float32,int8]
+                             [--out docs/benchmarks.md]
 
 Every contender runs in a fresh process and is timed from process start to the last transcript,
 so interpreter start-up, imports, model load and audio decoding count on both sides. The
@@ -23,10 +24,10 @@ PIPELINE_WORKER = r"""
 import json, sys, time
 import soundfile as sf, soxr, torch
 from transformers import pipeline
-manifest, model, device, batch_size, beams, out = sys.argv[1:7]
+manifest, model, device, batch_size, beams, out, dtype = (sys.argv[1:] + ["float32"])[:7]
 rows = [json.loads(l) for l in open(manifest)]
 base = __import__("pathlib").Path(manifest).parent
-pipe = pipeline("automatic-speech-recognition", model=model, device=device, dtype=torch.float32)
+pipe = pipeline("automatic-speech-recognition", model=model, device=device, dtype=getattr(torch, dtype))
 def audio(row):
     x, sr = sf.read(base / row["audio_filepath"], dtype="float32", always_2d=True)
     x = x.mean(axis=1)
@@ -65,6 +66,9 @@ def main() -> None:
     parser.add_argument("--pipeline-batch-sizes", default="1,4,8,16")
     parser.add_argument("--batch-size", type=int, default=16, help="asrctl --batch-size")
     parser.add_argument("--beams", default="1,5", help="beam widths to compare at (the same on both sides)")
+    parser.add_argument("--export", default="", metavar="TYPES",
+                        help="also `asrctl export` the model to CTranslate2 with these weight types (e.g. "
+                             "float32,int8) and run it with -b faster-whisper (needs the asrctl-faster-whisper plugin)")
     parser.add_argument("--out", type=Path, help="append the markdown table to this file")
     args = parser.parse_args()
 
@@ -72,6 +76,11 @@ def main() -> None:
     rows = []  # (label, wall seconds, WER, RTFx of the pipeline it is compared with)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.jsonl"
+        exported = {weights: Path(tmp) / f"ct2-{weights}" for weights in args.export.split(",") if weights}
+        for weights, folder in exported.items():  # not timed: a model is exported once, served many times
+            subprocess.run([sys.executable, "-m", "asrctl", "export", "-b", "hf-whisper", "-m", args.model, "--to",
+                            "faster-whisper", "-o", str(folder), "--quantize", weights], check=True,
+                           stdout=subprocess.DEVNULL)
         for beams in [int(b) for b in args.beams.split(",")]:
             sweep = []
             for bs in [int(b) for b in args.pipeline_batch_sizes.split(",")]:
@@ -82,10 +91,14 @@ def main() -> None:
             best = min(sweep, key=lambda r: r[1])
             base = audio_seconds / best[1]
             rows.append((*best, base))
-            variants = [("float32", [])] + ([("--quantize int8", ["--quantize", "int8"])] if args.device == "cpu" else [])
-            for label, extra in variants:
-                wall = timed([sys.executable, "-m", "asrctl", "infer", str(args.manifest), "-b", "hf-whisper",
-                              "-m", args.model, "-o", str(out), "--device", args.device, "--language", "en",
+            variants = [("float32", "hf-whisper", args.model, [])]
+            if args.device == "cpu":
+                variants.append(("--quantize int8", "hf-whisper", args.model, ["--quantize", "int8"]))
+            variants += [(f"-b faster-whisper, exported {weights}", "faster-whisper", str(folder),
+                          ["-O", f"compute_type={weights}"]) for weights, folder in exported.items()]
+            for label, backend, model, extra in variants:
+                wall = timed([sys.executable, "-m", "asrctl", "infer", str(args.manifest), "-b", backend,
+                              "-m", model, "-o", str(out), "--device", args.device, "--language", "en",
                               "--batch-size", str(args.batch_size), "--beam-size", str(beams), "-q", "--overwrite",
                               *extra])
                 rows.append((f"asrctl infer {label}, beams {beams}", wall, score(out), base))
