@@ -29,7 +29,8 @@ BACKEND_OPTIONS = [
     click.option("--timestamps", type=click.Choice(["segment", "word"]), help="Add pred_segments or pred_words with times."),
     click.option("--chunk-seconds", type=click.FloatRange(min=1), help="Long audio is cut into windows this long (CTC)."),
     click.option("--quantize", type=click.Choice(["int8"]),
-                 help="Dynamic int8 quantisation of linear layers (CPU speed-up; changes numerics)."),
+                 help="Dynamic int8 quantisation of linear layers, a Whisper's encoder only (CPU speed-up; changes "
+                      "numerics)."),
     click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code."),
     click.option("--allow-pickle", is_flag=True, default=None,
                  help="Load pickle-based weights (pytorch_model.bin, .nemo, .pt), which can run code: only from "
