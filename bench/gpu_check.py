@@ -112,7 +112,7 @@ class Check:
                 check(row)
             except Skip as reason:
                 row.status, row.note = "skipped", str(reason)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError, KeyError) as error:
+            except Exception as error:  # one row's failure must not cost the table of the others
                 row.status, row.note = "FAILED", failure(error)
         self.rows.append(row)
         print(f"{row.status:8} {name}{': ' + row.note if row.note else ''}", file=sys.stderr, flush=True)
