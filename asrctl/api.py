@@ -9,24 +9,26 @@ core: what is here is kept stable, the rest may change. docs/plugins.md lists it
 from asrctl import *  # noqa: F403 (the registration names as well, so one import line serves)
 from asrctl import __all__ as _registration
 from asrctl.atomic import AtomicWriter
-from asrctl.audio import AudioInfo, load_audio, probe
-from asrctl.augment import Augmentation, augmentation
-from asrctl.batching import BucketBatches, bucketing
-from asrctl.clips import clip_flac, clip_suffix
-from asrctl.engines.steps import decode, find_speech, load_model, transcribe_batch
-from asrctl.formats.ids import recording_id
+from asrctl.data.audio import AudioInfo, load_audio, probe
+from asrctl.data.batching import BucketBatches, bucketing
+from asrctl.data.clips import clip_flac, clip_suffix
+from asrctl.data.formats.ids import recording_id
+from asrctl.data.paths import AUDIO_KEY
+from asrctl.data.probing import probed_duration
+from asrctl.data.rows import dumps
 from asrctl.hub import offline_advice, unreachable
-from asrctl.inference import InferJob, WorkItem, WorkResult
+from asrctl.infer.job import InferJob, WorkItem, WorkResult
+from asrctl.infer.steps import decode, find_speech, load_model, transcribe_batch
 from asrctl.interrupts import between_batches, stop_requested
-from asrctl.launch import is_main_process
-from asrctl.manifest import AUDIO_KEY, dumps
-from asrctl.metrics import edit_counts, totals
-from asrctl.probing import probed_duration
 from asrctl.progress import print_summary, stderr, training_progress, training_status
-from asrctl.reading import read_training_rows, training_rows
-from asrctl.recipes import check_keys, earlier_run, sources_label, train_sources
-from asrctl.text import get_normalizer
-from asrctl.training import average_weights, baseline_wer, mix_reports, peak_memory, write_training_summary
+from asrctl.score.metrics import edit_counts, totals
+from asrctl.score.normalizers import get_normalizer
+from asrctl.train.augment import Augmentation, augmentation
+from asrctl.train.averaging import average_weights
+from asrctl.train.data import read_training_rows, training_rows
+from asrctl.train.launch import is_main_process
+from asrctl.train.recipes import check_keys, earlier_run, sources_label, train_sources
+from asrctl.train.summary import baseline_wer, mix_reports, peak_memory, training_summary, write_training_summary
 
 # By kind, for the guide; every name here is public.
 GROUPS = {
@@ -36,7 +38,8 @@ GROUPS = {
                                     "BucketBatches", "bucketing", "train_sources", "sources_label", "mix_reports",
                                     "augmentation", "Augmentation"],
     "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
-                      "peak_memory", "write_training_summary", "between_batches", "stop_requested", "baseline_wer",
+                      "peak_memory", "training_summary", "write_training_summary", "between_batches", "stop_requested",
+                      "baseline_wer",
                       "average_weights"],
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],

@@ -27,8 +27,9 @@ from asrctl.registry import Registry
 from asrctl.specs import BackendSpec, EngineSpec, ExporterSpec, FormatSpec, SegmenterSpec, TrainerSpec
 
 ENTRY_POINT_GROUP = "asrctl"
-BUILTIN_PLUGINS = ("asrctl.default_plugins.nemo_manifest", "asrctl.default_plugins.local_engine", "asrctl.default_plugins.ray_engine",
-                   "asrctl.default_plugins.formats", "asrctl.default_plugins.silero")
+BUILTIN_PLUGINS = ("asrctl.default_plugins.nemo_manifest", "asrctl.default_plugins.local_engine",
+                   "asrctl.default_plugins.ray_engine", "asrctl.default_plugins.formats",
+                   "asrctl.default_plugins.silero")
 # hook name -> (registry kind, spec type); register_commands is handled by the CLI.
 REGISTRY_HOOKS = {
     "register_backends": ("backend", BackendSpec),
@@ -134,7 +135,8 @@ class Plugins:
             kind, spec_type = REGISTRY_HOOKS[hook_name]
             registry: Registry = Registry(kind)
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                self.call_isolated(impl.plugin_name, impl.function, self._register_into(registry, spec_type, impl.plugin_name))
+                self.call_isolated(impl.plugin_name, impl.function,
+                                   self._register_into(registry, spec_type, impl.plugin_name))
             self._registries[hook_name] = registry
         return self._registries[hook_name]
 

@@ -138,7 +138,7 @@ class Setting:
 class TrainerSpec:
     """Fine-tunes the backends it names with the methods it supports ("sft", "lora").
 
-    `train(recipe, resume=bool, quiet=bool)` gets the merged recipe (see asrctl.recipes) and
+    `train(recipe, resume=bool, quiet=bool)` gets the merged recipe (see asrctl.train.recipes) and
     returns the training summary dict it also writes to OUTPUT_DIR/training_summary.json.
     `recipes` maps recipe names to the YAML files shipped with the plugin. With several processes
     (`--nproc-per-node`, `--nnodes`), `launcher` says who starts them: "torchrun" (the command runs
@@ -147,10 +147,10 @@ class TrainerSpec:
     `check(recipe, resume=bool)`, when given, raises AsrctlError for mistakes found without loading
     anything; the core calls it before `train`, once before the processes start, so such an error is
     printed once, not by each.
-    `settings` are the trainer's own, beyond those every trainer takes (asrctl.recipes.COMMON_SETTINGS,
+    `settings` are the trainer's own, beyond those every trainer takes (asrctl.train.settings.COMMON_SETTINGS,
     in neutral names each trainer maps onto its library); the core refuses any other before loading.
     `mixing`: it takes several weighted training sources (data.train a list of {file, weight}, read
-    with asrctl.recipes.train_sources); the core refuses a mix for a trainer without it.
+    with asrctl.train.recipes.train_sources); the core refuses a mix for a trainer without it.
     """
 
     name: str
@@ -167,7 +167,8 @@ class TrainerSpec:
     def __post_init__(self) -> None:
         for setting in self.settings:
             section, _, key = setting.name.partition(".")
-            if section not in ("data", "training", "lora", "freeze", "augment") or not (key == "*" or key.isidentifier()):
+            if section not in ("data", "training", "lora", "freeze", "augment") or \
+                    not (key == "*" or key.isidentifier()):
                 raise ValueError(f"trainer {self.name!r}: setting {setting.name!r} must be SECTION.KEY or "
                                  "SECTION.*, SECTION one of data, training, lora, freeze, augment")
 
@@ -186,7 +187,7 @@ class EngineSpec:
     description: str = ""
     options: dict[str, str] = field(default_factory=dict)
     # segment(job, spec, items) yields (item, spans) for each item, in any order: its speech
-    # segments as (start, end) seconds from the item's start (asrctl.engines.steps.find_speech, run
+    # segments as (start, end) seconds from the item's start (asrctl.infer.steps.find_speech, run
     # where audio is decoded), or a string saying why its audio could not be searched.
     segment: Callable[..., Any] | None = None
 

@@ -45,7 +45,7 @@ def main() -> None:
 
         import jiwer
 
-        from asrctl.text import get_normalizer
+        from asrctl.score.normalizers import get_normalizer
 
         normalize = get_normalizer("whisper-en")
         rows = [json.loads(line) for line in path.read_text().splitlines()]

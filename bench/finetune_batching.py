@@ -96,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     from tiny_models import build_tiny_ctc, build_tiny_nemo
 
-    from asrctl.batching import BucketBatches
+    from asrctl.data.batching import BucketBatches
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -113,7 +113,8 @@ def main() -> None:
         lines = [f"{len(rows)} utterances of {min(durations):.1f}-{max(durations):.1f} s, {args.epochs:g} epochs; "
                  f"fixed count {size} (its largest batch {size * max(durations):.0f} s) against --batch-seconds "
                  f"{args.batch_seconds:g}", "",
-                 "| backend | batches | steps | samples/s | padded audio | samples/s ratio |", "| --- | --- | --- | --- | --- | --- |"]
+                 "| backend | batches | steps | samples/s | padded audio | samples/s ratio |",
+                 "| --- | --- | --- | --- | --- | --- |"]
         for backend, (trainer, model) in models.items():
             results = {}
             for name, batching in (("fixed count", ["--batch-size", str(size)]),

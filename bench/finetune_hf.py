@@ -9,7 +9,8 @@ can learn from the other 28 is the voices, not the text.
 
 1. SFT and LoRA (rank 16 on every attention projection; with the former defaults, LoRA dropout
    0.05 and every activation kept, and with the shipped ones, no dropout and activation
-   checkpointing), and SFT with activation checkpointing, of the same model on the same data, one `asrctl finetune` process each, for --compare-steps steps: time per
+   checkpointing), and SFT with activation checkpointing, of the same model on the same data, one
+   `asrctl finetune` process each, for --compare-steps steps: time per
    step, samples/s, peak memory (RSS on CPU, torch.cuda.max_memory_allocated on a GPU), size of the
    saved model or adapter and of a resumable checkpoint (with optimizer state), share of parameters trained.
 2. Domain adaptation: a LoRA run on the training sentences (the checkpoint with the best validation
@@ -97,8 +98,8 @@ def finetune(model: str, train: Path, out: Path, extra: list[str]) -> dict:
 
 
 def wer(predictions: Path) -> float:
-    from asrctl.metrics import edit_counts, totals
-    from asrctl.text import get_normalizer
+    from asrctl.score.metrics import edit_counts, totals
+    from asrctl.score.normalizers import get_normalizer
 
     normalize = get_normalizer("whisper-en")
     rows = [json.loads(line) for line in predictions.read_text().splitlines()]

@@ -99,7 +99,7 @@ def write_noise(arrays: list[np.ndarray], folder: Path) -> Path:
 
 def noisy_copy(rows: list[dict], noise: list[np.ndarray], folder: Path, rng: np.random.Generator) -> list[dict]:
     """Each row's audio with one of `noise` added at an SNR drawn from 5-15 dB."""
-    from asrctl.augment import add_noise
+    from asrctl.train.augment import add_noise
 
     folder.mkdir(parents=True)
     copies = []
@@ -135,8 +135,8 @@ def main() -> None:
         train_noise = write_noise(noises(10.0, rng, speech), work / "train-noise")
         noisy = noisy_copy(test, noises(10.0, np.random.default_rng(1), speech), work / "noisy", rng)
         manifests = {name: write_manifest(chosen, work / f"{name}.jsonl") for name, chosen in
-                     [("train", train), ("dev", dev), ("test", test), ("noisy", noisy), ("general_train", general_train),
-                      ("general_test", general_test)]}
+                     [("train", train), ("dev", dev), ("test", test), ("noisy", noisy),
+                      ("general_train", general_train), ("general_test", general_test)]}
 
         common = ["--peft", "lora", "--val", str(manifests["dev"]), "--batch-size", str(args.batch_size),
                   "--max-steps", str(args.steps), "--eval-steps", str(args.eval_steps), "--learning-rate",
@@ -169,7 +169,8 @@ def main() -> None:
         "",
         "| model | " + " | ".join(sets) + " |",
         "| --- |" + " ---: |" * len(sets),
-        *(f"| {labels[name]} | " + " | ".join(f"{scores[name][label]:.2%}" for label in sets) + " |" for name in scores),
+        *(f"| {labels[name]} | " + " | ".join(f"{scores[name][label]:.2%}" for label in sets) + " |"
+          for name in scores),
         "",
         "Steps kept: " + ", ".join(f"{name} {summaries[name]['best_checkpoint'].rsplit('-', 1)[1]}"
                                    for name in summaries) + ".",

@@ -49,7 +49,7 @@ def timed(cmd: list[str]) -> float:
 def score(pred_file: Path) -> float:
     import jiwer
 
-    from asrctl.text import get_normalizer
+    from asrctl.score.normalizers import get_normalizer
 
     normalize = get_normalizer("whisper-en")
     rows = [json.loads(line) for line in pred_file.read_text().splitlines()]

@@ -37,7 +37,8 @@ with open(out, "w") as f:
         segments, _ = runner.transcribe(str(Path(manifest).parent / row["audio_filepath"]), language="en", beam_size=1,
                                         **options)
         segments = [{"start": s.start, "end": s.end, "text": s.text.strip()} for s in segments]
-        f.write(json.dumps({**row, "pred_text": " ".join(s["text"] for s in segments), "pred_segments": segments}) + "\n")
+        f.write(json.dumps({**row, "pred_text": " ".join(s["text"] for s in segments),
+                            "pred_segments": segments}) + "\n")
 """
 
 
@@ -73,16 +74,19 @@ def main() -> None:
     contenders = [
         (f"faster-whisper BatchedInferencePipeline (Silero VAD, batch {b}), file by file",
          [sys.executable, "-c", FASTER_WHISPER, str(args.manifest), args.ct2, b, "OUT"]),
-        ("faster-whisper transcribe(), sequential", [sys.executable, "-c", FASTER_WHISPER, str(args.manifest), args.ct2, "0", "OUT"]),
+        ("faster-whisper transcribe(), sequential",
+         [sys.executable, "-c", FASTER_WHISPER, str(args.manifest), args.ct2, "0", "OUT"]),
         ("asrctl infer -b faster-whisper --segment auto -O batched=true",
          asrctl("faster-whisper", args.ct2, "--segment", "auto", "-O", "compute_type=int8", "-O", "batched=true")),
         ("asrctl infer -b faster-whisper --segment auto",
          asrctl("faster-whisper", args.ct2, "--segment", "auto", "-O", "compute_type=int8")),
-        ("asrctl infer -b hf-whisper --segment none (sequential long-form)", asrctl("hf-whisper", args.hf, "--segment", "none")),
+        ("asrctl infer -b hf-whisper --segment none (sequential long-form)",
+         asrctl("hf-whisper", args.hf, "--segment", "none")),
         ("asrctl infer -b hf-whisper --segment auto", asrctl("hf-whisper", args.hf, "--segment", "auto")),
         (f"transformers pipeline, chunk_length_s=30, batch {b}",
          [sys.executable, "-c", PIPELINE_WORKER.replace('pipeline("automatic-speech-recognition", model=model,',
-                                                        'pipeline("automatic-speech-recognition", model=model, chunk_length_s=30,'),
+                                                        'pipeline("automatic-speech-recognition", model=model, '
+                                                        'chunk_length_s=30,'),
           str(args.manifest), args.hf, "cpu", b, "1", "OUT"]),
         # untimed: segment timestamps, for the words made up in silences
         ("hf-whisper --segment none --timestamps segment", asrctl("hf-whisper", args.hf, "--segment", "none",

@@ -25,7 +25,8 @@ from infer_hf import score, timed  # bench/ is on sys.path when this script runs
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, required=True)
-    parser.add_argument("--model", required=True, help="model folder or hub id (e.g. Whisper base from build-whisper-base)")
+    parser.add_argument("--model", required=True,
+                        help="model folder or hub id (e.g. Whisper base from build-whisper-base)")
     parser.add_argument("--backend", default="hf-whisper")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", default="2", help="ray engine model workers (-E workers)")

@@ -148,7 +148,8 @@ def main() -> None:
                                     (VOICES[i % 4], VOICES[(i + 1) % 4]), chance, pool, Path(tmp))
                      for i in range(args.long)]
     (args.out_dir / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    print(f"{len(rows)} utterances, {sum(r['duration'] for r in rows) / 60:.1f} min -> {args.out_dir / 'manifest.jsonl'}")
+    print(f"{len(rows)} utterances, {sum(r['duration'] for r in rows) / 60:.1f} min -> "
+          f"{args.out_dir / 'manifest.jsonl'}")
     if long_rows:
         (args.out_dir / "long.jsonl").write_text("".join(json.dumps(r) + "\n" for r in long_rows))
         mixed = long_rows + rows

@@ -57,7 +57,8 @@ def make_manifest(path: Path, rows: int) -> None:
     words = "the quick brown fox jumps over a lazy dog while seven cats sat on warm red mats".split()
     with open(path, "w") as f:
         for i in range(rows):
-            f.write(json.dumps({"audio_filepath": f"audio/spk{i % 2000}/utt{i}.wav", "duration": round(rng.uniform(1, 20), 3),
+            f.write(json.dumps({"audio_filepath": f"audio/spk{i % 2000}/utt{i}.wav",
+                                "duration": round(rng.uniform(1, 20), 3),
                                 "text": " ".join(rng.choices(words, k=12)), "speaker": f"spk{i % 2000}",
                                 "wer": round(rng.uniform(0, 40), 2)}) + "\n")
 
@@ -89,7 +90,8 @@ def main() -> None:
             seconds, mib = measure("manifest", "filter", str(big), "-o", str(root / "kept.jsonl"), "--where", "wer<=20",
                                    "--max-duration", "15", "-q")
             results.append(("manifest filter --where wer<=20 --max-duration 15", rows, seconds, mib))
-            seconds, mib = measure("manifest", "merge", str(big), str(root / "kept.jsonl"), "-o", str(root / "m.jsonl"), "-q")
+            seconds, mib = measure("manifest", "merge", str(big), str(root / "kept.jsonl"),
+                                   "-o", str(root / "m.jsonl"), "-q")
             results.append(("manifest merge (input + its filtered half: all repeats)", rows, seconds, mib))
             big.unlink()
     print("| command | rows | seconds | rows/s | peak RSS (MiB) |\n| --- | ---: | ---: | ---: | ---: |")

@@ -1,4 +1,4 @@
-"""asrctl.audio: every format decodes to 16 kHz mono float32 with its content intact.
+"""asrctl.data.audio: every format decodes to 16 kHz mono float32 with its content intact.
 
 All audio is synthesized here (numpy + soundfile, PyAV's encoders for the FFmpeg-only
 containers), so nothing needs ffmpeg/sox binaries or fixture files.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asrctl.audio import SAMPLE_RATE, AudioInfo, load_audio, probe, probe_duration
+from asrctl.data.audio import SAMPLE_RATE, AudioInfo, load_audio, probe
 from asrctl.errors import AudioError
 
 
@@ -223,8 +223,8 @@ def test_probe_reads_headers_without_decoding(tmp_path, monkeypatch):
     assert probe(wav) == AudioInfo(duration=600.0, sample_rate=8000, channels=1, frames=8000 * 600, format="WAV")
     info = probe(m4a)
     assert info.frames == 48000 and info.duration == 3.0 and info.sample_rate == 16000
-    assert probe_duration(m4a) == 3.0
-    assert probe_duration(mp3) == pytest.approx(3.0, abs=0.01)
+    assert probe(m4a).duration == 3.0
+    assert probe(mp3).duration == pytest.approx(3.0, abs=0.01)
 
 
 def test_probe_of_a_streamed_webm_without_duration_header(tmp_path):
@@ -233,7 +233,7 @@ def test_probe_of_a_streamed_webm_without_duration_header(tmp_path):
     with av.open(str(path)) as container:
         assert container.duration is None and container.streams.audio[0].duration is None
 
-    assert probe_duration(path) == pytest.approx(1.5, abs=0.01)
+    assert probe(path).duration == pytest.approx(1.5, abs=0.01)
 
 
 @pytest.mark.parametrize("source", ["wav-16k", "flac-44k", "ogg-48k", "mp3-44k", "m4a-44k", "webm-48k"])
@@ -359,6 +359,6 @@ def test_a_video_without_audio_says_so(tmp_path):
 
 
 def test_module_imports_without_heavy_dependencies():
-    code = "import sys, asrctl.audio; print(sorted({'torch', 'av', 'soxr'} & set(sys.modules)))"
+    code = "import sys, asrctl.data.audio; print(sorted({'torch', 'av', 'soxr'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,10 +1,10 @@
-"""Training audio augmentation (asrctl.augment): speed, noise at a signal-to-noise ratio, the seed."""
+"""Training audio augmentation (asrctl.train.augment): speed, noise at a signal-to-noise ratio, the seed."""
 
 import numpy as np
 import pytest
 
 from asrctl import AsrctlError
-from asrctl.augment import Augmentation, NoiseClip, add_noise, augmentation, checked
+from asrctl.train.augment import Augmentation, NoiseClip, add_noise, augmentation, checked
 
 
 def tone(seconds: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Training batches from duration buckets (asrctl.batching.BucketBatches)."""
+"""Training batches from duration buckets (asrctl.data.batching.BucketBatches)."""
 
 import random
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asrctl import AsrctlError
-from asrctl.batching import BucketBatches, bucketing
+from asrctl.data.batching import BucketBatches, bucketing
 
 durations = st.lists(st.floats(min_value=0.2, max_value=30.0), min_size=1, max_size=300)
 

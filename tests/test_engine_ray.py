@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_infer_engine import TOY, make_manifest, read_jsonl
 
 from asrctl.testing import make_plugin_dist, run_cli
-from test_infer_engine import TOY, make_manifest, read_jsonl
 
 pytest.importorskip("ray")
 
@@ -203,7 +203,7 @@ def test_without_ray_installed_the_engine_says_how_to_get_it(manifest, site, tmp
 
 def test_engine_options_are_not_part_of_the_job(manifest, site, tmp_path):
     """Workers may change between a crash and its resume: a different -E still resumes."""
-    from asrctl.inference import InferJob
+    from asrctl.infer.job import InferJob
 
     job = InferJob(manifest=manifest, output=tmp_path / "x.jsonl", backend="toy", model="none")
     assert job.fingerprint() == InferJob(**{**job.__dict__, "engine_options": {"workers": 4}}).fingerprint()

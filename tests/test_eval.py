@@ -8,9 +8,9 @@ import jiwer
 import numpy as np
 import pytest
 
-from asrctl.metrics import bootstrap_ci, edit_counts, totals
+from asrctl.score.metrics import bootstrap_ci, edit_counts, totals
+from asrctl.score.normalizers import get_normalizer
 from asrctl.testing import make_plugin_dist, run_cli
-from asrctl.text import get_normalizer
 
 ROWS = [
     ("Mr. Smith paid ten dollars.", "mister smith paid $10"),  # equal after whisper-en normalisation
@@ -175,7 +175,8 @@ def test_report_renders_in_chromium(tmp_path):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     preds = write_preds(tmp_path / "p.jsonl")
     report = tmp_path / "report.html"
-    result = run_cli("eval", str(preds), "--cer", "--by", "speaker", "--ci", "--worst", "3", "--report", str(report), "--json")
+    result = run_cli("eval", str(preds), "--cer", "--by", "speaker", "--ci", "--worst", "3", "--report", str(report),
+                     "--json")
     summary = json.loads(result.stdout)
     dom = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -189,7 +190,7 @@ def test_report_renders_in_chromium(tmp_path):
 
 
 def test_report_keeps_labels_inside_and_shows_alignments(tmp_path):
-    from asrctl.report import histogram, render
+    from asrctl.score.report import histogram, render
 
     svg = histogram([1.0, 70.0, 147.693], "durations")
     assert 'text-anchor="end">147.7s</text>' in svg and 'text-anchor="start">1.0s</text>' in svg

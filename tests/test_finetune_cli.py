@@ -5,8 +5,8 @@ import json
 import pytest
 
 from asrctl.errors import AsrctlError
-from asrctl.recipes import build_recipe, parse_assignment, train_sources
 from asrctl.testing import make_plugin_dist, run_cli
+from asrctl.train.recipes import build_recipe, parse_assignment, train_sources
 
 RECORDING_TRAINER = """
 import json, pathlib
@@ -128,7 +128,8 @@ def test_training_setting_mistakes_are_one_line_before_loading(backend, args, li
 def test_recipe_building_rules(tmp_path):
     recipe_file = tmp_path / "r.yaml"
     recipe_file.write_text(RECIPE)
-    recipe = build_recipe(recipe_file, {"data.train": "a.jsonl", "output_dir": "o", "lora.r": None}, ("lora.dropout=0.1",))
+    recipe = build_recipe(recipe_file, {"data.train": "a.jsonl", "output_dir": "o", "lora.r": None},
+                          ("lora.dropout=0.1",))
     assert recipe["lora"]["r"] == 8 and recipe["lora"]["dropout"] == 0.1
     assert parse_assignment("training.bf16=true") == ("training.bf16", True)
     assert parse_assignment("model=openai/whisper-small") == ("model", "openai/whisper-small")

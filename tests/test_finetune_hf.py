@@ -21,20 +21,20 @@ from manifest_helpers import split_lines
 from tiny_models import build_tiny_ctc
 
 from asrctl import AsrctlError
-from asrctl.batching import BucketBatches
-from asrctl.metrics import edit_counts, totals
+from asrctl.data.batching import BucketBatches
 from asrctl.plugins import trainers
-from asrctl.recipes import build_recipe, check_settings
+from asrctl.score.metrics import edit_counts, totals
+from asrctl.score.normalizers import get_normalizer
 from asrctl.testing import interrupt_when, run_cli
-from asrctl.text import get_normalizer
-from asrctl.training import SCHEMA as SUMMARY_SCHEMA
+from asrctl.train.recipes import build_recipe, check_settings
+from asrctl.train.summary import SCHEMA as SUMMARY_SCHEMA
 
 SHORT_SECONDS = 4.0  # the 7 fixtures below this; utt02 (5.2 s) and long01 (34 s) are longer
 # Tiny models run op by op: one thread each is faster than waking a pool, and on a busy 2-core
 # machine 2 threads spin-waiting on each other made training 5x slower (measured).
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-NO_DROPOUT = {key: 0.0 for key in ("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
-                                   "final_dropout", "layerdrop")}
+NO_DROPOUT = dict.fromkeys(("hidden_dropout", "attention_dropout", "activation_dropout", "feat_proj_dropout",
+                            "final_dropout", "layerdrop"), 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_baseline_wer_and_the_average_of_the_last_checkpoints(method, speech, ct
 
 
 def test_augmentation_changes_the_training_audio_only_and_is_drawn_from_the_seed(speech, ctc_model, tmp_path):
-    from asrctl.audio import load_audio
+    from asrctl.data.audio import load_audio
 
     rows = speech["short"].read_text().splitlines()
     train, val = split_lines(speech["short"], 4, tmp_path / "train.jsonl", tmp_path / "val.jsonl")
@@ -354,7 +354,7 @@ def test_vocabulary_and_alphabet():
 
 
 def test_rows_are_dropped_with_reasons(tmp_path, data_dir):
-    from asrctl.reading import read_training_rows
+    from asrctl.train.data import read_training_rows
     from asrctl_hf.training.data import select
 
     audio = data_dir / "speech" / "utt01.flac"
@@ -381,7 +381,8 @@ def test_rows_are_dropped_with_reasons(tmp_path, data_dir):
     (tmp_path / "utt01.flac").write_bytes(audio.read_bytes())
     (tmp_path / "train.csv").write_text("audio_filepath,duration,text\nutt01.flac,3.265,the quick brown fox\n")
     records, errors = read_training_rows(str(tmp_path / "train.csv"), None, tmp_path)
-    assert records == [{"audio_filepath": str(tmp_path / "utt01.flac"), "duration": 3.265, "text": "the quick brown fox"}]
+    assert records == [{"audio_filepath": str(tmp_path / "utt01.flac"), "duration": 3.265,
+                        "text": "the quick brown fox"}]
 
 
 def test_freezing_and_spec_augment(tiny_ctc, tiny_whisper):

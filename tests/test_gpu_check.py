@@ -27,7 +27,7 @@ def test_without_cuda_the_cuda_rows_are_skipped_and_the_others_run(tmp_path):
                                               for line in lines if line.startswith("| ") and "---" not in line)}
     del rows["check"]
     assert len(rows) == 19
-    for name, (status, wall, rtfx, wer, memory, note) in rows.items():
+    for name, (status, wall, rtfx, _wer, _memory, note) in rows.items():
         if name in ON_THE_CPU:
             assert status == "ok" and float(wall) > 0 and float(rtfx) > 0, (name, note)
             assert "on cpu" in note

@@ -295,8 +295,8 @@ def test_english_only_whisper(tiny_whisper, tmp_path, monkeypatch):
 def test_whisper_base_transcribes_english_speech(test_assets, data_dir):
     import jiwer
 
-    from asrctl.audio import load_audio
-    from asrctl.text import get_normalizer
+    from asrctl.data.audio import load_audio
+    from asrctl.score.normalizers import get_normalizer
 
     normalize = get_normalizer("whisper-en")
     speech = data_dir / "speech"

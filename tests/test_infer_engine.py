@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from asrctl.batching import duration_batches
+from asrctl.data.batching import duration_batches
 from asrctl.specs import BackendSpec
 from asrctl.testing import make_manifest, make_plugin_dist, run_cli, write_tone_wav
 
@@ -240,8 +240,8 @@ def test_a_dead_decoding_worker_is_not_taken_for_a_failed_batch():
     (the job would then wait for the dead worker's batch for ever)."""
     import numpy as np
 
-    from asrctl.engines.steps import transcribe_safely
-    from asrctl.inference import WorkItem
+    from asrctl.infer.job import WorkItem
+    from asrctl.infer.steps import transcribe_safely
 
     class Model:
         calls = 0
@@ -258,10 +258,10 @@ def test_a_dead_decoding_worker_is_not_taken_for_a_failed_batch():
 
 
 def test_a_backend_that_cannot_mix_settings_gets_one_batch_per_language():
-    from asrctl.engines.steps import transcribe_batch
-    from asrctl.inference import WorkItem
     import numpy as np
 
+    from asrctl.infer.job import WorkItem
+    from asrctl.infer.steps import transcribe_batch
     from asrctl.specs import Transcript
 
     calls = []

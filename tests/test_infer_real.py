@@ -11,8 +11,8 @@ import jiwer
 import pytest
 import soundfile as sf
 
+from asrctl.score.normalizers import get_normalizer
 from asrctl.testing import run_cli
-from asrctl.text import get_normalizer
 
 pytestmark = pytest.mark.real_model
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from manifest_helpers import invoke, read_jsonl, write_jsonl
 
-from asrctl.audio import load_audio
+from asrctl.data.audio import load_audio
 
 SR = 16000
 SECONDS = 4.0
@@ -86,15 +86,18 @@ def lhotse_sets(audio):
 
 def by_text(cuts) -> dict[str, np.ndarray]:
     """What Lhotse loads for each supervision's own cut, by its text."""
-    return {cut.supervisions[0].text: mono(cut.load_audio()) for cut in cuts.trim_to_supervisions(keep_overlapping=False)}
+    return {cut.supervisions[0].text: mono(cut.load_audio())
+            for cut in cuts.trim_to_supervisions(keep_overlapping=False)}
 
 
 def test_lhotse_channels_windows_from_zero_and_fields(tmp_path, audio, infer):
     lhotse, recordings, supervisions = lhotse_sets(audio)
     cuts = lhotse.CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
     # Windows as users cut them: one starting at 0 and one inside the recording.
-    windows = lhotse.CutSet.from_cuts([cut.truncate(offset=0.0, duration=1.0) for cut in cuts if cut.recording.id == "mono"]
-                                      + [cut.truncate(offset=2.0, duration=1.5) for cut in cuts if cut.recording.id == "mono"])
+    windows = lhotse.CutSet.from_cuts([cut.truncate(offset=0.0, duration=1.0)
+                                       for cut in cuts if cut.recording.id == "mono"]
+                                      + [cut.truncate(offset=2.0, duration=1.5)
+                                         for cut in cuts if cut.recording.id == "mono"])
     sources = {"multi": cuts, "windows": windows}
     for name, cutset in sources.items():
         path = tmp_path / f"{name}.jsonl.gz"
@@ -300,10 +303,12 @@ def test_webdataset_transcripts_in_txt_members(tmp_path, audio, infer):
 
 
 def test_channel_rows_are_written_as_their_channel(tmp_path, audio):
-    rows = [{"audio_filepath": "audio/call.wav", "duration": SECONDS, "channel": c, "text": f"channel {c}"} for c in (0, 1)]
+    rows = [{"audio_filepath": "audio/call.wav", "duration": SECONDS, "channel": c, "text": f"channel {c}"}
+            for c in (0, 1)]
     manifest = write_jsonl(tmp_path / "in.jsonl", rows)
     call = sf.read(audio / "call.wav", dtype="float32")[0]
-    assert invoke("manifest", "shard", manifest, "--out-dir", tmp_path / "tarred", "--num-shards", "1", "-q").exit_code == 0
+    assert invoke("manifest", "shard", manifest, "--out-dir", tmp_path / "tarred", "--num-shards", "1",
+                  "-q").exit_code == 0
     result, back = convert(tmp_path / "tarred", tmp_path / "back.jsonl", "--extract-to", tmp_path / "unpacked")
     assert result.exit_code == 0, result.output
     for row in back:  # mono clips, as NeMo's loaders want them
@@ -312,7 +317,8 @@ def test_channel_rows_are_written_as_their_channel(tmp_path, audio):
         assert clip.ndim == 1 and row["text"] == f"channel {channel}"
         np.testing.assert_allclose(clip, call[:, channel], atol=1e-6)
     lhotse = pytest.importorskip("lhotse")
-    assert invoke("manifest", "convert", manifest, "--to", "lhotse", "-o", tmp_path / "cuts.jsonl.gz", "-q").exit_code == 0
+    assert invoke("manifest", "convert", manifest, "--to", "lhotse", "-o", tmp_path / "cuts.jsonl.gz",
+                  "-q").exit_code == 0
     for cut in lhotse.CutSet.from_file(tmp_path / "cuts.jsonl.gz"):
         channel = int(cut.supervisions[0].text.split()[-1])
         np.testing.assert_allclose(cut.load_audio()[0], call[:, channel], atol=1e-6)

@@ -8,14 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asrctl.errors import AsrctlError
 from asrctl.atomic import AtomicWriter
-from asrctl.manifest import ManifestReader, read_manifest, write_manifest
+from asrctl.data.rows import ManifestReader, read_manifest, write_manifest
+from asrctl.errors import AsrctlError
 
 SCHEMA = Path(__file__).parents[1] / "manifests" / "manifest.schema.json"
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    (st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+     | st.text()),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=8,
 )

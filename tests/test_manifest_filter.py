@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from manifest_helpers import invoke, read_jsonl, write_jsonl
 
-from asrctl.manifest_ops.filter import parse_condition
+from asrctl.prepare.filter import parse_condition
 
 
 @pytest.mark.parametrize("text, record, expected", [
@@ -60,10 +60,12 @@ def test_filter_streams_kept_rows_and_counts_drops(tmp_path, scored):
 
 def test_merge_keeps_first_of_each_audio_and_reports_repeats(tmp_path):
     a = write_jsonl(tmp_path / "a" / "a.jsonl", [{"audio_filepath": "../audio/x.wav", "text": "from a"},
-                                                 {"audio_filepath": "../audio/x.wav", "offset": 1.0, "text": "segment"}])
+                                                 {"audio_filepath": "../audio/x.wav", "offset": 1.0,
+                                                  "text": "segment"}])
     b = write_jsonl(tmp_path / "b.jsonl", [{"audio_filepath": "audio/./x.wav", "text": "from b"},
                                            {"audio_filepath": "audio/y.wav", "text": "new"},
-                                           {"audio_filepath": str(tmp_path / "audio" / "x.wav"), "offset": 1, "text": "x"}])
+                                           {"audio_filepath": str(tmp_path / "audio" / "x.wav"), "offset": 1,
+                                            "text": "x"}])
     out = tmp_path / "merged" / "all.jsonl"
     result = invoke("manifest", "merge", a, b, "-o", out)
     assert result.exit_code == 0, result.output

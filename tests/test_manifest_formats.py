@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from manifest_helpers import invoke, read_jsonl, write_jsonl, write_wav
 
-from asrctl.formats import ids, table
+from asrctl.data.formats import ids, table
 
 PLAIN_FORMATS = {"hf-datasets": "hf", "hf-parquet": "data.parquet", "lhotse": "cuts.jsonl.gz", "kaldi": "kaldi",
                  "csv": "data.csv", "tsv": "data.tsv"}
@@ -97,7 +97,8 @@ def test_kaldi_dir_is_sorted_consistent_and_segments_offset_rows(tmp_path, corpu
     manifest, rows = corpus
     out = tmp_path / "kaldi"
     assert invoke("manifest", "convert", manifest, "--to", "kaldi", "-o", out).exit_code == 0
-    files = {name: (out / name).read_text().splitlines() for name in ("wav.scp", "text", "utt2spk", "spk2utt", "segments")}
+    files = {name: (out / name).read_text().splitlines()
+             for name in ("wav.scp", "text", "utt2spk", "spk2utt", "segments")}
     utts = [line.split()[0] for line in files["utt2spk"]]
     assert utts == sorted(utts) and len(set(utts)) == len(rows)
     assert [line.split()[0] for line in files["segments"]] == utts

@@ -9,9 +9,9 @@ import tarfile
 import pytest
 from manifest_helpers import invoke, read_jsonl, write_jsonl, write_wav
 
-from asrctl.formats.safe_tar import UnsafeMember, extract_member
-from asrctl.formats.shards import STATE_FILE
-from asrctl.formats.tarred import read_nemo_tarred, read_webdataset
+from asrctl.data.formats.safe_tar import UnsafeMember, extract_member
+from asrctl.data.formats.shards import STATE_FILE
+from asrctl.data.formats.tarred import read_nemo_tarred, read_webdataset
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from manifest_helpers import invoke, read_jsonl, write_jsonl
 
-from asrctl.manifest_ops.split import assign, split_manifest, strata
+from asrctl.prepare.split import assign, split_manifest, strata
 
 rows_strategy = st.lists(
     st.fixed_dictionaries(
@@ -30,7 +30,7 @@ def test_group_by_speaker_never_splits_a_speaker_and_splits_partition_the_input(
     split_manifest(manifest, folder / "out", [r / total for r in ratios], names, seed=seed, group_by="speaker",
                    stratify=stratify, on_error=lambda e: None)
     parts = {name: read_jsonl(folder / "out" / f"{name}.jsonl") for name in names}
-    got = sorted((json.dumps(r, sort_keys=True) for part in parts.values() for r in part))
+    got = sorted(json.dumps(r, sort_keys=True) for part in parts.values() for r in part)
     assert got == sorted(json.dumps(r, sort_keys=True) for r in records)  # nothing lost, nothing twice
     homes: dict[str, set[str]] = {}
     for name, part in parts.items():
@@ -58,7 +58,8 @@ def test_ratios_by_hours_seed_and_report(tmp_path):
 
 def test_relative_paths_follow_the_rows_into_the_out_dir(tmp_path):
     manifest = write_jsonl(tmp_path / "data" / "all.jsonl",
-                           [{"audio_filepath": "audio/a.wav", "duration": 1.0}, {"audio_filepath": "/abs/b.wav", "duration": 1.0}])
+                           [{"audio_filepath": "audio/a.wav", "duration": 1.0},
+                            {"audio_filepath": "/abs/b.wav", "duration": 1.0}])
     invoke("manifest", "split", manifest, "--ratios", "1,1", "--names", "x,y", "--out-dir", tmp_path / "splits")
     rows = read_jsonl(tmp_path / "splits" / "x.jsonl") + read_jsonl(tmp_path / "splits" / "y.jsonl")
     assert sorted(r["audio_filepath"] for r in rows) == ["../data/audio/a.wav", "/abs/b.wav"]

@@ -6,7 +6,7 @@ import os
 import pytest
 from manifest_helpers import invoke, read_jsonl, write_jsonl, write_wav
 
-from asrctl.manifest_ops.validate import parse_charset
+from asrctl.prepare.validate import parse_charset
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_each_problem_is_found_on_its_line_and_outputs_partition_the_input(tmp_p
     assert [r["text"] for r in clean] == ["hello world", "within tolerance"]
     assert all((fix.parent / r["audio_filepath"]).is_file() for r in clean)  # re-expressed from out/
     malformed = [r for r in rejected if "raw" in r]
-    assert malformed == [{"line": 2, "raw": seeded.read_text().splitlines()[1], "reject_reason": malformed[0]["reject_reason"]}]
+    assert malformed == [{"line": 2, "raw": seeded.read_text().splitlines()[1],
+                          "reject_reason": malformed[0]["reject_reason"]}]
     assert "invalid JSON" in malformed[0]["reject_reason"]
     rows = [r for r in rejected if "raw" not in r]
     assert all(r.pop("reject_reason") for r in rows)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from asrctl.batching import BucketBatches
-from asrctl.testing import interrupt_when, run_cli
-from asrctl.training import SCHEMA as SUMMARY_SCHEMA
 from augment_probe import augment_probe, calls, noise_manifest
 from manifest_helpers import split_lines
 from tiny_models import build_tiny_nemo
+
+from asrctl.data.batching import BucketBatches
+from asrctl.testing import interrupt_when, run_cli
+from asrctl.train.summary import SCHEMA as SUMMARY_SCHEMA
 
 pytest.importorskip("nemo.collections.asr")
 SPEECH = Path(__file__).parent / "data" / "speech"
@@ -150,7 +150,8 @@ def test_results_of_every_nemo_shape_become_one_text_per_utterance():
     with pytest.raises(ValueError, match="for 3 utterances"):
         texts(["a"], 3)
     timed = Hypothesis(score=0.0, y_sequence=[], text="a cat", timestamp={
-        "word": [{"word": "a", "start_offset": 2, "end_offset": 3}, {"word": " cat", "start_offset": 5, "end_offset": 9}],
+        "word": [{"word": "a", "start_offset": 2, "end_offset": 3},
+                 {"word": " cat", "start_offset": 5, "end_offset": 9}],
         "segment": [{"segment": "a cat", "start_offset": 2, "end_offset": 9}]})
     [words] = transcripts([timed], [1.0], frame_seconds=0.08, timestamps="word")
     assert words.words == [{"start": 0.16, "end": 0.24, "word": "a"}, {"start": 0.4, "end": 0.72, "word": "cat"}]
@@ -165,7 +166,8 @@ def test_commands_other_than_nemo_inference_do_not_import_nemo(tmp_path):
         result = subprocess.run([sys.executable, "-X", "importtime", "-m", "asrctl", *args],
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
-        modules = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time")}
+        modules = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                   if line.startswith("import time")}
         assert not {m for m in modules if m == "nemo" or m.startswith("nemo.")}, args
         assert args[0] != "plugins" or "nemo" in result.stdout  # the plugin was asked what it provides
 
@@ -184,7 +186,7 @@ def fixture_wer(model: Path, manifest: Path, tmp_path: Path, decoder: str) -> fl
     """WER of `asrctl infer` with the model's `decoder` head over `manifest`, whisper-en normalised."""
     import jiwer
 
-    from asrctl.text import get_normalizer
+    from asrctl.score.normalizers import get_normalizer
 
     preds = tmp_path / f"preds-{decoder}.jsonl"
     infer = run_cli("infer", str(manifest), "-b", "nemo", "-m", str(model), "--allow-pickle", "-O",
@@ -382,7 +384,7 @@ def test_two_processes_train_one_model_through_lightning_ddp(tiny_nemo_ctc, trai
 
 def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     from asrctl.plugins import trainers
-    from asrctl.recipes import build_recipe, check_before_loading
+    from asrctl.train.recipes import build_recipe, check_before_loading
 
     [spec] = [t for t in trainers() if t.name == "nemo"]
     families = ("nemo-fastconformer-hybrid-large", "nemo-parakeet-ctc-0.6b")
@@ -397,7 +399,8 @@ def test_recipes_are_listed_and_pass_the_trainers_checks(tmp_path):
     assert "nemo-parakeet-ctc-0.6b-sft" in listed.stdout
     bad = run_cli("finetune", "-c", "nemo-parakeet-ctc-0.6b-sft", "--train", str(train), "-o", str(tmp_path / "o"),
                   "--set", "training.lerning_rate=1")
-    assert bad.returncode == 1 and "training.lerning_rate: not a setting of the nemo trainer (did you mean" in bad.stderr
+    assert bad.returncode == 1 and "training.lerning_rate: not a setting of the nemo trainer (did you mean" in \
+        bad.stderr
     missing = run_cli("finetune", "-b", "nemo", "-m", str(tmp_path / "gone.nemo"), "--train", str(train), "-o",
                       str(tmp_path / "o"))  # found before the data is read
     assert missing.returncode == 1 and "no such .nemo file" in missing.stderr and "rows" not in missing.stderr
@@ -480,8 +483,9 @@ def test_lora_trains_adapters_only_and_infer_loads_the_adapter_and_the_merged_mo
 
     out = tmp_path / "lora"
     result = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo), "--allow-pickle", "--train", str(train),
-                     "--val", str(train), "-o", str(out), "--peft", "lora", "--lora-r", "4", "--merge", "--max-steps", "20",
-                     "--learning-rate", "3e-3", "--eval-steps", "10", "--set", "training.num_workers=0", "-q")
+                     "--val", str(train), "-o", str(out), "--peft", "lora", "--lora-r", "4", "--merge",
+                     "--max-steps", "20", "--learning-rate", "3e-3", "--eval-steps", "10",
+                     "--set", "training.num_workers=0", "-q")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     adapter = load_file(str(out / "adapter_model.safetensors"))

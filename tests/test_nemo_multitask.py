@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from tiny_models import build_tiny_canary
 
 from asrctl.testing import run_cli
-from tiny_models import build_tiny_canary
 
 pytest.importorskip("nemo.collections.asr")
 MULTILINGUAL = Path(__file__).parent / "data" / "multilingual"

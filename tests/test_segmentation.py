@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from manifest_helpers import write_jsonl
 from probe_backend import read_jsonl
 
-from asrctl.audio import load_audio
-from asrctl.segmentation import BLOCK_SECONDS, find_segments, merge, stitch
+from asrctl.data.audio import load_audio
+from asrctl.infer.segmentation import BLOCK_SECONDS, find_segments, merge, stitch
 from asrctl.testing import make_plugin_dist
 
 SPEECH = Path(__file__).parent / "data" / "speech"
@@ -107,7 +106,7 @@ def segment_texts(manifest, max_seconds):
     for row in read_jsonl(manifest):
         path = str(Path(manifest).parent / row["audio_filepath"])
         audio = load_audio(path)
-        spans = find_segments(silero, lambda s, n: audio[int(s * 16000): int(round((s + n) * 16000))],
+        spans = find_segments(silero, lambda s, n, audio=audio: audio[int(s * 16000): int(round((s + n) * 16000))],
                               len(audio) / 16000, max_seconds)
         texts[row["id"]] = [(start, load_audio(path, offset=start, duration=end - start)) for start, end in spans]
     return texts
@@ -129,7 +128,8 @@ def test_infer_segment_vad_joins_each_rows_segments_in_order_with_times_in_the_r
         assert row["pred_text"] == " ".join(probe_text(audio) for _, audio in parts)
         assert [s["start"] for s in row["pred_segments"]] == [round(start, 2) for start, _ in parts]
         # the probe's own times (to 0.01 s) moved by the segment's start
-        assert [w["end"] for w in row["pred_words"]] == [round(start + round(len(a) / 16000, 2), 2) for start, a in parts]
+        assert [w["end"] for w in row["pred_words"]] == [round(start + round(len(a) / 16000, 2), 2)
+                                                         for start, a in parts]
     assert len(expected["talk0"]) >= 3 and all(len(a) <= 12 * 16000 for p in expected.values() for _, a in p)
 
 
@@ -195,7 +195,8 @@ def test_a_third_party_segmenter_plugs_in_with_its_options(tmp_path, infer):
     manifest = write_jsonl(tmp_path / "in.jsonl", [{"audio_filepath": "a.wav"}])
     out = tmp_path / "out.jsonl"
     env = {"PYTHONPATH": str(site)}
-    result = infer(manifest, out, "--segment", "vad", "--vad", "halves", "-V", "split=0.2", "--max-segment", "5", env=env)
+    result = infer(manifest, out, "--segment", "vad", "--vad", "halves", "-V", "split=0.2", "--max-segment", "5",
+                   env=env)
     assert result.returncode == 0, result.stderr
     # 0-2 s, then 3-10 s cut into two of 3.5 s
     assert read_jsonl(out)[0]["pred_text"] == "32000 samples peak 0.10 56000 samples peak 0.10 56000 samples peak 0.10"
@@ -263,7 +264,8 @@ def test_manifest_segment_rows_transcribed_and_joined_give_what_infer_segment_gi
     joined = {}
     for row in read_jsonl(each):
         joined.setdefault(row["id"], []).append(row["pred_text"])
-    assert {row["id"]: row["pred_text"] for row in read_jsonl(whole)} == {key: " ".join(texts) for key, texts in joined.items()}
+    assert {row["id"]: row["pred_text"] for row in read_jsonl(whole)} == {key: " ".join(texts)
+                                                                          for key, texts in joined.items()}
 
 
 @pytest.mark.real_model
@@ -275,8 +277,8 @@ def test_whisper_base_segmented_is_no_worse_than_its_sequential_long_form(test_a
     silences (one recording alone is too few words: its WER moves by a point with the noise seed)."""
     import jiwer
 
+    from asrctl.score.normalizers import get_normalizer
     from asrctl.testing import run_cli
-    from asrctl.text import get_normalizer
 
     texts = {Path(row["audio_filepath"]).stem: row["text"] for row in read_jsonl(SPEECH / "manifest.jsonl")}
     names = list(texts)
@@ -298,6 +300,7 @@ def test_whisper_base_segmented_is_no_worse_than_its_sequential_long_form(test_a
                          "-o", str(out), "--device", "cpu", "--language", "en", "--segment", mode, "-q")
         assert result.returncode == 0, result.stderr
         predicted = read_jsonl(out)
-        wers[mode] = jiwer.wer([normalize(row["text"]) for row in rows], [normalize(row["pred_text"]) for row in predicted])
+        wers[mode] = jiwer.wer([normalize(row["text"]) for row in rows],
+                               [normalize(row["pred_text"]) for row in predicted])
     print(f"WER --segment none {wers['none']:.4f}, vad {wers['vad']:.4f}")
     assert wers["vad"] <= wers["none"] + 1e-9 and wers["vad"] < 0.15

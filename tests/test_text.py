@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asrctl.registry import UnknownNameError
-from asrctl.text import get_normalizer
+from asrctl.score.normalizers import get_normalizer
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from asrctl.testing import overlay_venv, run_cli
-from asrctl.training import SCHEMA as SUMMARY_SCHEMA
+from asrctl.train.summary import SCHEMA as SUMMARY_SCHEMA
 
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "asrctl-templates"
 SPEECH = Path(__file__).parent / "data" / "speech"

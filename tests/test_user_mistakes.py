@@ -70,7 +70,8 @@ def test_eval_without_predictions_or_with_a_field_no_row_has(tmp_path, manifest)
     assert by_typo.exit_code == 1 and "no row has a field 'speakr' (--by speakr) (did you mean 'speaker'?)" in \
         one_line(by_typo)
     no_ref = invoke("eval", predictions, "--ref-key", "txt")
-    assert no_ref.exit_code == 1 and "no row has a field 'txt' (--ref-key txt) (did you mean 'text'?)" in one_line(no_ref)
+    assert no_ref.exit_code == 1 and "no row has a field 'txt' (--ref-key txt) (did you mean 'text'?)" in \
+        one_line(no_ref)
     bad_width = invoke("eval", predictions, "--by", "duration:abc")
     assert bad_width.exit_code == 2 and "--by duration:abc: a bin width is a number of seconds" in bad_width.stderr
     assert invoke("eval", predictions, "--by", "speaker", "--by", "duration:5").exit_code == 0
@@ -134,13 +135,15 @@ def test_a_model_folder_of_another_family_names_the_backend_before_loading(tmp_p
     (ct2 / "vocabulary.txt").write_text("a\nb\n")
     whisper = tmp_path / "whisper-hf"
     whisper.mkdir()
-    (whisper / "config.json").write_text(json.dumps({"model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"]}))
+    (whisper / "config.json").write_text(json.dumps({"model_type": "whisper",
+                                                     "architectures": ["WhisperForConditionalGeneration"]}))
     nemo = tmp_path / "model.nemo"
     nemo.write_bytes(b"not read")
     out = tmp_path / "out.jsonl"
     for backend, model, says in (
             ("hf-whisper", corpus, f"-m {corpus}: not a model folder (no config.json)"),
-            ("hf-whisper", ct2, f"-m {ct2}: a CTranslate2 model, which -b hf-whisper does not load: use -b faster-whisper"),
+            ("hf-whisper", ct2, f"-m {ct2}: a CTranslate2 model, which -b hf-whisper does not load: "
+                                "use -b faster-whisper"),
             ("hf-ctc", whisper, f"-m {whisper}: a Whisper model, which -b hf-ctc does not load: use -b hf-whisper"),
             ("hf-ctc", nemo, f"-m {nemo}: a NeMo model, which -b hf-ctc does not load: use -b nemo")):
         result = run_cli("infer", str(manifest), "-b", backend, "-m", str(model), "-o", str(out), "--device", "cpu")
@@ -165,7 +168,8 @@ def test_a_model_that_fails_late_leaves_its_one_line_and_no_progress_bar(tmp_pat
     for model, says in ((weights_only, f"-m {weights_only}: a Whisper model folder without the feature extractor's "
                                        "preprocessor_config.json"),
                         (broken, f"cannot load model '{broken}'")):
-        result = run_cli("infer", str(manifest), "-b", "hf-whisper", "-m", str(model), "-o", str(out), "--device", "cpu")
+        result = run_cli("infer", str(manifest), "-b", "hf-whisper", "-m", str(model), "-o", str(out),
+                         "--device", "cpu")
         assert result.returncode == 1 and one_line(result).startswith(f"Error: {says}")  # no bar left behind
         assert not out.exists()
 
@@ -212,7 +216,8 @@ def test_worst_alignments_do_not_wrap_when_piped(tmp_path):
 
 
 def test_error_lines_name_a_file_by_its_normal_path(tmp_path, infer):
-    manifest = write_jsonl(tmp_path / "data" / "in.jsonl", [{"audio_filepath": "../corpus/missing.wav", "duration": 1.0}])
+    manifest = write_jsonl(tmp_path / "data" / "in.jsonl",
+                           [{"audio_filepath": "../corpus/missing.wav", "duration": 1.0}])
     result = infer(manifest, tmp_path / "out.jsonl")
     assert result.returncode == 3 and f"{tmp_path / 'corpus' / 'missing.wav'}: no such file" in result.stderr
     assert "/../" not in result.stderr

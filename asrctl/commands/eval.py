@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from asrctl.commands.infer import RUN_OPTIONS, apply_options, default_output, transcribe
-from asrctl.text import NAMES as NORMALIZERS
+from asrctl.commands.infer import RUN_OPTIONS, default_output, transcribe
+from asrctl.commands.options import MANIFEST, apply_options
+from asrctl.score.normalizers import NAMES as NORMALIZERS
 
 SCORING_NOTE = (
     "Rates are corpus rates in percent (total errors / total reference words or characters). "
@@ -20,7 +21,7 @@ SCORING_NOTE = (
 
 
 @click.command("eval")
-@click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("predictions", type=MANIFEST)
 @click.option("--wer/--no-wer", default=True, show_default=True, help="Word error rate.")
 @click.option("--cer", is_flag=True, help="Character error rate as well.")
 @click.option("--ref-key", default="text", show_default=True, help="Field holding the reference transcript.")
@@ -31,7 +32,7 @@ SCORING_NOTE = (
 @click.option("--ci", is_flag=True, help="95% bootstrap confidence interval over utterances.")
 @click.option("--resamples", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (results are reproducible).")
-@click.option("--against", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--against", type=MANIFEST,
               help="Compare with another system's predictions on the same references (paired bootstrap).")
 @click.option("--worst", "worst_n", type=click.IntRange(min=0), default=0, help="Show the N worst utterances, aligned.")
 @click.option("--per-utt", type=click.Path(dir_okay=False, path_type=Path),
@@ -63,9 +64,9 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
 
     Exit codes: 0 ok, 1 error, 3 predictions had inference errors, 4 WER above --fail-above.
     """
+    from asrctl.data.rows import no_such_field
     from asrctl.errors import AsrctlError
-    from asrctl.manifest import no_such_field
-    from asrctl.scoring import compare, evaluate, load_scored, per_utterance_records
+    from asrctl.score.evaluate import compare, evaluate, load_scored, per_utterance_records
 
     metrics = [m for m, on in (("wer", wer), ("cer", cer)) if on]
     if not metrics:
@@ -85,7 +86,7 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
     scored = load_scored(predictions, ref_key=ref_key, pred_key=pred_key, normalizer=normalizer, metrics=metrics)
     if not scored.rows:
         if scored.skipped and all(f"no reference field {ref_key!r}" in line for line in scored.skipped):
-            from asrctl.manifest import ManifestReader
+            from asrctl.data.rows import ManifestReader
 
             fields = {key for row in ManifestReader(predictions) for key in row.record}
             raise no_such_field(predictions, ref_key, f"--ref-key {ref_key}", fields)
@@ -105,12 +106,12 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
         other = load_scored(against, ref_key=ref_key, pred_key=pred_key, normalizer=normalizer, metrics=metrics)
         result["comparison"] = compare(scored, other, metrics[0], resamples=resamples, seed=seed)
     if per_utt:
-        from asrctl.manifest import write_manifest
+        from asrctl.data.rows import write_manifest
 
         write_manifest(per_utt, per_utterance_records(scored, metrics))
     if report:
         from asrctl.atomic import AtomicWriter
-        from asrctl.report import render
+        from asrctl.score.report import render
 
         with AtomicWriter(report) as f:
             f.write(render(result, metrics, SCORING_NOTE))
@@ -137,7 +138,7 @@ def _print(result: dict[str, Any], metrics: list[str], scored) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from asrctl.report import alignment
+    from asrctl.score.report import alignment
 
     console = Console()
     table = Table(title=f"asrctl eval: {result['file']}", show_header=False)

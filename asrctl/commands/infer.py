@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
+from asrctl.commands.options import MANIFEST, apply_options, parse_key_values
 from asrctl.devices import DTYPES
 from asrctl.specs import INFER_OPTIONS
 
@@ -25,13 +25,17 @@ BACKEND_OPTIONS = [
     click.option("--detect-language", is_flag=True, default=None,
                  help="Add pred_lang and pred_lang_prob: the language each row's audio is in, as the model detects "
                       "it (multilingual Whisper). Rows are still decoded in their given language, if any."),
-    click.option("--beam-size", type=click.IntRange(min=1), help="Beam search width (default: the backend's greedy decoding)."),
-    click.option("--timestamps", type=click.Choice(["segment", "word"]), help="Add pred_segments or pred_words with times."),
-    click.option("--chunk-seconds", type=click.FloatRange(min=1), help="Long audio is cut into windows this long (CTC)."),
+    click.option("--beam-size", type=click.IntRange(min=1),
+                 help="Beam search width (default: the backend's greedy decoding)."),
+    click.option("--timestamps", type=click.Choice(["segment", "word"]),
+                 help="Add pred_segments or pred_words with times."),
+    click.option("--chunk-seconds", type=click.FloatRange(min=1),
+                 help="Long audio is cut into windows this long (CTC)."),
     click.option("--quantize", type=click.Choice(["int8"]),
                  help="Dynamic int8 quantisation of linear layers, a Whisper's encoder only (CPU speed-up; changes "
                       "numerics)."),
-    click.option("--trust-remote-code", is_flag=True, default=None, help="Allow the model repository to run its own code."),
+    click.option("--trust-remote-code", is_flag=True, default=None,
+                 help="Allow the model repository to run its own code."),
     click.option("--allow-pickle", is_flag=True, default=None,
                  help="Load pickle-based weights (pytorch_model.bin, .nemo, .pt), which can run code: only from "
                       "sources you trust. Without it, only safetensors are loaded."),
@@ -40,24 +44,6 @@ BACKEND_OPTIONS = [
                  help="An option of the backend's own, e.g. -O compute_type=int8 (each backend's keys: "
                       "`asrctl plugins`). Repeatable; the value is read as YAML (5, true, int8)."),
 ]
-
-
-def parse_key_values(assignments: tuple[str, ...], flag: str, example: str) -> dict[str, Any]:
-    """-O/-E KEY=VALUE pairs, values read as YAML as --set reads them; keys are checked once the
-    backend or engine is known. Scalars only: the options go into the job's JSON fingerprint."""
-    from asrctl.recipes import parse_assignment
-
-    options: dict[str, Any] = {}
-    for assignment in assignments:
-        key, sep, raw = assignment.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise click.BadParameter(f"{assignment!r}: expected KEY=VALUE, e.g. {flag} {example}")
-        if flag == "-O" and key in INFER_OPTIONS:
-            raise click.BadParameter(f"{key} has its own flag: use --{key.replace('_', '-')}")
-        value = parse_assignment(assignment)[1]
-        options[key] = value if value is None or isinstance(value, (str, int, float, bool)) else raw.strip()
-    return options
 
 
 RUN_OPTIONS = [
@@ -70,7 +56,8 @@ RUN_OPTIONS = [
                  help="At most this much padded audio per batch (count x longest), in seconds."),
     click.option("--num-workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
                  help="Processes decoding audio while the model runs (0 = in the main process)."),
-    click.option("--engine", default="local", show_default=True, help="Where the job runs (see `asrctl plugins --all`)."),
+    click.option("--engine", default="local", show_default=True,
+                 help="Where the job runs (see `asrctl plugins --all`)."),
     click.option("-E", "--engine-option", "engine_options", multiple=True, metavar="KEY=VALUE",
                  callback=lambda ctx, param, values: parse_key_values(values, "-E", "workers=4"),
                  help="A setting of the engine's own, e.g. --engine ray -E workers=4 (see docs/scaling.md). "
@@ -101,15 +88,6 @@ RUN_OPTIONS = [
 ]
 
 
-def apply_options(options: list[Callable]) -> Callable:
-    def decorate(f: Callable) -> Callable:
-        for option in reversed(options):
-            f = option(f)
-        return f
-
-    return decorate
-
-
 def default_output(manifest: Path) -> Path:
     stem = manifest.name.removesuffix(".jsonl").removesuffix(".json")
     return manifest.with_name(f"{stem}.pred.jsonl")
@@ -117,10 +95,11 @@ def default_output(manifest: Path) -> Path:
 
 def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bool, params: dict[str, Any]):
     """Run (or resume) inference from CLI parameters; returns the InferSummary after printing it."""
-    from asrctl.inference import InferJob, run_infer
+    from asrctl.infer.job import InferJob
+    from asrctl.infer.run import run_infer
+    from asrctl.infer.segmentation import Segmentation
     from asrctl.interrupts import Interrupted
     from asrctl.progress import InferProgress, print_summary
-    from asrctl.segmentation import Segmentation
 
     flags = {o: params.pop(o) for o in INFER_OPTIONS}
     params["segmentation"] = Segmentation(params.pop("segment"), params.pop("segmenter"),
@@ -157,8 +136,9 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
 
 
 @click.command("infer")
-@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-b", "--backend", required=True, help="Model family, e.g. hf-whisper, hf-ctc, nemo (see `asrctl plugins`).")
+@click.argument("manifest", type=MANIFEST)
+@click.option("-b", "--backend", required=True,
+              help="Model family, e.g. hf-whisper, hf-ctc, nemo (see `asrctl plugins`).")
 @click.option("-m", "--model", required=True, help="Hub id (openai/whisper-small) or a local model folder/file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output manifest [default: MANIFEST with .pred.jsonl].")

@@ -17,7 +17,8 @@ from typing import Any
 
 import click
 
-from asrctl.parallel import DEFAULT_WORKERS
+from asrctl.commands.options import MANIFEST
+from asrctl.data.parallel import DEFAULT_WORKERS
 
 SOME_ROWS_FAILED = 3
 
@@ -28,7 +29,6 @@ AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report
 SOURCE_FORMAT = click.option("--from", "source_format", metavar="FORMAT",
                              help="Input format (default: detected; see `asrctl plugins --all`).")
 FILE = click.Path(dir_okay=False, path_type=Path)
-MANIFEST = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def _regex(ctx: click.Context, param: click.Parameter, value: str | None) -> re.Pattern[str] | None:
@@ -57,7 +57,7 @@ def _parsed(module: str, function: str):
 
 
 def _key_values(values: tuple[str, ...]) -> dict[str, Any]:
-    from asrctl.commands.infer import parse_key_values
+    from asrctl.commands.options import parse_key_values
 
     return parse_key_values(values, "-V", "threshold=0.6")
 
@@ -88,7 +88,7 @@ def manifest_group() -> None:
               help="Audio extensions to take (repeatable) [default: wav,flac,mp3,ogg,opus,m4a,aac,webm,mp4,...].")
 @click.option("--transcripts", type=MANIFEST,
               help="TSV (path<TAB>text) or .csv (path,text); paths relative to AUDIO_DIR, absolute, or stems.")
-@click.option("--speaker-from", metavar="REGEX", callback=_parsed("asrctl.manifest_ops.create", "speaker_pattern"),
+@click.option("--speaker-from", metavar="REGEX", callback=_parsed("asrctl.prepare.create", "speaker_pattern"),
               help="Regex on the path relative to AUDIO_DIR, with one group or a group named 'speaker'.")
 @click.option("--absolute", is_flag=True, help="Write absolute audio paths [default: relative to the output's folder].")
 @WORKERS
@@ -109,7 +109,7 @@ def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], t
     """
     from functools import partial
 
-    from asrctl.manifest_ops.create import DEFAULT_EXTENSIONS, create_manifest
+    from asrctl.prepare.create import DEFAULT_EXTENSIONS, create_manifest
     from asrctl.progress import ErrorLog, hours, print_summary, progress
 
     chosen = tuple(e.strip() for value in extensions for e in value.split(",") if e.strip()) or DEFAULT_EXTENSIONS
@@ -117,7 +117,8 @@ def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], t
     summary = create_manifest(audio_dir, output, extensions=chosen, transcripts=transcripts, speaker_from=speaker_from,
                               absolute=absolute, workers=workers, on_error=errors,
                               progress=partial(progress, "create", quiet=quiet))
-    pairs = [("rows", str(summary.rows)), ("hours", hours(summary.seconds)), ("unreadable (left out)", str(summary.failed)),
+    pairs = [("rows", str(summary.rows)), ("hours", hours(summary.seconds)),
+             ("unreadable (left out)", str(summary.failed)),
              ("without text", str(summary.no_text))]
     if speaker_from is not None:
         pairs.append(("without speaker", str(summary.no_speaker)))
@@ -133,7 +134,7 @@ def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], t
               help="Seconds a row's duration may differ from the file's.")
 @click.option("--sample-rate", type=click.IntRange(min=1), help="Expected sample rate (not checked unless given).")
 @click.option("--channels", type=click.IntRange(min=1), help="Expected channel count (not checked unless given).")
-@click.option("--charset", callback=_parsed("asrctl.manifest_ops.validate", "parse_charset"), metavar="CHARS|FILE",
+@click.option("--charset", callback=_parsed("asrctl.prepare.validate", "parse_charset"), metavar="CHARS|FILE",
               help="Allowed characters in text: ranges and literals (\"a-z' \") or a file of them.")
 @click.option("--min-duration", type=float, help="Rows shorter than this (seconds) are problems.")
 @click.option("--max-duration", type=float, help="Rows longer than this (seconds) are problems.")
@@ -168,11 +169,10 @@ def validate_command(manifest: Path, duration_tolerance: float, sample_rate: int
     """
     from rich.console import Console
 
-    from asrctl.manifest_ops.validate import Checks, render, validate
+    from asrctl.data.rows import count_rows
+    from asrctl.prepare.validate import Checks, render, validate
     from asrctl.progress import progress
-    from asrctl.reading import count_rows, refuse_other_formats
 
-    refuse_other_formats(manifest)  # before the progress bar: the one line alone
     checks = Checks(duration_tolerance=duration_tolerance, sample_rate=sample_rate, channels=channels, charset=charset,
                     min_duration=min_duration, max_duration=max_duration, require_text=not allow_empty_text,
                     require_duration=not allow_empty_text)
@@ -210,9 +210,9 @@ def stats_command(source: Path, source_format: str | None, speaker_key: str, bin
     from rich.console import Console
 
     from asrctl.atomic import AtomicWriter
-    from asrctl.manifest_ops.stats import collect, render, summarize, svg_histogram
+    from asrctl.data.records import read_records
+    from asrctl.prepare.stats import collect, render, summarize, svg_histogram
     from asrctl.progress import ErrorLog
-    from asrctl.reading import read_records
 
     if plot is not None and plot.suffix.lower() != ".svg":
         raise click.BadParameter("the plot is written as SVG: give a path ending in .svg", param_hint="--plot")
@@ -232,7 +232,8 @@ def stats_command(source: Path, source_format: str | None, speaker_key: str, bin
 
 @manifest_group.command("split")
 @click.argument("manifest", type=MANIFEST)
-@click.option("--ratios", required=True, callback=_parsed("asrctl.manifest_ops.split", "parse_ratios"), metavar="R1,R2[,...]",
+@click.option("--ratios", required=True, callback=_parsed("asrctl.prepare.split", "parse_ratios"),
+              metavar="R1,R2[,...]",
               help="Shares of the splits, e.g. 0.8,0.1,0.1 (normalised to sum 1).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for NAME.jsonl per split.")
@@ -258,7 +259,7 @@ def split_command(manifest: Path, ratios: list[float], out_dir: Path, names: str
       asrctl manifest split all.jsonl --ratios 0.9,0.1 --names train,dev --group-by speaker --seed 7 --out-dir data/
       asrctl manifest split all.jsonl --ratios 0.8,0.1,0.1 --stratify-duration --out-dir splits/ --json
     """
-    from asrctl.manifest_ops.split import default_names, split_manifest
+    from asrctl.prepare.split import default_names, split_manifest
     from asrctl.progress import ErrorLog, print_summary
 
     chosen = tuple(n.strip() for n in names.split(",")) if names else default_names(len(ratios))
@@ -286,7 +287,7 @@ def split_command(manifest: Path, ratios: list[float], out_dir: Path, names: str
 @click.option("--text-regex", callback=_regex, help="Keep rows whose text matches (re.search).")
 @click.option("--exclude-regex", callback=_regex, help="Drop rows whose text matches (re.search).")
 @click.option("--where", "conditions", multiple=True, metavar="'FIELD OP VALUE'",
-              callback=_parsed("asrctl.manifest_ops.filter", "parse_condition"),
+              callback=_parsed("asrctl.prepare.filter", "parse_condition"),
               help="Keep rows where FIELD OP VALUE holds; OP is <= >= < > == !=. Repeatable (all must hold).")
 @QUIET
 def filter_command(manifest: Path, output: Path, min_duration: float | None, max_duration: float | None,
@@ -301,10 +302,11 @@ def filter_command(manifest: Path, output: Path, min_duration: float | None, max
     \b
     Examples:
       asrctl manifest filter train.jsonl -o short.jsonl --max-duration 20
-      asrctl eval preds.jsonl --per-utt scored.jsonl && asrctl manifest filter scored.jsonl --where 'wer<=20' -o clean.jsonl
+      asrctl eval preds.jsonl --per-utt scored.jsonl
+      asrctl manifest filter scored.jsonl --where 'wer<=20' -o clean.jsonl
       asrctl manifest filter all.jsonl -o en.jsonl --where 'lang==en' --exclude-regex '\\[noise\\]'
     """
-    from asrctl.manifest_ops.filter import duration_tests, filter_manifest, text_tests, where_tests
+    from asrctl.prepare.filter import duration_tests, filter_manifest, text_tests, where_tests
     from asrctl.progress import ErrorLog, print_summary
 
     tests = duration_tests(min_duration, max_duration) + text_tests(text_regex, exclude_regex) + where_tests(conditions)
@@ -345,16 +347,17 @@ def segment_command(manifest: Path, output: Path, max_segment: float, segmenter:
       asrctl manifest segment podcasts.jsonl -o segments.jsonl
       asrctl infer segments.jsonl -b hf-whisper -m openai/whisper-small -o pseudo.jsonl
     """
-    from asrctl.manifest_ops.segment import segment_manifest
+    from asrctl.infer.segmentation import Segmentation, check_segmenter
+    from asrctl.prepare.segment import segment_manifest
     from asrctl.progress import ErrorLog, hours, print_summary
-    from asrctl.segmentation import Segmentation, check_segmenter
 
     segmentation = Segmentation("vad", segmenter, segmenter_options, max_segment)
     check_segmenter(segmentation)  # before the manifest's durations are probed
     errors = ErrorLog()
     report = segment_manifest(manifest, output, segmentation, max_segment, workers, errors, quiet)
     print_summary(f"asrctl manifest segment -> {output}", [
-        ("rows", str(report.rows)), ("segments", str(report.segments)), ("rows without speech", str(report.without_speech)),
+        ("rows", str(report.rows)), ("segments", str(report.segments)),
+        ("rows without speech", str(report.without_speech)),
         ("source hours", hours(report.source_seconds)), ("segment hours", hours(report.segment_seconds)),
     ], [], quiet=quiet)
     _finish(errors.count)
@@ -393,7 +396,7 @@ def convert_command(source: Path, target: str, output: Path, source_format: str 
       asrctl manifest convert tarred/ --to nemo -o train.jsonl --extract-to audio/
       asrctl manifest convert data/swbd --to nemo -o swbd.jsonl --allow-commands --extract-to audio/
     """
-    from asrctl.manifest_ops.convert import convert
+    from asrctl.prepare.convert import convert
     from asrctl.progress import ErrorLog, print_summary
 
     errors = ErrorLog()
@@ -437,9 +440,9 @@ def shard_command(manifest: Path, out_dir: Path, num_shards: int, fmt: str, buck
       asrctl manifest shard train.jsonl --out-dir wds/ --num-shards 32 --format webdataset
       asrctl manifest shard calls.jsonl --out-dir tarred/ --num-shards 8 --downmix
     """
-    from asrctl.formats.shards import Item, with_durations, write_shards
-    from asrctl.manifest import ManifestReader
-    from asrctl.paths import resolve_record
+    from asrctl.data.formats.shards import Item, with_durations, write_shards
+    from asrctl.data.paths import resolve_record
+    from asrctl.data.rows import ManifestReader
     from asrctl.progress import ErrorLog, hours, print_summary, progress
 
     errors = ErrorLog()
@@ -472,7 +475,7 @@ def merge_command(inputs: tuple[Path, ...], output: Path, quiet: bool) -> None:
     Examples:
       asrctl manifest merge a.jsonl b.jsonl c.jsonl -o all.jsonl
     """
-    from asrctl.manifest_ops.merge import merge_manifests
+    from asrctl.prepare.merge import merge_manifests
     from asrctl.progress import ErrorLog, print_summary
 
     errors = ErrorLog()

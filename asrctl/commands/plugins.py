@@ -24,7 +24,7 @@ def plugins_command(as_json: bool, include_builtin: bool) -> None:
       ASRCTL_STRICT_PLUGINS=1     fail instead of warning when a plugin breaks
     """
     from asrctl.plugins import backends, engines, get_plugins, segmenters, trainers
-    from asrctl.recipes import type_label
+    from asrctl.train.settings import type_label
 
     rows = get_plugins().summary(include_builtin=include_builtin)
     backend_options = {spec.name: spec.extra_options for spec in backends() if spec.extra_options}

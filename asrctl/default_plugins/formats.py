@@ -1,13 +1,13 @@
 """Dataset formats beyond the native NeMo JSONL: Hugging Face, Lhotse, Kaldi, CSV/TSV and tarred shards.
 
-The adapters live in asrctl.formats; their heavy libraries load only when one reads or writes.
+The adapters live in asrctl.data.formats; their heavy libraries load only when one reads or writes.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
-from asrctl.formats import hf_datasets, kaldi, lhotse_cuts, table, tarred
+from asrctl.data.formats import hf_datasets, kaldi, lhotse_cuts, table, tarred
 from asrctl.hookspecs import hookimpl
 from asrctl.specs import FormatSpec
 

@@ -7,17 +7,18 @@ from asrctl.specs import EngineSpec
 
 
 def run(job, spec, items):
-    from asrctl.engines import local  # numpy, torch and the audio stack load only when a job runs
+    from asrctl.infer.engines import local  # numpy, torch and the audio stack load only when a job runs
 
     return local.run(job, spec, items)
 
 
 def segment(job, spec, items):
-    from asrctl.engines import local
+    from asrctl.infer.engines import local
 
     return local.segment(job, spec, items)
 
 
 @hookimpl
 def register_engines(register) -> None:
-    register(EngineSpec(name="local", run=run, segment=segment, description="this machine: the model in-process, DataLoader workers decode audio"))
+    register(EngineSpec(name="local", run=run, segment=segment,
+                        description="this machine: the model in-process, DataLoader workers decode audio"))

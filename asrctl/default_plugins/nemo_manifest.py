@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from asrctl.data.rows import LineError, ManifestReader, write_manifest
 from asrctl.hookspecs import hookimpl
-from asrctl.manifest import LineError, ManifestReader, write_manifest
 from asrctl.specs import FormatSpec
 
 

@@ -14,13 +14,13 @@ OPTIONS = {
 
 
 def run(job, spec, items):
-    from asrctl.engines import ray_data  # ray loads only when a job runs on it
+    from asrctl.infer.engines import ray_data  # ray loads only when a job runs on it
 
     return ray_data.run(job, spec, items)
 
 
 def segment(job, spec, items):
-    from asrctl.engines import ray_data
+    from asrctl.infer.engines import ray_data
 
     return ray_data.segment(job, spec, items)
 

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import soundfile as sf
-
 from probe_backend import read_jsonl
 from test_audio import encode_av
 

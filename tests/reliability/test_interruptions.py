@@ -9,7 +9,6 @@ import signal
 import time
 
 import pytest
-
 from probe_backend import read_jsonl
 
 from asrctl.testing import run_cli, write_tone_wav

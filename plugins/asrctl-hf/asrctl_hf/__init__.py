@@ -11,8 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from asrctl import (BackendSpec, ExporterSpec, Setting, TrainerSpec, Transcriber, hookimpl,
-                    offline_unless_reachable)
+from asrctl import BackendSpec, ExporterSpec, Setting, TrainerSpec, Transcriber, hookimpl, offline_unless_reachable
 from asrctl_hf import folders
 
 RECIPES = Path(__file__).with_name("recipes")

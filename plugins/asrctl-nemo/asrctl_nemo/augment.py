@@ -1,4 +1,4 @@
-"""asrctl's training augmentation (asrctl.augment) inside NeMo's data loading, and SpecAugment on or off."""
+"""asrctl's training augmentation (asrctl.train.augment) inside NeMo's data loading, and SpecAugment on or off."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ def kind(config: Any) -> str:
     target = str(config.get("target") or "")
     if "MultiTask" in target or config.get("prompt_format"):
         return "multitask"
-    if (config.get("decoding") or {}).get("model_type") == "tdt" or (config.get("loss") or {}).get("loss_name") == "tdt":
+    if (config.get("decoding") or {}).get("model_type") == "tdt" or \
+            (config.get("loss") or {}).get("loss_name") == "tdt":
         return "tdt"
     if "joint" not in config:
         return "ctc"

@@ -19,10 +19,31 @@ from typing import Any
 import yaml
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError
-from asrctl.api import (AUDIO_KEY, AtomicWriter, BucketBatches, augmentation, average_weights, baseline_wer,
-                        between_batches, bucketing, clip_flac, clip_suffix, dumps, earlier_run, is_main_process,
-                        mix_reports, peak_memory, print_summary, read_training_rows, recording_id, sources_label,
-                        stderr, train_sources, training_rows, write_training_summary)
+from asrctl.api import (
+    AUDIO_KEY,
+    AtomicWriter,
+    BucketBatches,
+    augmentation,
+    average_weights,
+    baseline_wer,
+    between_batches,
+    bucketing,
+    clip_flac,
+    clip_suffix,
+    dumps,
+    earlier_run,
+    is_main_process,
+    mix_reports,
+    print_summary,
+    read_training_rows,
+    recording_id,
+    sources_label,
+    stderr,
+    train_sources,
+    training_rows,
+    training_summary,
+    write_training_summary,
+)
 from asrctl_nemo import kinds, lora
 from asrctl_nemo.backend import check_model, load_model, quiet_nemo
 
@@ -58,107 +79,140 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     settings = {**DEFAULTS, **{k: v for k, v in recipe["training"].items() if v is not None}}
     out = Path(recipe["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
+    manifests, reports, mix = prepare_data(recipe, out, quiet)
+    with AtomicWriter(out / "recipe.yaml") as f:
+        yaml.safe_dump(recipe, f, sort_keys=False)
+    lora_settings = lora.settings(recipe.get("lora") or {}) if recipe["method"] == "lora" else None
+    batches = bucketing(recipe["training"], *mix)
+    verbose = bool(settings.get("verbose"))
+    with quiet_nemo(verbose):
+        asr, per_epoch, unknown = prepare_model(recipe, settings, manifests, batches, lora_settings, out)
+        if settings.get("epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
+            settings["max_steps"] = math.ceil(per_epoch * float(settings["epochs"]))
+        trainer, callbacks = make_trainer(asr, settings, recipe, out, validate="val" in manifests, quiet=quiet,
+                                          own_batches=bool(batches))
+    if unknown and is_main_process():
+        stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
+    with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
+        baseline = fit(trainer, asr, callbacks, settings, out, resume=resume, validate="val" in manifests)
+    trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)  # before --merge folds the adapters away
+    total = sum(p.numel() for p in asr.parameters())
+    with quiet_nemo(verbose):
+        best, averaged, merged = save_outputs(trainer, asr, callbacks, recipe, lora_settings, out,
+                                              validate="val" in manifests)
+    checkpoints, tokenizer = callbacks["best"], recipe["data"].get("new_tokenizer")
+    summary = training_summary(
+        recipe, started=started, model=out if lora_settings else out / "model.nemo", data=reports,
+        vocabulary=f"the tokenizer in {tokenizer}" if tokenizer else "the model's",
+        steps=trainer.global_step, epochs=trainer.global_step / per_epoch, resumed_from_step=callbacks["start"].step,
+        best_val_wer=100 * float(checkpoints.best_model_score) if checkpoints.best_model_score is not None else None,
+        best_checkpoint=best, baseline_val_wer=baseline, averaged=averaged, parameters=(trainable, total),
+        processes=trainer.world_size, device=trainer.strategy.root_device, merged_model=merged)
+    if trainer.is_global_zero:
+        write_training_summary(out, summary)
+    return summary
+
+
+def prepare_data(recipe: dict[str, Any], out: Path, quiet: bool) -> tuple[dict[str, Path], dict[str, Any], Any]:
+    """TRAIN (one source or a mix) and VAL as the NeMo manifests the model reads, printed as a table;
+    their reports for the summary, and each training row's source with the weights, for the sampler."""
     manifests, reports, pairs, errors = {}, {"val": None}, [], []
     sources = train_sources(recipe["data"])
     manifests["train"], reports["train"], reports["mix"], mix = write_mix(recipe["data"], sources, out, pairs, errors)
     if recipe["data"].get("val"):
         manifests["val"], reports["val"] = write_manifest(recipe["data"], "val", out, pairs, errors)
-    main = is_main_process()  # with --nproc-per-node, Lightning runs this command again in each process
-    if main:
+    if is_main_process():  # with --nproc-per-node, Lightning runs this command again in each process
         print_summary("data", pairs, errors, quiet=quiet)
-    with AtomicWriter(out / "recipe.yaml") as f:
-        yaml.safe_dump(recipe, f, sort_keys=False)
+    return manifests, reports, mix
 
-    lora_settings = lora.settings(recipe.get("lora") or {}) if recipe["method"] == "lora" else None
-    verbose = bool(settings.get("verbose"))
-    with quiet_nemo(verbose):
-        import lightning.pytorch as pl
 
-        from asrctl_nemo.augment import augment_training_audio, switch_spec_augment
+def prepare_model(recipe: dict[str, Any], settings: dict[str, Any], manifests: dict[str, Path],
+                  batches: dict[str, Any] | None, lora_settings: dict[str, Any] | None,
+                  out: Path) -> tuple[Any, int, str | None]:
+    """The base model with its data loaders (training batches from asrctl's sampler with `batches`),
+    augmentation, and LoRA adapters or frozen encoder; the optimiser steps an epoch takes, and a
+    warning for transcripts its tokenizer cannot spell."""
+    import lightning.pytorch as pl
 
-        pl.seed_everything(int(settings["seed"]), verbose=False)
-        asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
-        kinds.check_trainable(kinds.kind(asr.cfg), recipe["model"], cuda=cuda())  # a pretrained name's, known now
-        if recipe["data"].get("new_tokenizer"):
-            new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
-        unknown = unspellable(asr, manifests["train"])
-        batches = bucketing(recipe["training"], *mix)
-        setup_data(asr, settings, manifests, batches)
-        augment = augmentation(recipe.get("augment") or {}, seed=int(settings["seed"]), unpack_to=out / "audio" / "noise")
-        if augment:
-            augment_training_audio(asr._train_dl.dataset, augment)
-        switch_spec_augment(asr, settings.get("spec_augment"))
-        per_epoch = steps_per_epoch(len(asr._train_dl), recipe.get("distributed") or {})
-        if settings.get("epochs") and recipe["training"].get("max_steps") is None:  # max_steps wins, as in HF
-            settings["max_steps"] = math.ceil(per_epoch * float(settings["epochs"]))
-        if lora_settings:
-            lora.add_adapters(asr, lora_settings)
-        elif (recipe.get("freeze") or {}).get("encoder"):
-            asr.encoder.freeze()
-        trainer, callbacks = lightning_trainer(settings, recipe.get("distributed") or {}, out,
-                                               validate="val" in manifests, quiet=quiet, own_batches=bool(batches))
-        checkpoints, start = callbacks["best"], callbacks["start"]
-        asr.set_trainer(trainer)
-        asr.setup_optimization(_config({
-            "name": "adamw", "lr": float(settings["learning_rate"]), "betas": [0.9, 0.98],
-            "weight_decay": float(settings["weight_decay"]),
-            "sched": {"name": "CosineAnnealing", "warmup_steps": int(settings["warmup_steps"]),
-                      "min_lr": float(settings["learning_rate"]) / 100, "max_steps": int(settings["max_steps"])},
-        }))
-    if unknown and main:
-        stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
+    from asrctl_nemo.augment import augment_training_audio, switch_spec_augment
+
+    pl.seed_everything(int(settings["seed"]), verbose=False)
+    asr = load_model(recipe["model"], device="cpu", allow_pickle=bool(recipe.get("allow_pickle")))
+    kinds.check_trainable(kinds.kind(asr.cfg), recipe["model"], cuda=cuda())  # a pretrained name's, known now
+    if recipe["data"].get("new_tokenizer"):
+        new_tokenizer(asr, Path(recipe["data"]["new_tokenizer"]))
+    unknown = unspellable(asr, manifests["train"])
+    setup_data(asr, settings, manifests, batches)
+    augment = augmentation(recipe.get("augment") or {}, seed=int(settings["seed"]), unpack_to=out / "audio" / "noise")
+    if augment:
+        augment_training_audio(asr._train_dl.dataset, augment)
+    switch_spec_augment(asr, settings.get("spec_augment"))
+    per_epoch = steps_per_epoch(len(asr._train_dl), recipe.get("distributed") or {})
+    if lora_settings:
+        lora.add_adapters(asr, lora_settings)
+    elif (recipe.get("freeze") or {}).get("encoder"):
+        asr.encoder.freeze()
+    return asr, per_epoch, unknown
+
+
+def make_trainer(asr: Any, settings: dict[str, Any], recipe: dict[str, Any], out: Path, *, validate: bool,
+                 quiet: bool, own_batches: bool) -> tuple[Any, dict[str, Any]]:
+    """The Lightning trainer with asrctl's callbacks, and the model's optimiser and schedule set on it."""
+    trainer, callbacks = lightning_trainer(settings, recipe.get("distributed") or {}, out, validate=validate,
+                                           quiet=quiet, own_batches=own_batches)
+    asr.set_trainer(trainer)
+    asr.setup_optimization(_config({
+        "name": "adamw", "lr": float(settings["learning_rate"]), "betas": [0.9, 0.98],
+        "weight_decay": float(settings["weight_decay"]),
+        "sched": {"name": "CosineAnnealing", "warmup_steps": int(settings["warmup_steps"]),
+                  "min_lr": float(settings["learning_rate"]) / 100, "max_steps": int(settings["max_steps"])},
+    }))
+    return trainer, callbacks
+
+
+def fit(trainer: Any, asr: Any, callbacks: dict[str, Any], settings: dict[str, Any], out: Path, *, resume: bool,
+        validate: bool) -> float | None:
+    """Train, from the last checkpoint with `resume`; the base model's validation WER, measured first."""
+    baseline = None
+    if validate and settings.get("baseline") is not False:  # before fit() restores a checkpoint
+        baseline = baseline_wer(out, lambda: validation_wer(trainer, asr), write=trainer.is_global_zero)
+        if callbacks.get("progress"):
+            callbacks["progress"].baseline = baseline / 100
     last = last_checkpoint(out)
-    with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
-        baseline = None
-        if "val" in manifests and settings.get("baseline") is not False:  # before fit() restores a checkpoint
-            baseline = baseline_wer(out, lambda: validation_wer(trainer, asr), write=trainer.is_global_zero)
-            if callbacks.get("progress"):
-                callbacks["progress"].baseline = baseline / 100
-        try:
-            with between_batches("step"):
-                trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
-        except SystemExit:  # Lightning's end for a fit stopped by Ctrl-C: asrctl's own instead (130, --resume)
-            if trainer.interrupted:
-                raise KeyboardInterrupt from None
-            raise
-    trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)  # before --merge folds the adapters away
-    total = sum(p.numel() for p in asr.parameters())
-    with quiet_nemo(verbose):
-        import torch
+    try:
+        with between_batches("step"):
+            trainer.fit(asr, ckpt_path=str(last) if resume and last.exists() else None)
+    except SystemExit:  # Lightning's end for a fit stopped by Ctrl-C: asrctl's own instead (130, --resume)
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    return baseline
 
-        best = checkpoints.best_model_path
-        averaged = None
-        if callbacks.get("recent"):  # --average-last: the output model is their average
-            averaged = average_last(trainer, asr, callbacks["recent"], validate="val" in manifests)
-        elif best:  # the checkpoint with the lowest validation WER
-            asr.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
-        merged = out / "merged" / "model.nemo" if lora_settings and (recipe.get("lora") or {}).get("merge") else None
-        if trainer.is_global_zero and lora_settings:
-            lora.save_adapter(asr, lora_settings, recipe["model"], out)
-            if merged:
-                lora.fold(asr)
-                merged.parent.mkdir(exist_ok=True)
-                asr.save_to(str(merged))
-        elif trainer.is_global_zero:
-            asr.save_to(str(out / "model.nemo"))
-    tokenizer = recipe["data"].get("new_tokenizer")
-    summary = {
-        "backend": "nemo", "base_model": recipe["model"], "method": recipe["method"], "output_dir": str(out),
-        "model": str(out if lora_settings else out / "model.nemo"), "data": reports,
-        "vocabulary": f"the tokenizer in {tokenizer}" if tokenizer else "the model's",
-        "steps": trainer.global_step, "epochs": round(trainer.global_step / per_epoch, 3),
-        "resumed_from_step": start.step or None,
-        "best_val_wer": (100 * float(checkpoints.best_model_score)  # percent, as eval says it
-                         if checkpoints.best_model_score is not None else None),
-        "best_checkpoint": best or None, "baseline_val_wer": baseline, "averaged": averaged,
-        "trainable_parameters": trainable, "parameters": total,
-        "trainable_share": trainable / total, "processes": trainer.world_size,
-        **peak_memory(trainer.strategy.root_device),  # of rank 0 when there are several processes
-        "wall_seconds": round(time.perf_counter() - started, 2), "merged_model": str(merged) if merged else None,
-    }
-    if trainer.is_global_zero:
-        write_training_summary(out, summary)
-    return summary
+
+def save_outputs(trainer: Any, asr: Any, callbacks: dict[str, Any], recipe: dict[str, Any],
+                 lora_settings: dict[str, Any] | None, out: Path, *,
+                 validate: bool) -> tuple[str | None, dict[str, Any] | None, Path | None]:
+    """The output model: the average of the last checkpoints (--average-last), else the best by
+    validation WER, else the last step's; saved whole, or as a LoRA adapter (and merged with
+    lora.merge). The best checkpoint, the average's report and the merged model's path."""
+    import torch
+
+    best = callbacks["best"].best_model_path
+    averaged = None
+    if callbacks.get("recent"):  # --average-last: the output model is their average
+        averaged = average_last(trainer, asr, callbacks["recent"], validate=validate)
+    elif best:  # the checkpoint with the lowest validation WER
+        asr.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["state_dict"])
+    merged = out / "merged" / "model.nemo" if lora_settings and (recipe.get("lora") or {}).get("merge") else None
+    if trainer.is_global_zero and lora_settings:
+        lora.save_adapter(asr, lora_settings, recipe["model"], out)
+        if merged:
+            lora.fold(asr)
+            merged.parent.mkdir(exist_ok=True)
+            asr.save_to(str(merged))
+    elif trainer.is_global_zero:
+        asr.save_to(str(out / "model.nemo"))
+    return best or None, averaged, merged
 
 
 def setup_data(asr: Any, settings: dict[str, Any], manifests: dict[str, Path],

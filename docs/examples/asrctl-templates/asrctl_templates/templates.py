@@ -7,8 +7,20 @@ from pathlib import Path
 import numpy as np
 
 from asrctl import SAMPLE_RATE, AsrctlError, AudioError, Transcript
-from asrctl.api import (AUDIO_KEY, AtomicWriter, edit_counts, get_normalizer, load_audio, peak_memory, print_summary,
-                        read_training_rows, totals, training_progress, training_rows, write_training_summary)
+from asrctl.api import (
+    AUDIO_KEY,
+    AtomicWriter,
+    edit_counts,
+    get_normalizer,
+    load_audio,
+    peak_memory,
+    print_summary,
+    read_training_rows,
+    totals,
+    training_progress,
+    training_rows,
+    write_training_summary,
+)
 
 MODEL_FILE = "templates.npz"
 # Settings every trainer takes that templates have no use for: refused rather than ignored.

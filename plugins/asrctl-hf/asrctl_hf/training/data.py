@@ -1,7 +1,7 @@
 """Training data: rows from any registered format, kept or dropped (with the reason), decoded on the fly.
 
 Rows are read through asrctl's format registry (NeMo JSONL, or whatever `asrctl manifest convert`
-reads), so TRAIN and VAL may be any of them. Audio is decoded and resampled by asrctl.audio in the
+reads), so TRAIN and VAL may be any of them. Audio is decoded and resampled by asrctl.data.audio in the
 Dataset's __getitem__, that is in DataLoader worker processes while the model trains.
 """
 

@@ -18,9 +18,21 @@ from transformers import EarlyStoppingCallback
 from transformers.trainer_callback import PrinterCallback
 
 from asrctl import AsrctlError
-from asrctl.api import (AtomicWriter, augmentation, baseline_wer, between_batches, bucketing, is_main_process, peak_memory,
-                        mix_reports, print_summary, read_training_rows, sources_label, train_sources,
-                        write_training_summary)
+from asrctl.api import (
+    AtomicWriter,
+    augmentation,
+    baseline_wer,
+    between_batches,
+    bucketing,
+    is_main_process,
+    mix_reports,
+    print_summary,
+    read_training_rows,
+    sources_label,
+    train_sources,
+    training_summary,
+    write_training_summary,
+)
 from asrctl_hf.common import missing_folder, quiet_transformers
 from asrctl_hf.training.averaging import average_last
 from asrctl_hf.training.checkpoints import resume_point
@@ -57,7 +69,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
     if data.get("val"):
         rows["val"] = read_training_rows(data["val"], data.get("format"), unpack_to=out / "audio" / "val")
     with quiet_transformers():
-        task = make_task(recipe, [record.get("text") or "" for name in rows if name != "val" for record in rows[name][0]])
+        texts = [record.get("text") or "" for name in rows if name != "val" for record in rows[name][0]]
+        task = make_task(recipe, texts)
         train_splits, val_split = split_data(data, sources, rows, task, quiet)
         model = prepare_model(task, recipe)
         trainable, total = _parameters(model)
@@ -72,7 +85,8 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         trainer = make_trainer(task, model, recipe, train_splits, [weight for _, weight in sources], val_split,
                                progress)
         baseline = None
-        if val_split and recipe["training"].get("baseline") is not False:  # the weights are the base model's until train()
+        # the weights are the base model's until train()
+        if val_split and recipe["training"].get("baseline") is not False:
             baseline = baseline_wer(out, lambda: 100 * trainer.evaluate()["eval_wer"], write=main)
             if progress:
                 progress.baseline = baseline / 100
@@ -92,30 +106,16 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
             save_merged(trainer.model, task.processor, merged)
     train_report, mix = mix_reports([split.report() for split in train_splits], [weight for _, weight in sources],
                                     sources_label(sources))
-    summary = {
-        "backend": recipe["backend"],
-        "base_model": recipe["model"],
-        "method": recipe["method"],
-        "output_dir": str(out),
-        "model": str(out),  # the model, or the adapter
-        "data": {"train": train_report, "val": val_split.report() if val_split else None, "mix": mix},
-        "vocabulary": "built from the training text" if task.vocabulary_built else "the model's",
-        "steps": state.global_step,
-        "epochs": round(state.epoch or 0.0, 3),
-        "resumed_from_step": start.step or None,
-        # percent, as eval and the progress bar say it; the Trainer validates at the last step too
-        "best_val_wer": 100 * state.best_metric if state.best_metric is not None else None,
-        "best_checkpoint": state.best_model_checkpoint,
-        "baseline_val_wer": baseline,
-        "averaged": averaged,
-        "trainable_parameters": trainable,
-        "parameters": total,
-        "trainable_share": trainable / total,
-        "processes": trainer.args.world_size,
-        **peak_memory(trainer.args.device),  # of rank 0 when there are several processes
-        "wall_seconds": round(time.perf_counter() - started, 2),
-        "merged_model": str(merged) if merged else None,
-    }
+    summary = training_summary(
+        recipe, started=started, model=out,
+        data={"train": train_report, "val": val_split.report() if val_split else None, "mix": mix},
+        vocabulary="built from the training text" if task.vocabulary_built else "the model's",
+        steps=state.global_step, epochs=state.epoch or 0.0, resumed_from_step=start.step,
+        # the Trainer validates at the last step too
+        best_val_wer=100 * state.best_metric if state.best_metric is not None else None,
+        best_checkpoint=state.best_model_checkpoint, baseline_val_wer=baseline, averaged=averaged,
+        parameters=(trainable, total), processes=trainer.args.world_size, device=trainer.args.device,
+        merged_model=merged)
     if main:
         write_training_summary(out, summary)
     return summary
@@ -196,7 +196,8 @@ def make_trainer(task: Task, model: Any, recipe: dict[str, Any], train: list[Spl
 def save_outputs(trainer: Any, task: Task, out: Path, *, lora: bool) -> None:
     """The final (best) model, or adapter, with its processor; and the log of the run."""
     trainer.save_model(str(out))  # it and save_state write from rank 0 only
-    if lora and trainer.is_world_process_zero():  # the adapted model's settings beside the adapter (see asrctl_hf.common.load_adapted)
+    # the adapted model's settings beside the adapter (see asrctl_hf.common.load_adapted)
+    if lora and trainer.is_world_process_zero():
         task.model.config.save_pretrained(out)
         if getattr(task.model, "generation_config", None) is not None:
             task.model.generation_config.save_pretrained(out)

@@ -1,0 +1,1 @@
+"""Engines execute inference work items; asrctl.infer.job holds the contract they share."""
