@@ -1,3 +1,5 @@
+"""`python -m asrctl`: the `asrctl` command."""
+
 from asrctl.cli import main
 
 main()

@@ -22,8 +22,8 @@ class Transcript:
     """A backend's result for one utterance. Times are seconds from the start of the audio given."""
 
     text: str
-    segments: list[dict] | None = None  # [{"start": 0.0, "end": 2.5, "text": "..."}]
-    words: list[dict] | None = None  # [{"start": 0.0, "end": 0.4, "word": "..."}]
+    segments: list[dict[str, Any]] | None = None  # [{"start": 0.0, "end": 2.5, "text": "..."}]
+    words: list[dict[str, Any]] | None = None  # [{"start": 0.0, "end": 0.4, "word": "..."}]
     language: str | None = None  # the language spoken, as detected (or as decoded in)
     language_probability: float | None = None  # the detector's probability of `language`
 
@@ -113,8 +113,8 @@ class FormatSpec:
     description: str = ""
     # read(path, on_error) yields manifest records and passes each bad entry to on_error(LineError);
     # write(records, path) writes them and returns the count.
-    read: Callable[[Path, Callable[[Any], None]], Iterator[dict]] | None = None
-    write: Callable[[Iterable[dict], Path], int] | None = None
+    read: Callable[[Path, Callable[[Any], None]], Iterator[dict[str, Any]]] | None = None
+    write: Callable[[Iterable[dict[str, Any]], Path], int] | None = None
     # detect(path) says whether path looks like this format, so `--from` can be left out.
     detect: Callable[[Path], bool] | None = None
 
@@ -155,7 +155,7 @@ class TrainerSpec:
 
     name: str
     backends: tuple[str, ...]
-    train: Callable[..., dict]
+    train: Callable[..., dict[str, Any]]
     methods: tuple[str, ...] = ("sft",)
     description: str = ""
     recipes: dict[str, Path] = field(default_factory=dict)

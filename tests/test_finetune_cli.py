@@ -209,3 +209,39 @@ def test_a_trainer_setting_outside_the_recipe_sections_is_refused_at_registratio
 
     with pytest.raises(ValueError, match="setting 'temperature' must be SECTION.KEY"):
         TrainerSpec(name="t", backends=("b",), train=dict, settings=(Setting("temperature", float, "warmth"),))
+
+
+def test_every_flag_of_the_settings_table_sets_its_recipe_key(tmp_path, site):
+    """The options are made from asrctl.train.settings.TABLE: each flag, given a value, reaches the trainer
+    under its row's recipe key (those that start processes, need packages or some trainer are left out)."""
+    from asrctl.train.settings import FLAGGED, kinds
+
+    (tmp_path / "t.jsonl").write_text("")
+    args, expected = ["-b", "toy-ctc", "-m", "base/model", "-o", str(tmp_path / "out"), "--val", "t.jsonl"], {}
+    for option in FLAGGED:
+        if option.name in ("backend", "model", "output_dir", "data.val", "training.tensorboard") \
+                or option.scope == "declared" or option.name.startswith("distributed."):
+            continue
+        flag, types = option.flags[-1].split("/")[0], kinds(option)
+        if bool in types:
+            given, value = [flag], True
+        elif option.choices:
+            given, value = [flag, option.choices[-1]], option.choices[-1]
+        elif option.multiple:  # one --train is one source: its file
+            given, value = [flag, "t.jsonl"], "t.jsonl"
+        elif list in types:
+            given, value = [flag, "1,2"], ["1", "2"]
+        elif int in types or float in types:
+            value = int(option.low or 0) + 2 if int in types else 0.5
+            given = [flag, str(value)]
+        else:
+            given, value = [flag, "t.jsonl"], "t.jsonl"
+        args += given
+        expected[option.name] = value
+    assert len(expected) >= 25
+    result = run_cli("finetune", *args, pythonpath=site, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    recipe = json.loads((tmp_path / "out" / "training_summary.json").read_text())["recipe"]
+    got = {name: recipe[name] if "." not in name else recipe[name.partition(".")[0]][name.partition(".")[2]]
+           for name in expected}
+    assert got == expected

@@ -168,7 +168,7 @@ def test_plugins_import_only_the_public_api():
 
 
 def test_the_import_check_finds_what_reaches_past_the_public_api():
-    source = "import asrctl.audio\nfrom asrctl.manifest import dumps\nfrom asrctl import hookimpl, Registry\n" \
+    source = "import asrctl.data.audio\nfrom asrctl.data.rows import dumps\nfrom asrctl import hookimpl, Registry\n" \
              "from asrctl.api import load_audio, plan\nfrom asrctl_hf import common\n"
     assert core_imports_outside_the_public_api(source) == [
-        "asrctl.audio", "from asrctl.manifest import ...", "asrctl.Registry", "asrctl.api.plan"]
+        "asrctl.data.audio", "from asrctl.data.rows import ...", "asrctl.Registry", "asrctl.api.plan"]

@@ -2,9 +2,8 @@
 (nothing is downloaded). Its defaults are those faster-whisper's batched pipeline gives it.
 
 The package's sequence model runs a block of 512 frames (16 s) in one ONNX Runtime call, where the
-streaming model takes a Python step per 32-ms frame: the same speech regions, 6.6x faster here
-(3 minutes of audio: 0.20 s against 1.32 s), which is what lets segmentation keep pace with a
-batched CTranslate2 model."""
+streaming model takes a Python step per 32-ms frame: the same speech regions, several times faster
+(docs/benchmarks.md), which is what lets segmentation keep pace with a batched CTranslate2 model."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from asrctl.errors import AsrctlError, AudioError
 
 DEFAULT_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "opus", "m4a", "aac", "webm", "mp4", "wma", "aiff", "aif", "sph")
 SIDECARS = (".txt", ".lab")
-_HEADER = ({"path", "audio", "audio_filepath", "file", "filename"}, {"text", "transcript", "transcription", "sentence"})
+_HEADER = ({"path", "audio", AUDIO_KEY, "file", "filename"}, {"text", "transcript", "transcription", "sentence"})
 
 
 def speaker_pattern(text: str) -> re.Pattern[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from asrctl.data.paths import AUDIO_KEY
 from asrctl.data.rows import LineError, ManifestReader, Row
 from asrctl.errors import AsrctlError
 from asrctl.score.metrics import DEL, INS, REF, SUB, bootstrap_ci, edit_counts, paired_bootstrap, totals
@@ -130,7 +131,7 @@ def worst(scored: Scored, n: int, metric: str = "wer") -> list[dict[str, Any]]:
     return [
         {
             "line": scored.rows[i].line,
-            "audio_filepath": scored.rows[i].record["audio_filepath"],
+            AUDIO_KEY: scored.rows[i].record[AUDIO_KEY],
             metric: percent(float(rates[i])),
             "errors": int(errors[i]),
             "ref": scored.refs[i],
@@ -173,7 +174,7 @@ def compare(a: Scored, b: Scored, metric: str, *, resamples: int, seed: int, cha
         "difference": percent(result.difference), "ci": [percent(x) for x in result.ci],
         "b_better_share": result.b_better_share,
         "changed_most": [
-            {"line_a": a.rows[ia[k]].line, "audio_filepath": a.rows[ia[k]].record["audio_filepath"],
+            {"line_a": a.rows[ia[k]].line, AUDIO_KEY: a.rows[ia[k]].record[AUDIO_KEY],
              "error_change": int(delta[k]), "ref": a.refs[ia[k]], "hyp_a": a.hyps[ia[k]], "hyp_b": b.hyps[ib[k]]}
             for k in most if delta[k] != 0
         ],

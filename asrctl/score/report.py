@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from asrctl.data.paths import AUDIO_KEY
+
 CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #1d2330; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
@@ -122,7 +124,7 @@ def render(result: dict[str, Any], metrics: list[str], scoring_note: str) -> str
     body.append(histogram(result["durations"], "utterances per duration bin"))
     if result.get("worst"):
         body.append("<h2>Worst utterances</h2>")
-        body.append(_table(result["worst"], ["line", "audio_filepath", metrics[0], "errors"]))
+        body.append(_table(result["worst"], ["line", AUDIO_KEY, metrics[0], "errors"]))
         body.extend(f"<p>line {w['line']}: {escape(str(w['audio_filepath']))}</p><pre>{escape(alignment(w))}</pre>"
                     for w in result["worst"])
     if result.get("comparison"):

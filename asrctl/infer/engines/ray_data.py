@@ -9,11 +9,9 @@ Results come back as batches finish (streaming execution) and the core saves the
 crash loses only the batches in flight and a re-run resumes after the finished rows.
 
 A model actor that dies (lost node, out of memory, segfault) is restarted and the batches it
-held are re-run: Ray Data gives its map actors max_restarts=-1 and max_task_retries=-1 unless told
-otherwise (ActorPoolMapOperator._apply_default_remote_args in Ray 2.60, where passing them to
-map_batches as ray_remote_args is deprecated, to go in 2.64). A batch whose worker dies every time
-is therefore retried without end; stop the job and drop that row. Exceptions raised by a backend
-are not retried by Ray (DataContext.actor_task_retry_on_errors is off): transcribe_safely already
+held are re-run, by Ray Data's own defaults for map actors (docs/scaling.md, "When a worker
+dies"). A batch whose worker dies every time is therefore retried without end; stop the job and
+drop that row. Exceptions raised by a backend are not retried by Ray: transcribe_safely already
 contains them to the utterances that cause them.
 """
 

@@ -7,9 +7,9 @@ Two ways through the model, both faster-whisper's own decoding:
   CTranslate2 `generate()` call, built as faster-whisper's BatchedInferencePipeline builds its
   batches (which hold the 30 s chunks of one recording; here they hold several recordings).
   Text and language only; it matches the first way's text on the speech fixtures.
-On CPU, batching took 10-30% more time than one at a time in bench/infer_faster_whisper.py
-(CTranslate2 already spreads one item over the cores), so it is the default on GPUs only, where
-batching is what fills the device.
+On CPU, batching short rows gains little over one at a time (CTranslate2 already spreads one item
+over the cores; docs/benchmarks.md), so it is the default on GPUs only, where batching is what
+fills the device.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class FasterWhisperTranscriber:
         tokenizers = [self._tokenizer(code) for code in languages]
         # Without timestamps, as BatchedInferencePipeline: with them Whisper ends a window at the last
         # segment it completed, leaving the rest for a next window that one-shot decoding never has
-        # (on 30 s VAD segments of long recordings that dropped a third of the words: 16.5% WER, not 9.7%).
+        # (on VAD segments of long recordings that dropped a third of the words: docs/benchmarks.md).
         results = model.model.generate(
             encoded, [model.get_prompt(tokenizer, [], without_timestamps=True) for tokenizer in tokenizers],
             beam_size=self.beam_size, max_length=model.max_length, suppress_blank=True,

@@ -156,8 +156,7 @@ def load_model(auto_class: Any, model: str, *, device: str, dtype: str, quantize
 
 
 def int8_part(model: torch.nn.Module) -> torch.nn.Module:
-    """What --quantize int8 quantises: a Whisper's encoder, other models whole. On Whisper base (64 flite
-    utterances, docs/benchmarks.md) the encoder or the decoder alone in int8 each cost 0.17 WER points
-    (12.60% -> 12.77%), both 2 points (14.57%); the encoder, run over the whole 30-s window, is where
-    int8 saves the most time (decoding 1.39x as fast, the decoder alone 1.16x, both 1.74x)."""
+    """What --quantize int8 quantises: a Whisper's encoder, other models whole. On Whisper base either
+    half alone in int8 costs little accuracy and both together much; the encoder, run over the whole
+    30-s window, is where int8 saves the most time (docs/benchmarks.md, "CPU serving")."""
     return model.model.encoder if model.config.model_type == "whisper" else model

@@ -33,8 +33,8 @@ class WhisperTask(Task):
         generation = self.model.generation_config
         generation.language, generation.task, generation.forced_decoder_ids = self.language, prompt.get("task"), None
         # Whisper writes a space before every word, the first one too (" The" is one token): so do the labels
-        # (a loss 35% lower on Whisper base before any training), unless generation cannot begin with that
-        # token (a byte-level vocabulary, whose lone space is suppressed at the start).
+        # (a far lower loss before any training: docs/benchmarks.md), unless generation cannot begin with
+        # that token (a byte-level vocabulary, whose lone space is suppressed at the start).
         first = self.tokenizer(" a").input_ids[len(self.tokenizer.prefix_tokens)]  # as labels() tokenises
         self.lead = "" if first in (generation.begin_suppress_tokens or ()) else " "
         self.max_seconds = self.feature_extractor.n_samples / SAMPLE_RATE
