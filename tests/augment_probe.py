@@ -8,7 +8,7 @@ from pathlib import Path
 
 SITECUSTOMIZE = '''
 import hashlib, json, os
-from asrctl import augment
+from asrctl.train import augment
 
 _call = augment.Augmentation.__call__
 
