@@ -86,7 +86,7 @@ def manifest_group() -> None:
 @click.option("-o", "--output", type=FILE, required=True, help="Manifest to write.")
 @click.option("--ext", "extensions", multiple=True, metavar="EXT[,EXT]",
               help="Audio extensions to take (repeatable) [default: wav,flac,mp3,ogg,opus,m4a,aac,webm,mp4,...].")
-@click.option("--transcripts", type=MANIFEST,
+@click.option("--transcripts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="TSV (path<TAB>text) or .csv (path,text); paths relative to AUDIO_DIR, absolute, or stems.")
 @click.option("--speaker-from", metavar="REGEX", callback=_parsed("asrctl.prepare.create", "speaker_pattern"),
               help="Regex on the path relative to AUDIO_DIR, with one group or a group named 'speaker'.")
