@@ -16,6 +16,7 @@ from asrctl.data.formats.ids import recording_id
 from asrctl.data.paths import AUDIO_KEY
 from asrctl.data.probing import probed_duration
 from asrctl.data.rows import dumps
+from asrctl.devices import resolve_device, resolve_dtype
 from asrctl.hub import offline_advice, unreachable
 from asrctl.infer.job import InferJob, WorkItem, WorkResult
 from asrctl.infer.steps import decode, find_speech, load_model, transcribe_batch
@@ -43,6 +44,7 @@ GROUPS = {
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],
     "model hubs": ["offline_advice", "unreachable"],
+    "devices": ["resolve_device", "resolve_dtype"],
 }
 
 __all__ = [*_registration, *(name for names in GROUPS.values() for name in names)]

@@ -1,4 +1,5 @@
-"""Resolve `--device auto` and `--dtype auto` to what this machine can do (imports torch lazily)."""
+"""Resolve `--device auto` and `--dtype auto` to what this machine can do, for inference and training
+(imports torch lazily)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,21 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def native_bf16(device: str) -> bool:
+    """Whether the CUDA `device` computes bfloat16 in hardware (compute capability 8.0 and newer, and
+    ROCm GPUs). torch.cuda.is_bf16_supported() also counts emulation, which runs slower than float16
+    on older cards (a T4, a V100), and which CTranslate2 refuses."""
+    import torch
+
+    if not device.startswith("cuda") or not torch.cuda.is_available():
+        return False
+    if torch.version.hip:
+        return True
+    return torch.cuda.get_device_capability(int(device.partition(":")[2] or 0))[0] >= 8
+
+
 def resolve_dtype(dtype: str, device: str) -> str:
-    """auto -> bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."""
+    """auto -> bfloat16 on GPUs that have it natively, float16 on other GPUs, float32 on CPU."""
     if dtype != "auto":
         if device == "cpu" and dtype != "float32":
             from asrctl.progress import stderr
@@ -41,7 +55,5 @@ def resolve_dtype(dtype: str, device: str) -> str:
                          "precision in software); --dtype auto picks float32 there", style="yellow", highlight=False)
         return dtype
     if device.startswith("cuda"):
-        import torch
-
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        return "bfloat16" if native_bf16(device) else "float16"
     return "float16" if device == "mps" else "float32"

@@ -282,3 +282,33 @@ def test_a_backend_that_cannot_mix_settings_gets_one_batch_per_language():
         results = transcribe_batch(PerLanguage(), batch, spec)
         assert calls == expected, mixed
         assert {r.index: r.transcript.text for r in results} == {0: "de", 1: "es", 2: "de", 3: "None"}
+
+
+def test_an_out_of_memory_batch_is_let_go_before_its_halves_run():
+    """The failure's traceback holds the failed call's frames and the batch's tensors with them: the
+    halves must run once that memory is free (an out-of-memory batch's halves need it)."""
+    import weakref
+
+    import numpy as np
+
+    from asrctl.infer.job import WorkItem
+    from asrctl.infer.steps import transcribe_safely
+    from asrctl.specs import Transcript
+
+    class Activations:  # stands for the batch's tensors on the device
+        pass
+
+    held = []
+
+    class Model:
+        def transcribe(self, batch):
+            if len(batch) > 1:
+                activations = Activations()
+                held.append(weakref.ref(activations))
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            assert all(ref() is None for ref in held), "the failed batch is still held"
+            return [Transcript(text="ok")]
+
+    items = [WorkItem(i, i + 1, f"a{i}.wav", None, 1.0) for i in range(4)]
+    results = transcribe_safely(Model(), items, [np.zeros(16000, np.float32)] * 4)
+    assert [r.error for r in results] == [None] * 4 and len(held) == 3  # the batch of 4, then both halves of 2

@@ -304,3 +304,15 @@ def test_whisper_base_segmented_is_no_worse_than_its_sequential_long_form(test_a
                                [normalize(row["pred_text"]) for row in predicted])
     print(f"WER --segment none {wers['none']:.4f}, vad {wers['vad']:.4f}")
     assert wers["vad"] <= wers["none"] + 1e-9 and wers["vad"] < 0.15
+
+
+def test_a_rows_language_and_how_sure_the_detector_was_survive_the_join():
+    from asrctl.infer.segmentation import join
+    from asrctl.specs import Transcript
+
+    joined = join([(0.0, Transcript("hallo", language="de", language_probability=0.9)),
+                   (30.0, Transcript("welt", language="de", language_probability=0.7)),
+                   (60.0, Transcript("ok", language="en", language_probability=0.99)),
+                   (90.0, Transcript("", language=None))])
+    assert (joined.text, joined.language) == ("hallo welt ok", "de")
+    assert joined.language_probability == pytest.approx(0.8)

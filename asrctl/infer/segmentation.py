@@ -109,6 +109,10 @@ def join(parts: list[tuple[float, Transcript]]) -> Transcript:
     languages = Counter(t.language for _, t in parts if t.language)
     if languages:
         joined.language = languages.most_common(1)[0][0]
+        sure = [t.language_probability for _, t in parts
+                if t.language == joined.language and t.language_probability is not None]
+        if sure:  # how sure the detector was of it, over the segments it heard it in
+            joined.language_probability = round(sum(sure) / len(sure), 4)
     return joined
 
 

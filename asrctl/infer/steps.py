@@ -7,6 +7,7 @@ costs only itself.
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any
 
@@ -85,23 +86,26 @@ def item_settings(items: list[WorkItem]) -> dict[str, list[Any]]:
 
 
 def transcribe_safely(model: Transcriber, items: list[WorkItem], audios: list[np.ndarray]) -> list[WorkResult]:
-    """Transcribe a batch; on failure retry each half, down to single utterances."""
+    """Transcribe a batch; on failure retry each half, down to single utterances. The halves run once
+    the failure is let go: its traceback holds the failed call's frames, and with them the batch's
+    tensors, whose memory an out-of-memory batch's halves need."""
     try:
         transcripts = model.transcribe(audios, **item_settings(items))
-        if len(transcripts) != len(audios):
-            raise RuntimeError(f"backend returned {len(transcripts)} results for {len(audios)} inputs")
-        return [WorkResult(item.index, transcript=t) for item, t in zip(items, transcripts)]
     except Exception as exc:
         if worker_died(exc):
             raise
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-        _free_accelerator_memory()
-        if len(items) == 1:
-            return [WorkResult(items[0].index, error=f"{items[0].audio_path}: transcription failed ({reason})")]
-        stderr.print(f"warning: a batch of {len(items)} failed ({reason[:200]}); retrying it in halves", style="yellow")
-        half = len(items) // 2
-        return (transcribe_safely(model, items[:half], audios[:half])
-                + transcribe_safely(model, items[half:], audios[half:]))
+    else:
+        if len(transcripts) == len(audios):
+            return [WorkResult(item.index, transcript=t) for item, t in zip(items, transcripts)]
+        reason = f"RuntimeError: backend returned {len(transcripts)} results for {len(audios)} inputs"
+    release_memory()
+    if len(items) == 1:
+        return [WorkResult(items[0].index, error=f"{items[0].audio_path}: transcription failed ({reason})")]
+    stderr.print(f"warning: a batch of {len(items)} failed ({reason[:200]}); retrying it in halves", style="yellow")
+    half = len(items) // 2
+    return (transcribe_safely(model, items[:half], audios[:half])
+            + transcribe_safely(model, items[half:], audios[half:]))
 
 
 def worker_died(exc: BaseException) -> bool:
@@ -111,7 +115,10 @@ def worker_died(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "DataLoader worker" in str(exc)
 
 
-def _free_accelerator_memory() -> None:
+def release_memory() -> None:
+    """Give back what a failed batch held: objects in reference cycles (a failure's frames often are),
+    then the accelerator's cached blocks, so that the retry can allocate them again."""
+    gc.collect()
     torch = sys.modules.get("torch")  # only a backend that imported torch can have GPU memory to give back
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

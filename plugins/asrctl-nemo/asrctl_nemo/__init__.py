@@ -21,8 +21,8 @@ TRAINER_SETTINGS = (
     Setting("training.warmup_steps", int, "linear warm-up before the cosine decay [default: 0]"),
     Setting("training.weight_decay", float, "AdamW weight decay [default: 0.001]"),
     Setting("training.gradient_clip_val", float, "clip gradients to this norm [default: 1.0]"),
-    Setting("training.precision", (str, int), "Lightning's precision: 32-true, bf16-mixed, 16-mixed "
-                                              "[default: bf16-mixed where the GPU has it, else 32-true]"),
+    Setting("training.precision", (str, int), "Lightning's precision: 32-true, bf16-mixed, 16-mixed [default: "
+            "bf16-mixed on GPUs that have bfloat16 natively, 16-mixed on other GPUs, 32-true on the CPU]"),
     Setting("training.verbose", bool, "show NeMo's and Lightning's own logs"),
 )
 

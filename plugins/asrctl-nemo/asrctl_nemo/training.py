@@ -37,6 +37,7 @@ from asrctl.api import (
     print_summary,
     read_training_rows,
     recording_id,
+    resolve_dtype,
     sources_label,
     stderr,
     train_sources,
@@ -298,7 +299,6 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     best validation WER, and the last), `start` (the starting step), `progress` (unless quiet) and,
     with average_last N, `recent` (the last N checkpoints)."""
     import lightning.pytorch as pl
-    import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -314,7 +314,6 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
         named["recent"] = ModelCheckpoint(dirpath=out / "checkpoints", filename="recent-{step}",
                                           auto_insert_metric_name=False, every_n_train_steps=eval_steps,
                                           monitor="step", mode="max", save_top_k=int(settings["average_last"]))
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     callbacks = [*named.values(), RandomState(), StopWhenAsked(last_checkpoint(out))]
     if settings.get("early_stopping_patience"):  # validations in a row without a better WER
         callbacks.append(EarlyStopping(monitor="val_wer", mode="min", patience=int(settings["early_stopping_patience"]),
@@ -325,7 +324,7 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     trainer = pl.Trainer(
         max_steps=int(settings["max_steps"]), accelerator="auto",
         devices=int(distributed.get("nproc_per_node") or 1), num_nodes=int(distributed.get("nnodes") or 1),
-        precision=settings.get("precision") or ("bf16-mixed" if bf16 else "32-true"),
+        precision=settings.get("precision") or default_precision(),
         logger=logger, callbacks=callbacks,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
         # BucketBatches shards batches among processes itself; Lightning's sampler would replace it
@@ -334,6 +333,20 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
         log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
     )
     return trainer, named
+
+
+PRECISIONS = {"bfloat16": "bf16-mixed", "float16": "16-mixed", "float32": "32-true"}
+
+
+def default_precision() -> str:
+    """Lightning's precision where the recipe sets none: mixed bfloat16 on a GPU that has it natively
+    (with TF32 for what stays float32), mixed float16 on older GPUs, float32 on the CPU."""
+    import torch
+
+    dtype = resolve_dtype("auto", "cuda:0" if torch.cuda.is_available() else "cpu")
+    if dtype == "bfloat16":
+        torch.set_float32_matmul_precision("high")
+    return PRECISIONS[dtype]
 
 
 def new_tokenizer(asr: Any, folder: Path) -> None:

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from asrctl import AsrctlError
-from asrctl.api import check_keys
+from asrctl.api import check_keys, resolve_dtype
 
 OWN_TRAINING_KEYS = ("early_stopping_patience", "tensorboard", "spec_augment", "batch_seconds", "buckets", "baseline",
                      "average_last")
@@ -44,6 +44,20 @@ def training_keys(*, seq2seq: bool) -> set[str]:
     """What `training` takes: the neutral names, this trainer's own and TrainingArguments' other fields."""
     fields = {f.name for f in dataclasses.fields(arguments_class(seq2seq=seq2seq))} - set(NEUTRAL_NAMES.values())
     return fields | set(NEUTRAL_NAMES) | set(OWN_TRAINING_KEYS)
+
+
+def mixed_precision(given: dict[str, Any]) -> dict[str, Any]:
+    """What the Trainer computes in where the recipe says nothing of it: mixed bfloat16 on a GPU that
+    has it natively, with TF32 for the matrix products that stay float32; mixed float16 on older GPUs;
+    float32 on the CPU."""
+    import torch
+
+    if given.get("bf16") is not None or given.get("fp16") is not None:
+        return {}
+    dtype = resolve_dtype("auto", "cuda:0" if torch.cuda.is_available() else "cpu")
+    if dtype == "bfloat16":
+        return {"bf16": True, **({} if given.get("tf32") is not None else {"tf32": True})}
+    return {"fp16": True} if dtype == "float16" else {}
 
 
 def training_arguments(recipe: dict[str, Any], *, has_val: bool, seq2seq: bool) -> Any:
@@ -81,6 +95,7 @@ def training_arguments(recipe: dict[str, Any], *, has_val: bool, seq2seq: bool) 
         # Several processes without GPUs (torchrun on CPUs): accelerate joins them with gloo only when told
         # the job is on the CPU; otherwise each process would train alone and write the same files.
         **({"use_cpu": True} if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() else {}),
+        **mixed_precision(given),
         **given,
         "output_dir": recipe["output_dir"],
         "disable_tqdm": True,  # RichProgress shows progress instead
