@@ -307,3 +307,17 @@ def test_whisper_base_transcribes_english_speech(test_assets, data_dir):
     wer = {name: jiwer.wer(normalize(rows[name]["text"]), normalize(r.text)) for name, r in zip(names, results)}
     assert wer["utt01.flac"] < 0.2 and wer["long01.flac"] < 0.25, wer  # measured: 0.0 and 0.08
     assert [r.language for r in results] == ["en", "en"]
+
+
+def test_whisper_detecting_languages_runs_the_encoder_no_more_than_without(tiny_whisper):
+    """Language detection reads the encoder's output: generate() is given it again, not a second pass."""
+    batch = [noise(1.0), noise(2.0, seed=1), noise(3.0, seed=2)]
+    runs, texts = {}, {}
+    for detect in (False, True):
+        transcriber = load("hf-whisper", tiny_whisper, detect_language=detect)
+        encodings = []  # the encoder's first layer runs once per real encoding
+        transcriber.model.model.encoder.conv1.register_forward_hook(lambda *_, seen=encodings: seen.append(1))
+        results = transcriber.transcribe(batch, language=["de"] * 3)
+        runs[detect], texts[detect] = len(encodings), [r.text for r in results]
+        assert all(r.language_probability is not None for r in results) is detect
+    assert runs[True] == runs[False] and texts[True] == texts[False]

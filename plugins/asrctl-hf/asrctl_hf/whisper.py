@@ -93,6 +93,10 @@ class WhisperTranscriber:
         self.language = prompt.get("language") or (None if self.multilingual else "en")
         self.language_ids = {token_id: token[2:-2] for token, token_id in getattr(config, "lang_to_id", {}).items()}
         self.short_samples = processor.feature_extractor.n_samples  # 30 s
+        self.encoded: tuple[torch.Tensor, Any] | None = None  # features, and their encoding for detection
+        encoder = model.get_encoder()
+        self.encoder_forward = encoder.forward
+        encoder.forward = self._encode
 
     @torch.inference_mode()
     def transcribe(self, batch: list[np.ndarray], language: list[str | None] | None = None) -> list[Transcript]:
@@ -113,9 +117,24 @@ class WhisperTranscriber:
         config = self.model.generation_config
         ids = list(config.lang_to_id.values())
         start = torch.full((len(features), 1), config.decoder_start_token_id, device=self.device)
-        logits = self.model(input_features=features[:, :, :3000], decoder_input_ids=start, use_cache=False).logits
+        encoded = self.model.get_encoder()(features[:, :, :3000])
+        self.encoded = (features, encoded)  # generate() encodes these features again: see _encode
+        logits = self.model(encoder_outputs=encoded, decoder_input_ids=start, use_cache=False).logits
         best = logits[:, -1, ids].float().softmax(-1).max(-1)
         return [(self.language_ids[ids[i]], round(float(p), 4)) for p, i in zip(best.values, best.indices.tolist())]
+
+    def _encode(self, input_features: torch.Tensor, **options: Any) -> Any:
+        """The encoder, which gives the output it gave for language detection again where generate()
+        asks for the same features (short items, whose batch it encodes whole first), instead of
+        running twice. generate() may go on with fewer items; their features differ, and are encoded."""
+        plain = not options.get("output_attentions") and not options.get("output_hidden_states") \
+            and options.get("return_dict") in (None, True)
+        if self.encoded is not None and plain:
+            features, encoded = self.encoded
+            if features.shape == input_features.shape and torch.equal(features, input_features):
+                self.encoded = None
+                return encoded
+        return self.encoder_forward(input_features, **options)
 
     def _generate(self, batch: list[np.ndarray], languages: list[str | None], long_form: bool) -> list[Transcript]:
         # Short-form features are padded to 30 s, as Whisper expects; long-form needs every frame.
@@ -140,6 +159,7 @@ class WhisperTranscriber:
                 return_segments=True,  # segment times
                 **self.generate_options, **prompt,
             )
+        self.encoded = None
         texts = self.tokenizer.batch_decode(output["sequences"], skip_special_tokens=True)
         return [self._transcript(text, segments, len(audio) / SAMPLE_RATE, code, found)
                 for text, segments, audio, code, found in zip(texts, output["segments"], batch, languages, detected)]
