@@ -27,7 +27,7 @@ from asrctl.score.normalizers import get_normalizer
 from asrctl.train.augment import Augmentation, augmentation
 from asrctl.train.averaging import average_weights
 from asrctl.train.data import read_training_rows, training_rows
-from asrctl.train.launch import is_main_process
+from asrctl.train.launch import in_torchrun, is_main_process
 from asrctl.train.recipes import check_keys, earlier_run, sources_label, train_sources
 from asrctl.train.summary import baseline_wer, mix_reports, peak_memory, training_summary, write_training_summary
 
@@ -38,9 +38,9 @@ GROUPS = {
     "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows", "training_rows",
                                     "BucketBatches", "bucketing", "train_sources", "sources_label", "mix_reports",
                                     "augmentation", "Augmentation"],
-    "training jobs": ["is_main_process", "check_keys", "earlier_run", "training_progress", "training_status",
-                      "peak_memory", "training_summary", "write_training_summary", "between_batches", "stop_requested",
-                      "baseline_wer", "average_weights"],
+    "training jobs": ["is_main_process", "in_torchrun", "check_keys", "earlier_run", "training_progress",
+                      "training_status", "peak_memory", "training_summary", "write_training_summary", "between_batches",
+                      "stop_requested", "baseline_wer", "average_weights"],
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],
     "model hubs": ["offline_advice", "unreachable"],

@@ -143,7 +143,9 @@ class TrainerSpec:
     `recipes` maps recipe names to the YAML files shipped with the plugin. With several processes
     (`--nproc-per-node`, `--nnodes`), `launcher` says who starts them: "torchrun" (the command runs
     again in each process torchrun starts; `train` runs in every one and the summary of rank 0 is
-    printed) or "self" (`train` runs once and reads recipe["distributed"], e.g. for Lightning's DDP).
+    printed) or "self" (`train` runs once and reads recipe["distributed"], e.g. for Lightning's DDP,
+    which starts the processes of this machine). A job of several machines runs under torchrun
+    whatever the launcher: each node's processes then get their ranks from it (asrctl.api.in_torchrun).
     `check(recipe, resume=bool)`, when given, raises AsrctlError for mistakes found without loading
     anything; the core calls it before `train`, once before the processes start, so such an error is
     printed once, not by each.

@@ -542,3 +542,55 @@ def test_a_new_tokenizer_replaces_the_vocabulary(tiny_nemo_ctc, train, tmp_path)
     lora = run_cli("finetune", "-b", "nemo", "-m", str(tiny_nemo_ctc), "--train", str(train), "-o", str(tmp_path / "x"),
                    "--new-tokenizer", str(tokenizer), "--peft", "lora")
     assert lora.returncode == 1 and "use SFT" in lora.stderr
+
+
+SLURM_TASK = {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "1", "SLURM_NNODES": "2", "SLURM_JOB_NAME": "train",
+              "SLURM_NODEID": "1", "SLURM_PROCID": "1", "SLURM_LOCALID": "0", "SLURM_JOB_ID": "7"}
+
+
+def test_a_job_takes_its_ranks_from_torchrun_or_lightning_never_from_slurms_one_task_per_node(tmp_path, monkeypatch):
+    """Under srun with one asrctl per node, Lightning would read SLURM's variables (one task per node,
+    against the processes per GPU it is asked for) and refuse; the ranks come from torchrun (several
+    machines) or from Lightning's own launch (one machine)."""
+    from lightning.fabric.plugins.environments import LightningEnvironment, TorchElasticEnvironment
+
+    from asrctl_nemo.training import lightning_trainer
+
+    for name, value in SLURM_TASK.items():
+        monkeypatch.setenv(name, value)
+    settings = {"max_steps": 1, "eval_steps": 1, "gradient_clip_val": 1.0, "precision": "32-true"}
+    one_machine, _ = lightning_trainer(settings, {"nproc_per_node": 2}, tmp_path, validate=False, quiet=True)
+    assert isinstance(one_machine.strategy.cluster_environment, LightningEnvironment)
+    assert (one_machine.num_devices, one_machine.num_nodes) == (2, 1)
+    torchrun = {"TORCHELASTIC_RUN_ID": "asrctl", "RANK": "1", "LOCAL_RANK": "0", "WORLD_SIZE": "2",
+                "LOCAL_WORLD_SIZE": "1", "GROUP_RANK": "1", "MASTER_ADDR": "node0", "MASTER_PORT": "29500"}
+    for name, value in torchrun.items():
+        monkeypatch.setenv(name, value)
+    second_node, _ = lightning_trainer(settings, {"nproc_per_node": 1, "nnodes": 2}, tmp_path, validate=False,
+                                       quiet=True)
+    assert isinstance(second_node.strategy.cluster_environment, TorchElasticEnvironment)
+    assert (second_node.global_rank, second_node.node_rank, second_node.world_size) == (1, 1, 2)
+
+
+def test_a_job_of_several_machines_runs_under_torchrun_whoever_starts_each_machines_processes(tmp_path, monkeypatch):
+    """The nemo trainer starts the processes of one machine itself (Lightning); the machines of a job
+    meet through torchrun's rendezvous at --rdzv-endpoint."""
+    from click.testing import CliRunner
+
+    from asrctl.cli import cli
+    from asrctl.train import launch
+
+    launched = []
+
+    def torchrun(settings, argv):
+        launched.append(settings)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(launch, "run_under_torchrun", torchrun)
+    (tmp_path / "t.jsonl").write_text("")
+    base = ["finetune", "-b", "nemo", "-m", "nvidia/stt_en_fastconformer_ctc_large", "--train",
+            str(tmp_path / "t.jsonl"), "-o", str(tmp_path / "out"), "--nproc-per-node", "2"]
+    monkeypatch.setattr("asrctl_nemo.training.check", lambda recipe, resume: None)  # no model to look at here
+    result = CliRunner().invoke(cli, [*base, "--nnodes", "2", "--rdzv-endpoint", "node0"])
+    assert result.exit_code == 0, result.output
+    assert launched == [{"nproc_per_node": 2, "nnodes": 2, "rdzv_endpoint": "node0"}]

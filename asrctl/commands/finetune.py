@@ -151,7 +151,8 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], resume: b
                      "last step's (best_checkpoint null); give --val DEV.jsonl to keep the best", style="yellow",
                      highlight=False)
     nproc, nnodes = check_distributed(config["distributed"])
-    if nproc * nnodes > 1 and trainer.launcher == "torchrun" and not in_torchrun():
+    # Several machines meet through torchrun's rendezvous, whatever starts the processes of one machine.
+    if nproc * nnodes > 1 and (trainer.launcher == "torchrun" or nnodes > 1) and not in_torchrun():
         run_under_torchrun(config["distributed"], sys.argv[1:])
     main = is_main_process()
     try:

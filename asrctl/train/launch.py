@@ -3,7 +3,9 @@
 Trainers that run under torchrun (TrainerSpec.launcher == "torchrun", e.g. the transformers
 Trainer) get the same command run by torchrun in every process; each one sees torchrun's
 environment (RANK, LOCAL_RANK, WORLD_SIZE) and joins the process group itself. Trainers that
-start their own processes (launcher == "self", e.g. Lightning's DDP) read recipe["distributed"].
+start their own processes (launcher == "self", e.g. Lightning's DDP) read recipe["distributed"]
+on one machine; a job of several machines runs under torchrun for them too, whose rendezvous at
+--rdzv-endpoint is where the nodes meet and get their ranks.
 """
 
 from __future__ import annotations

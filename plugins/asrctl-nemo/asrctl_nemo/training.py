@@ -32,6 +32,7 @@ from asrctl.api import (
     clip_suffix,
     dumps,
     earlier_run,
+    in_torchrun,
     is_main_process,
     mix_reports,
     print_summary,
@@ -324,6 +325,7 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
     trainer = pl.Trainer(
         max_steps=int(settings["max_steps"]), accelerator="auto",
         devices=int(distributed.get("nproc_per_node") or 1), num_nodes=int(distributed.get("nnodes") or 1),
+        plugins=[cluster_environment()],
         precision=settings.get("precision") or default_precision(),
         logger=logger, callbacks=callbacks,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=None,
@@ -333,6 +335,16 @@ def lightning_trainer(settings: dict[str, Any], distributed: dict[str, Any], out
         log_every_n_steps=min(10, eval_steps), gradient_clip_val=float(settings["gradient_clip_val"]),
     )
     return trainer, named
+
+
+def cluster_environment() -> Any:
+    """Where the job's processes learn their ranks: from torchrun, which starts them for a job of
+    several machines (asrctl's launch), else from Lightning, which starts them on this one. Never
+    from SLURM's variables (Lightning's own pick under srun), whose one task per node is not the
+    process per GPU these jobs run."""
+    from lightning.fabric.plugins.environments import LightningEnvironment, TorchElasticEnvironment
+
+    return TorchElasticEnvironment() if in_torchrun() else LightningEnvironment()
 
 
 PRECISIONS = {"bfloat16": "bf16-mixed", "float16": "16-mixed", "float32": "32-true"}
