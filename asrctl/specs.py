@@ -77,6 +77,9 @@ class BackendSpec:
     # Seconds of audio the model is best given at once (Whisper's 30 s window): `--segment auto`
     # cuts longer rows into segments of up to this. None: the backend takes any length as it is.
     window: float | None = None
+    # The model computes over its whole window whatever an item's length (Whisper pads its input to
+    # 30 s): batches then count a shorter item as the window, so --batch-seconds bounds what it costs.
+    pads_to_window: bool = False
     # ITEM_SETTINGS that `transcribe` takes per item. With `mixed_batches` False, the items of a
     # batch given to it all share their settings (the engine splits batches to that end). A loaded
     # Transcriber may take fewer (some of the backend's models have no language to set): it says so

@@ -218,3 +218,18 @@ def test_engine_options_are_listed_by_asrctl_plugins():
     assert set(options["ray"]) == {"address", "workers", "gpus_per_worker", "cpus_per_worker"}
     table = run_cli("plugins", "--all")
     assert "ray options (asrctl infer --engine ray -E KEY=VALUE):" in table.stdout
+
+
+@pytest.mark.parametrize(("options", "gpus", "cluster", "cpus"), [
+    ({}, 0.0, {"CPU": 16.0}, 1.0),  # without GPUs the model computes with the worker's threads: set them
+    ({}, 1.0, {"CPU": 64.0, "GPU": 8.0}, 4.0),  # half of a GPU's 8 CPUs; the rest decode audio
+    ({}, 0.5, {"CPU": 64.0, "GPU": 8.0}, 2.0),
+    ({}, 1.0, {"CPU": 4.0, "GPU": 8.0}, 1.0),
+    ({"cpus_per_worker": 3}, 1.0, {"CPU": 64.0, "GPU": 8.0}, 3.0),
+])
+def test_a_gpu_model_worker_gets_cpus_for_its_own_cpu_work(options, gpus, cluster, cpus):
+    """Ray gives a worker as many threads as the CPUs it asks for: one would leave a GPU worker's
+    features and token decoding on one thread."""
+    from asrctl.infer.engines.ray_data import Settings, worker_cpus
+
+    assert worker_cpus(Settings.parse(options), gpus, cluster) == cpus

@@ -16,7 +16,7 @@ from tiny_models import build_tiny_ctc, build_tiny_parakeet
 from asrctl import AsrctlError, Transcript
 from asrctl.plugins import backends
 from asrctl.specs import INFER_OPTIONS
-from asrctl_hf.ctc import WINDOWS_PER_BATCH, Window, kept_frames, plan_windows
+from asrctl_hf.ctc import CPU_WINDOWS_PER_CALL, CTCTranscriber, Window, kept_frames, plan_windows
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -173,9 +173,13 @@ def test_long_ctc_input_runs_in_bounded_batches_of_windows(tiny_ctc, monkeypatch
     [result] = transcriber.transcribe([audio])
     assert result.text
     assert len(shapes) > 2  # 15 windows
-    assert all(batch <= WINDOWS_PER_BATCH and length <= transcriber.chunk for batch, length in shapes)
+    assert all(batch <= CPU_WINDOWS_PER_CALL and length <= transcriber.chunk for batch, length in shapes)
     # with attention the logits differ from one pass, but the windows cover each frame exactly once
     assert sum(len(part) for part in transcriber.window_logits(audio)) == transcriber.logits([audio]).shape[1]
+    # an accelerator takes as much audio a call as a default batch holds: a 20-s window 15 at a time
+    on_gpu = CTCTranscriber(transcriber.model, transcriber.processor, device="cuda:0", dtype=torch.float32,
+                            chunk_seconds=20.0)
+    assert (transcriber.windows_per_call, on_gpu.windows_per_call) == (CPU_WINDOWS_PER_CALL, 15)
 
 
 def test_ctc_checkpoint_whose_processor_is_only_a_tokenizer(tiny_ctc, monkeypatch):

@@ -312,3 +312,15 @@ def test_an_out_of_memory_batch_is_let_go_before_its_halves_run():
     items = [WorkItem(i, i + 1, f"a{i}.wav", None, 1.0) for i in range(4)]
     results = transcribe_safely(Model(), items, [np.zeros(16000, np.float32)] * 4)
     assert [r.error for r in results] == [None] * 4 and len(held) == 3  # the batch of 4, then both halves of 2
+
+
+def test_batch_seconds_count_a_padding_backends_short_rows_as_its_window():
+    """Whisper computes over 30 s for a 2-s row: --batch-seconds 60 holds two of them, not thirty."""
+    from asrctl.infer.job import InferJob, WorkItem
+    from asrctl.infer.steps import plan_batches
+
+    items = [WorkItem(i, i + 1, f"a{i}.wav", None, 2.0) for i in range(6)] + [WorkItem(6, 7, "long.wav", None, 45.0)]
+    job = InferJob(manifest=None, output=None, backend="b", model="m", batch_size=64, batch_seconds=60.0)
+    for pads, sizes in ((False, [1, 6]), (True, [1, 2, 2, 2])):
+        spec = BackendSpec(name="b", load=lambda *a, **k: None, window=30.0, pads_to_window=pads)
+        assert [len(batch) for batch in plan_batches(job, spec, items)] == sizes, pads

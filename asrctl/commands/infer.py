@@ -53,7 +53,8 @@ RUN_OPTIONS = [
     click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
                  help="At most this many utterances per batch."),
     click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
-                 help="At most this much padded audio per batch (count x longest), in seconds."),
+                 help="At most this much padded audio per batch (count x longest), in seconds; a Whisper's "
+                      "short rows count as its 30-s window."),
     click.option("--num-workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
                  help="Processes decoding audio while the model runs (0 = in the main process)."),
     click.option("--engine", default="local", show_default=True,

@@ -9,7 +9,8 @@ OPTIONS = {
     "address": "Ray cluster to join (host:port, or auto); default RAY_ADDRESS, else a Ray started here.",
     "workers": "Model workers: N, or MIN-MAX to autoscale (default: one per GPU of the cluster, 1 without GPUs).",
     "gpus_per_worker": "GPUs per model worker, fractions allowed (default: 1 if the cluster has GPUs, else 0).",
-    "cpus_per_worker": "CPUs per model worker (default 1); without GPUs, the threads each model computes with.",
+    "cpus_per_worker": "CPUs per model worker, the threads it computes with on the CPU (default: 1 without GPUs, "
+                       "with them half the cluster's CPUs per GPU).",
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from asrctl.data.audio import load_audio
+from asrctl.data.batching import duration_batches
 from asrctl.devices import resolve_device, resolve_dtype
 from asrctl.errors import AsrctlError
 from asrctl.infer.job import InferJob, WorkItem, WorkResult, check_item_keys
@@ -30,6 +31,13 @@ def load_model(job: InferJob, spec: BackendSpec) -> Transcriber:
     model = spec.load(job.model, device=device, dtype=resolve_dtype(job.dtype, device), **job.options)
     check_item_keys(spec, job.item_keys, (job.model, model))
     return model
+
+
+def plan_batches(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> list[list[int]]:
+    """The items' positions in batches, longest first, bounded by the job's count and by padded audio
+    seconds as the model sees them (a shorter item fills a padding backend's whole window)."""
+    floor = spec.window if spec.pads_to_window and spec.window else 0.0
+    return duration_batches([max(item.duration, floor) for item in items], job.batch_size, job.batch_seconds)
 
 
 def decode(item: WorkItem) -> Decoded:

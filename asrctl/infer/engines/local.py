@@ -14,11 +14,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from asrctl import interrupts
-from asrctl.data.batching import duration_batches
 from asrctl.errors import AsrctlError
 from asrctl.infer.job import InferJob, WorkItem, WorkResult
 from asrctl.infer.segmentation import Segmentation
-from asrctl.infer.steps import Decoded, decode, load_model, speech_segments, transcribe_batch, worker_died
+from asrctl.infer.steps import (
+    Decoded,
+    decode,
+    load_model,
+    plan_batches,
+    speech_segments,
+    transcribe_batch,
+    worker_died,
+)
 from asrctl.specs import BackendSpec
 
 
@@ -82,7 +89,7 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
         return
     _import_torch()  # before the backend imports it, for Ctrl-C
     model = load_model(job, spec)
-    batches = duration_batches([item.duration for item in items], job.batch_size, job.batch_seconds)
+    batches = plan_batches(job, spec, items)
     with _watching_workers():
         for batch in _worker_results(AudioDataset(items), batches, job.num_workers):
             yield transcribe_batch(model, batch, spec)

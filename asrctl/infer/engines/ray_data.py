@@ -1,7 +1,7 @@
 """The ray engine: Ray Data streams the planned batches through audio decoding and a pool of
 model actors, on a Ray cluster (`-E address`, else RAY_ADDRESS) or on a Ray started here.
 
-Batches are planned exactly as the local engine plans them (duration_batches), and each one
+Batches are planned exactly as the local engine plans them (plan_batches), and each one
 travels through Ray Data as a single opaque row: Ray Data would otherwise re-batch rows by count
 (with GPUs it insists on a count), losing the padded-seconds bound, and the same batches give the
 same outputs. Decoding and transcription are the local engine's own steps (asrctl.infer.steps).
@@ -25,10 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from asrctl.data.batching import duration_batches
 from asrctl.errors import AsrctlError
 from asrctl.infer.job import InferJob, WorkItem, WorkResult
-from asrctl.infer.steps import decode, find_speech, load_model, transcribe_batch
+from asrctl.infer.steps import decode, find_speech, load_model, plan_batches, transcribe_batch
 from asrctl.specs import BackendSpec
 
 try:
@@ -45,7 +44,7 @@ class Settings:
     address: str | None = None
     workers: tuple[int, int] | None = None  # (min, max) model actors
     gpus_per_worker: float | None = None
-    cpus_per_worker: float = 1.0
+    cpus_per_worker: float | None = None
 
     @classmethod
     def parse(cls, options: dict[str, Any]) -> Settings:
@@ -55,7 +54,8 @@ class Settings:
             address=None if address is None else str(address),
             workers=_workers(options["workers"]) if "workers" in options else None,
             gpus_per_worker=None if gpus is None else _number("gpus_per_worker", gpus, allow_zero=True),
-            cpus_per_worker=_number("cpus_per_worker", options.get("cpus_per_worker", 1), allow_zero=False),
+            cpus_per_worker=None if options.get("cpus_per_worker") is None
+            else _number("cpus_per_worker", options["cpus_per_worker"], allow_zero=False),
         )
 
 
@@ -147,18 +147,30 @@ def dataset(job: InferJob, spec: BackendSpec, items: list[WorkItem], settings: S
     cluster_gpus = ray.cluster_resources().get("GPU", 0)
     gpus = settings.gpus_per_worker if settings.gpus_per_worker is not None else float(cluster_gpus > 0)
     low, high = settings.workers or ((max(1, int(cluster_gpus // gpus)),) * 2 if gpus else (1, 1))
-    batches = duration_batches([item.duration for item in items], job.batch_size, job.batch_seconds)
+    batches = plan_batches(job, spec, items)
     rows = [{"batch": pack([items[i] for i in batch])} for batch in batches]
+    cpus = worker_cpus(settings, gpus, ray.cluster_resources())
     # Without GPUs both stages ask for the same resources, so Ray Data fuses them and each worker
     # decodes its own batches (on a CPU there is nothing to overlap decoding with); with GPUs,
     # decoding runs in separate one-CPU tasks ahead of the model workers.
-    decode_cpus = settings.cpus_per_worker if not gpus else 1
+    decode_cpus = cpus if not gpus else 1
     return (
         ray.data.from_items(rows, override_num_blocks=len(rows))  # one block per batch: results stream back per batch
         .map_batches(decode_rows, batch_size=1, num_cpus=decode_cpus)
-        .map_batches(ModelWorker, batch_size=1, fn_constructor_args=(job, spec), num_cpus=settings.cpus_per_worker,
+        .map_batches(ModelWorker, batch_size=1, fn_constructor_args=(job, spec), num_cpus=cpus,
                      num_gpus=gpus, compute=ray.data.ActorPoolStrategy(min_size=low, max_size=high))
     )
+
+
+def worker_cpus(settings: Settings, gpus: float, cluster: dict[str, float]) -> float:
+    """CPUs a model worker asks for (Ray gives it as many threads): -E cpus_per_worker, else one
+    without GPUs, and with them half the cluster's CPUs per GPU share (the rest decode audio), for
+    what the worker computes on the CPU around the model (features, decoding of tokens)."""
+    if settings.cpus_per_worker is not None:
+        return settings.cpus_per_worker
+    if not gpus or not cluster.get("GPU"):
+        return 1.0
+    return max(1.0, float(int(cluster.get("CPU", 1) / cluster["GPU"] * gpus / 2)))
 
 
 def pack(value: Any) -> bytes:

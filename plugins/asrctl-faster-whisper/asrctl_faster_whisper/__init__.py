@@ -28,6 +28,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         options=frozenset({"language", "task", "detect_language", "beam_size", "timestamps"}),
         item_settings=frozenset({"language"}),  # a prompt per item, in either way through the model
         window=30.0,  # Whisper's input window
+        pads_to_window=True,
         extra_options={
             "compute_type": "CTranslate2 compute type: int8, int8_float16, int8_float32, float16, bfloat16, "
                             "float32... [default: --dtype]",

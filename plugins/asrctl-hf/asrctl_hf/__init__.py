@@ -62,6 +62,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
                            "trust_remote_code", "allow_pickle"}),
         item_settings=frozenset({"language"}),  # generate() takes a language per item
         window=30.0,  # Whisper's input window
+        pads_to_window=True,
     ))
 
 

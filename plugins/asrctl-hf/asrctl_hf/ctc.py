@@ -22,7 +22,10 @@ from asrctl import SAMPLE_RATE, AsrctlError, Transcript
 from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_dtype
 
 DEFAULT_CHUNK_SECONDS = 30.0
-WINDOWS_PER_BATCH = 4  # bounds memory by a few windows, however long the file
+# Windows of a long file in one call: a few on the CPU, whose memory they bound however long the
+# file; on an accelerator, about as much audio as a batch of the default --batch-seconds (300).
+CPU_WINDOWS_PER_CALL = 4
+ACCELERATOR_SECONDS_PER_CALL = 300.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class CTCTranscriber:
         self.stride = round(frames / 6) * self.samples_per_frame
         if self.chunk <= 2 * self.stride:
             raise AsrctlError(f"chunk_seconds={chunk_seconds} is too short for this model's frame rate")
+        self.windows_per_call = CPU_WINDOWS_PER_CALL if device == "cpu" else \
+            max(CPU_WINDOWS_PER_CALL, int(ACCELERATOR_SECONDS_PER_CALL // chunk_seconds))
 
     @torch.inference_mode()
     def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
@@ -125,7 +130,10 @@ class CTCTranscriber:
         for i, audio in enumerate(batch):
             if len(audio) > self.chunk:
                 ids[i] = torch.cat([part.argmax(-1) for part in self.window_logits(audio)])
-        texts = self.processor.batch_decode([row.tolist() for row in ids])
+        # to the host once for the batch: a copy per row would wait for the device once per row
+        lengths = [len(row) for row in ids]
+        host = torch.cat([row.to(self.device) for row in ids]).cpu().split(lengths) if batch else []
+        texts = self.processor.batch_decode([row.tolist() for row in host])
         return [Transcript(text=text.strip()) for text in texts]
 
     def window_logits(self, audio: np.ndarray) -> Iterator[torch.Tensor]:
@@ -134,8 +142,8 @@ class CTCTranscriber:
         # Only windows of one length share a batch: padding would change what unmasked models see.
         for _, same_length in itertools.groupby(windows, key=lambda w: w.end - w.start):
             same_length = list(same_length)
-            for first in range(0, len(same_length), WINDOWS_PER_BATCH):
-                group = same_length[first : first + WINDOWS_PER_BATCH]
+            for first in range(0, len(same_length), self.windows_per_call):
+                group = same_length[first : first + self.windows_per_call]
                 rows = self.logits([audio[w.start : w.end] for w in group])
                 for window, row in zip(group, rows):
                     yield row[kept_frames(window, len(row), self.samples_per_frame)]
