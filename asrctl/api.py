@@ -16,11 +16,11 @@ from asrctl.data.formats.ids import recording_id
 from asrctl.data.paths import AUDIO_KEY
 from asrctl.data.probing import probed_duration
 from asrctl.data.rows import dumps
-from asrctl.devices import resolve_device, resolve_dtype
+from asrctl.devices import padded_batch, resolve_device, resolve_dtype
 from asrctl.hub import offline_advice, unreachable
 from asrctl.infer.job import InferJob, WorkItem, WorkResult
 from asrctl.infer.steps import decode, find_speech, load_model, transcribe_batch
-from asrctl.interrupts import between_batches, stop_requested
+from asrctl.interrupts import STOP_CHECK_STEPS, between_batches, stop_requested
 from asrctl.progress import print_summary, stderr, training_progress, training_status
 from asrctl.score.metrics import edit_counts, totals
 from asrctl.score.normalizers import get_normalizer
@@ -40,11 +40,11 @@ GROUPS = {
                                     "augmentation", "Augmentation"],
     "training jobs": ["is_main_process", "in_torchrun", "check_keys", "earlier_run", "training_progress",
                       "training_status", "peak_memory", "training_summary", "write_training_summary", "between_batches",
-                      "stop_requested", "baseline_wer", "average_weights"],
+                      "stop_requested", "STOP_CHECK_STEPS", "baseline_wer", "average_weights"],
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],
     "model hubs": ["offline_advice", "unreachable"],
-    "devices": ["resolve_device", "resolve_dtype"],
+    "devices": ["resolve_device", "resolve_dtype", "padded_batch"],
 }
 
 __all__ = [*_registration, *(name for names in GROUPS.values() for name in names)]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from asrctl.errors import AsrctlError
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -43,6 +45,23 @@ def native_bf16(device: str) -> bool:
     if torch.version.hip:
         return True
     return torch.cuda.get_device_capability(int(device.partition(":")[2] or 0))[0] >= 8
+
+
+def padded_batch(arrays: list[Any], device: Any) -> tuple[Any, Any]:
+    """A batch of mono float32 arrays as one zero-padded (batch, samples) tensor on `device` and their
+    lengths: filled in pinned host memory on a GPU, then copied in one go that the host does not
+    wait for (a copy per row would be as many transfers, each from pageable memory)."""
+    import numpy as np
+    import torch
+
+    lengths = [len(array) for array in arrays]
+    host = np.zeros((len(arrays), max(lengths)), np.float32)
+    for row, array in enumerate(arrays):
+        host[row, : len(array)] = array
+    signal, counts = torch.from_numpy(host), torch.tensor(lengths)
+    if torch.device(device).type == "cuda":
+        signal, counts = signal.pin_memory(), counts.pin_memory()
+    return signal.to(device, non_blocking=True), counts.to(device, non_blocking=True)
 
 
 def resolve_dtype(dtype: str, device: str) -> str:

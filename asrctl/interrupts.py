@@ -88,6 +88,11 @@ def raise_if_interrupted() -> None:
         raise KeyboardInterrupt
 
 
+# Steps between the moments the processes of a distributed training agree on stopping: the
+# agreement is a collective, which waits for the device, so not every step.
+STOP_CHECK_STEPS = 10
+
+
 def stop_requested() -> bool:
     """Whether Ctrl-C asked the job to stop. Once the job has seen it, Ctrl-C is only noted: the job
     is on its way out, saving what it has done (a trainer its checkpoint of the step in hand)."""

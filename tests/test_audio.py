@@ -362,3 +362,13 @@ def test_module_imports_without_heavy_dependencies():
     code = "import sys, asrctl.data.audio; print(sorted({'torch', 'av', 'soxr'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_batch_of_arrays_becomes_one_padded_tensor_and_its_lengths():
+    import torch
+
+    from asrctl.api import padded_batch
+
+    signal, lengths = padded_batch([np.ones(3, np.float32), np.full(5, 2.0, np.float32)], "cpu")
+    assert signal.dtype == torch.float32 and signal.tolist() == [[1, 1, 1, 0, 0], [2, 2, 2, 2, 2]]
+    assert lengths.tolist() == [3, 5]

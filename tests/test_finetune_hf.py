@@ -450,3 +450,26 @@ def test_segment_rows_without_a_duration_train_on_their_own_span(tmp_path):
     assert [(u.offset, u.duration, u.segment) for u in split.utterances] == [(2.5, 3.5, True), (0.0, 6.0, False)]
     dataset = SpeechDataset(split.utterances, features=lambda samples: {"samples": len(samples)})
     assert [dataset[i]["samples"] for i in range(2)] == [3.5 * 16000, 6.0 * 16000]
+
+
+def test_processes_agree_on_stopping_every_few_steps_and_one_alone_asks_itself_every_step(monkeypatch):
+    """Agreeing is a collective, which waits for the device: not a step-by-step cost of training."""
+    import torch
+
+    from asrctl.api import STOP_CHECK_STEPS
+    from asrctl_hf.training.trainers import stop_agreed
+
+    reduced = []
+
+    def all_reduce(flag, op):
+        reduced.append(float(flag))
+        flag.fill_(1.0)  # another process was asked
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+    alone = [stop_agreed(step == 7, step, "cpu") for step in range(1, 25)]
+    assert alone.index(True) == 6 and reduced == []  # at once, without a collective
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    together = [stop_agreed(False, step, "cpu") for step in range(1, 3 * STOP_CHECK_STEPS + 1)]
+    assert [step + 1 for step, stop in enumerate(together) if stop] == [STOP_CHECK_STEPS, 2 * STOP_CHECK_STEPS,
+                                                                        3 * STOP_CHECK_STEPS]
+    assert reduced == [0.0] * 3

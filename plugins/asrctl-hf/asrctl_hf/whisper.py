@@ -121,7 +121,8 @@ class WhisperTranscriber:
         self.encoded = (features, encoded)  # generate() encodes these features again: see _encode
         logits = self.model(encoder_outputs=encoded, decoder_input_ids=start, use_cache=False).logits
         best = logits[:, -1, ids].float().softmax(-1).max(-1)
-        return [(self.language_ids[ids[i]], round(float(p), 4)) for p, i in zip(best.values, best.indices.tolist())]
+        values, indices = best.values.tolist(), best.indices.tolist()  # to the host once, not per item
+        return [(self.language_ids[ids[i]], round(p, 4)) for p, i in zip(values, indices)]
 
     def _encode(self, input_features: torch.Tensor, **options: Any) -> Any:
         """The encoder, which gives the output it gave for language detection again where generate()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
+from asrctl.api import padded_batch
 from asrctl_nemo import kinds, multitask
 from asrctl_nemo.results import transcripts
 
@@ -175,11 +176,8 @@ class NemoTranscriber:
     def transcribe(self, batch: list[np.ndarray]) -> list[Transcript]:
         import torch
 
-        lengths = torch.tensor([len(audio) for audio in batch], device=self.device)
-        signal = torch.zeros(len(batch), int(lengths.max()), device=self.device)
-        for row, audio in enumerate(batch):
-            signal[row, : len(audio)] = torch.from_numpy(audio)
-        self._attention_for(int(lengths.max()) / SAMPLE_RATE)
+        signal, lengths = padded_batch(batch, self.device)
+        self._attention_for(signal.shape[1] / SAMPLE_RATE)
         with torch.inference_mode():
             with self.autocast:
                 outputs = self.asr.forward(input_signal=signal, input_signal_length=lengths)

@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from asrctl.api import stop_requested, training_progress, training_status
+from asrctl.api import STOP_CHECK_STEPS, stop_requested, training_progress, training_status
 
 
 class RichProgress(pl.Callback):
@@ -84,9 +84,10 @@ class RandomState(pl.Callback):
 class StopWhenAsked(pl.Callback):
     """Ctrl-C during training (`stop_requested`) ends it after the optimizer step in hand, with a
     checkpoint of that step in `last` to --resume from, so what was learnt since the last one is
-    kept. Every process stops at the same step, whichever was asked. Stopping here, between steps,
-    rather than wherever the signal lands also spares the data-loader workers a batch cut off while
-    they hand it over."""
+    kept. Every process stops at the same step, whichever was asked: they agree every
+    STOP_CHECK_STEPS steps (a collective, which waits for the device); alone, a process asks itself
+    every step. Stopping here, between steps, rather than wherever the signal lands also spares the
+    data-loader workers a batch cut off while they hand it over."""
 
     def __init__(self, last: Path) -> None:
         self.last = last
@@ -96,6 +97,8 @@ class StopWhenAsked(pl.Callback):
         if trainer.global_step == self.step:  # gradients still accumulating: no step to save yet
             return
         self.step = trainer.global_step
+        if trainer.world_size > 1 and trainer.global_step % STOP_CHECK_STEPS:
+            return
         if trainer.strategy.reduce_boolean_decision(stop_requested(), all=False):
             trainer.save_checkpoint(self.last)
             raise KeyboardInterrupt  # Lightning's graceful end for it, which train() turns into asrctl's

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
+from asrctl.api import padded_batch
 from asrctl_nemo.results import best, transcripts
 
 TASKS = ("transcribe", "translate")
@@ -80,10 +81,7 @@ class PromptedTranscriber:
         targets = [self.known(code) if code else self.target_language or source
                    for code, source in zip(target_language or [None] * count, sources)]
         prompts = [self.prompt(source, target) for source, target in zip(sources, targets)]
-        lengths = torch.tensor([len(audio) for audio in batch], device=self.device)
-        signal = torch.zeros(count, int(lengths.max()), device=self.device)
-        for row, audio in enumerate(batch):
-            signal[row, : len(audio)] = torch.from_numpy(audio)
+        signal, lengths = padded_batch(batch, self.device)
         hypotheses: list[Any] = [None] * count
         with torch.inference_mode():
             with self.autocast:

@@ -10,7 +10,7 @@ from torch.utils.data import SequentialSampler
 from transformers import Seq2SeqTrainer, Trainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from asrctl.api import BucketBatches, stop_requested
+from asrctl.api import STOP_CHECK_STEPS, BucketBatches, stop_requested
 
 
 class EpochSeededLengthSampler(LengthGroupedSampler):
@@ -124,14 +124,24 @@ class StartingStep(TrainerCallback):
 class StopWhenAsked(TrainerCallback):
     """Ctrl-C during training (`stop_requested`) ends it after the optimizer step in hand, with a
     checkpoint of that step to --resume from, so what was learnt since the last one is kept. Under
-    torchrun every process stops at the same step, whichever was asked."""
+    torchrun every process stops at the same step, whichever was asked: they agree every
+    STOP_CHECK_STEPS steps (a collective, which waits for the device), alone a process asks itself
+    every step (for free)."""
 
     def __init__(self) -> None:
         self.stopped = False
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        asked = torch.tensor(float(stop_requested()), device=args.device)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.all_reduce(asked, op=torch.distributed.ReduceOp.MAX)
-        if asked.item():
+        if stop_agreed(stop_requested(), state.global_step, args.device):
             self.stopped = control.should_save = control.should_training_stop = True
+
+
+def stop_agreed(asked: bool, step: int, device: Any) -> bool:
+    """Whether every process stops after `step`: any one asked, at a step where they all compare."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return asked
+    if step % STOP_CHECK_STEPS:
+        return False
+    flag = torch.tensor(float(asked), device=device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
