@@ -259,7 +259,7 @@ def throughput(check: Check, row: Row, who: str, batch: int) -> None:
     else:
         check.need_module("faster_whisper", "pip install faster-whisper")
         command = [sys.executable, "-c", DIRECT_WORKER, manifest, str(check.asset("whisper-base-ct2")), "cuda",
-                   "float16", str(batch), str(out)]
+                   "float16", f"across:{batch}", str(out)]
     check.run(row, command)
     row.wer, row.rtfx = score(out), check.seconds(check.many) / row.wall
 

@@ -7,7 +7,9 @@
 Same timing as bench/infer_hf.py: each contender in a fresh process, wall time from process start
 (imports, model load, audio decoding included), WER with Whisper's English normaliser. faster-whisper
 runs as its README shows, WhisperModel.transcribe() file by file, and through its
-BatchedInferencePipeline; asrctl is compared with the faster of the two. Everything decodes
+BatchedInferencePipeline, file by file (a batch then holds one file's 30-s chunks: one for a
+short file) and across files as a user batches short files with it (the files laid end to end,
+one `clip_timestamps` clip each); asrctl is compared with the fastest of them. Everything decodes
 greedily with the same compute type and CTranslate2's default threads. Contenders alternate
 (direct, asrctl, direct, asrctl) so that a load drifting on a shared machine favours no side, and
 CPU seconds (the process and its children: decoding workers count) are shown beside wall time.
@@ -29,18 +31,36 @@ from infer_hf import score  # bench/ is on sys.path when this script runs
 DIRECT_WORKER = r"""
 import json, sys
 from pathlib import Path
-from faster_whisper import BatchedInferencePipeline, WhisperModel
-manifest, model_dir, device, compute_type, pipeline_batch, out = sys.argv[1:7]
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+manifest, model_dir, device, compute_type, mode, out = sys.argv[1:7]
 rows = [json.loads(line) for line in open(manifest)]
+paths = [str(Path(manifest).parent / row["audio_filepath"]) for row in rows]
 model = WhisperModel(model_dir, device=device, compute_type=compute_type)
-batch_size = int(pipeline_batch)
-runner = BatchedInferencePipeline(model) if batch_size else model
-options = {"batch_size": batch_size} if batch_size else {}
+kind, _, batch = mode.partition(":")
+texts = []
+if kind == "sequential":  # WhisperModel.transcribe(), file by file
+    for path in paths:
+        segments, _ = model.transcribe(path, language="en", beam_size=1)
+        texts.append("".join(s.text for s in segments).strip())
+elif kind == "per-file":  # BatchedInferencePipeline, file by file: a batch holds one file's chunks
+    pipeline = BatchedInferencePipeline(model)
+    for path in paths:
+        segments, _ = pipeline.transcribe(path, language="en", beam_size=1, batch_size=int(batch))
+        texts.append("".join(s.text for s in segments).strip())
+else:  # across files: the files laid end to end, each one clip, so a batch holds several files
+    audios = [decode_audio(path) for path in paths]
+    starts = np.cumsum([0] + [len(audio) for audio in audios]) / 16000
+    clips = [{"start": float(a), "end": float(b)} for a, b in zip(starts[:-1], starts[1:])]
+    segments, _ = BatchedInferencePipeline(model).transcribe(np.concatenate(audios), language="en", beam_size=1,
+                                                           batch_size=int(batch), clip_timestamps=clips)
+    found = [[] for _ in paths]
+    for segment in segments:  # one segment per clip without timestamps; its start is its clip's
+        found[int(np.searchsorted(starts, segment.start + 1e-3, side="right")) - 1].append(segment.text)
+    texts = ["".join(parts).strip() for parts in found]
 with open(out, "w") as f:
-    for row in rows:
-        segments, _ = runner.transcribe(str(Path(manifest).parent / row["audio_filepath"]), language="en", beam_size=1,
-                                        **options)
-        f.write(json.dumps({**row, "pred_text": "".join(s.text for s in segments).strip()}) + "\n")
+    for row, text in zip(rows, texts):
+        f.write(json.dumps({**row, "pred_text": text}) + "\n")
 """
 
 
@@ -62,11 +82,14 @@ def main() -> None:
         asrctl = [sys.executable, "-m", "asrctl", "infer", str(args.manifest), "-b", "faster-whisper", "-m", args.model,
                   "-o", str(out), "--device", args.device, "--language", "en", "--batch-size", str(args.batch_size),
                   "-O", f"compute_type={args.compute_type}", "-q", "--overwrite"]
+        batch = args.pipeline_batch_size
         for label, command in [
-            ("faster-whisper transcribe() per file", [*direct, "0", str(out)]),
+            ("faster-whisper transcribe() per file", [*direct, "sequential", str(out)]),
             ("asrctl infer -O batched=false", [*asrctl, "-O", "batched=false"]),
-            (f"faster-whisper BatchedInferencePipeline, batch {args.pipeline_batch_size}",
-             [*direct, str(args.pipeline_batch_size), str(out)]),
+            (f"faster-whisper BatchedInferencePipeline per file, batch {batch}",
+             [*direct, f"per-file:{batch}", str(out)]),
+            (f"faster-whisper BatchedInferencePipeline across files, batch {batch}",
+             [*direct, f"across:{batch}", str(out)]),
             ("asrctl infer -O batched=true", [*asrctl, "-O", "batched=true"]),
         ]:
             runs.append((label, *timed(command), score(out)))

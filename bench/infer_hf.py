@@ -6,8 +6,9 @@
 
 Every contender runs in a fresh process and is timed from process start to the last transcript,
 so interpreter start-up, imports, model load and audio decoding count on both sides. The
-pipeline is tried at several batch sizes and its best is reported. WER uses Whisper's English
-normaliser on both references and hypotheses.
+pipeline is tried at several batch sizes and its best is reported; it decodes without timestamp
+tokens, as asrctl does (the pipeline worker takes them for long files, bench/infer_long.py). WER
+uses Whisper's English normaliser on both references and hypotheses.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PIPELINE_WORKER = r"""
 import json, sys, time
 import soundfile as sf, soxr, torch
 from transformers import pipeline
-manifest, model, device, batch_size, beams, out, dtype = (sys.argv[1:] + ["float32"])[:7]
+manifest, model, device, batch_size, beams, out, dtype, timestamps = (sys.argv[1:] + ["float32", "false"])[:8]
 rows = [json.loads(l) for l in open(manifest)]
 base = __import__("pathlib").Path(manifest).parent
 pipe = pipeline("automatic-speech-recognition", model=model, device=device, dtype=getattr(torch, dtype))
@@ -33,7 +34,8 @@ def audio(row):
     x = x.mean(axis=1)
     return {"raw": soxr.resample(x, sr, 16000) if sr != 16000 else x, "sampling_rate": 16000}
 kwargs = {"language": "en", "task": "transcribe", "num_beams": int(beams)}
-preds = pipe([audio(r) for r in rows], batch_size=int(batch_size), generate_kwargs=kwargs, return_timestamps=True)
+preds = pipe([audio(r) for r in rows], batch_size=int(batch_size), generate_kwargs=kwargs,
+             return_timestamps=timestamps == "true")
 with open(out, "w") as f:
     for row, pred in zip(rows, preds):
         f.write(json.dumps({**row, "pred_text": pred["text"].strip()}) + "\n")

@@ -87,7 +87,7 @@ def main() -> None:
          [sys.executable, "-c", PIPELINE_WORKER.replace('pipeline("automatic-speech-recognition", model=model,',
                                                         'pipeline("automatic-speech-recognition", model=model, '
                                                         'chunk_length_s=30,'),
-          str(args.manifest), args.hf, "cpu", b, "1", "OUT"]),
+          str(args.manifest), args.hf, "cpu", b, "1", "OUT", "float32", "true"]),
         # untimed: segment timestamps, for the words made up in silences
         ("hf-whisper --segment none --timestamps segment", asrctl("hf-whisper", args.hf, "--segment", "none",
                                                                  "--timestamps", "segment")),
