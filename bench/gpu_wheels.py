@@ -45,6 +45,11 @@ OWN_VERSION = {"nemo": ["lightning"]}
 # PyAV (34 MB) is imported by faster-whisper when it loads, and used only to decode files, which
 # asrctl does itself: bench/gpu_check.py gives it an empty module there instead of the wheel.
 LEFT_BEHIND = {"av"}
+# What transformers imports where it is installed, and the box does without; carried, it would change
+# what the box's transformers does (`datasets` in the Trainer, `kernels` for layers from the Hub).
+# NeMo imports `datasets` itself.
+OPTIONAL = {"kernels", "datasets", "dill", "multiprocess"}
+NEEDED_OPTIONAL = {"nemo": {"datasets", "dill", "multiprocess"}}
 
 PROBE = r"""
 import importlib.metadata as md, json, sys
@@ -76,7 +81,8 @@ def needed(profile: str) -> list[str]:
     ours = {"asrctl", "asrctl-hf", "asrctl-nemo", "asrctl-faster-whisper"}
     box = box_packages()
     own = [f"{name}=={version(name)}" for name in OWN_VERSION.get(profile, [])]
-    return [spec for spec in loaded if normalized(spec.split("==")[0]) not in box | ours | LEFT_BEHIND] + own
+    skip = box | ours | LEFT_BEHIND | (OPTIONAL - NEEDED_OPTIONAL.get(profile, set()))
+    return [spec for spec in loaded if normalized(spec.split("==")[0]) not in skip] + own
 
 
 def download(specs: list[str], dest: Path) -> None:

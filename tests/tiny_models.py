@@ -55,8 +55,10 @@ def build_tiny_ctc(path: Path, *, do_normalize: bool = True, **config: Any) -> P
     return path
 
 
-def build_tiny_parakeet(path: Path) -> Path:
-    """A ParakeetForCTC (FastConformer, hidden 32, 2 layers, 16 mels) with a character Unigram tokenizer."""
+def build_tiny_parakeet(path: Path, *, encoder: dict[str, Any] | None = None, pieces: int = 0) -> Path:
+    """A ParakeetForCTC (FastConformer, hidden 32, 2 layers, 16 mels) with a character Unigram tokenizer;
+    `encoder` overrides the encoder's config (ParakeetEncoderConfig() itself is parakeet-ctc-0.6b's),
+    `pieces` more pieces pad the vocabulary to a real model's size."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import (
@@ -69,23 +71,31 @@ def build_tiny_parakeet(path: Path) -> Path:
     )
 
     path = Path(path)
-    pieces = ["<unk>", "\u2581", *CTC_CHARS, "<pad>"]  # <pad> is CTC's blank, last as in NeMo vocabularies
+    filler = [f"\u2581w{i}" for i in range(pieces)]
+    pieces = ["<unk>", "\u2581", *CTC_CHARS, *filler, "<pad>"]  # <pad> is CTC's blank, last as in NeMo vocabularies
     backend = Tokenizer(models.Unigram([(piece, 0.0) for piece in pieces], unk_id=0))
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()
     tokenizer = ParakeetTokenizer(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>")
-    ParakeetProcessor(feature_extractor=ParakeetFeatureExtractor(feature_size=16), tokenizer=tokenizer,
-                      decoder_type="ctc").save_pretrained(path)
-    encoder = ParakeetEncoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                    num_mel_bins=16, subsampling_conv_channels=8)
+    sizes = encoder if encoder is not None else {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                                                 "intermediate_size": 64, "num_mel_bins": 16,
+                                                 "subsampling_conv_channels": 8}
+    encoder = ParakeetEncoderConfig(**sizes)
+    ParakeetProcessor(feature_extractor=ParakeetFeatureExtractor(feature_size=encoder.num_mel_bins),
+                      tokenizer=tokenizer, decoder_type="ctc").save_pretrained(path)
     torch.manual_seed(0)
     config = ParakeetCTCConfig(vocab_size=len(pieces), pad_token_id=len(pieces) - 1, encoder_config=encoder.to_dict())
     ParakeetForCTC(config).save_pretrained(path)
     return path
 
 
-def build_tiny_whisper(path: Path, *, max_target_positions: int = 64) -> Path:
+def build_tiny_whisper(path: Path, *, max_target_positions: int = 64, sizes: dict[str, Any] | None = None,
+                       mels: int = 80, vocab_size: int | None = None, new_tokens: int | None = None) -> Path:
     """A multilingual WhisperForConditionalGeneration (d_model 32, 2+2 layers) with a byte-level tokenizer.
+
+    For speed measurements: `sizes` overrides the layers' sizes (a real checkpoint's), `mels` the
+    features, `vocab_size` pads the vocabulary to a real one's size, and `new_tokens` makes every
+    generation exactly that long (the end-of-text token suppressed), whoever runs it.
 
     The tokenizer has the 256 bytes and no merges, then Whisper's special tokens in Whisper's order,
     so prompts, language detection, timestamps and long-form generation work as with real checkpoints.
@@ -113,23 +123,19 @@ def build_tiny_whisper(path: Path, *, max_target_positions: int = 64) -> Path:
                 "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
     tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in specials], special_tokens=True)
     ids = dict(zip(specials, tokenizer.convert_tokens_to_ids(specials)))
+    tokenizer.add_tokens([f"w{i}" for i in range((vocab_size or 0) - WHISPER_TIMESTAMPS - len(tokenizer))])
     eot = tokenizer.eos_token_id
-    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer)
+    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=mels), tokenizer=tokenizer)
     processor.save_pretrained(path)
 
     config = WhisperConfig(
         vocab_size=len(tokenizer) + WHISPER_TIMESTAMPS,
-        num_mel_bins=80,
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
+        num_mel_bins=mels,
+        **(sizes or {"d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 2,
+                     "decoder_attention_heads": 2, "encoder_ffn_dim": 64, "decoder_ffn_dim": 64}),
         max_source_positions=1500,  # 30 s of 10 ms frames, halved by the conv stem: what long-form expects
         max_target_positions=max_target_positions,
-        init_std=1.0,  # with the usual 0.02, random Whisper decodes every input alike; tests need them apart
+        init_std=1.0 if sizes is None else 0.02,  # tests need random outputs apart, with the usual 0.02 all alike
         bos_token_id=eot,
         eos_token_id=eot,
         pad_token_id=eot,
@@ -138,14 +144,15 @@ def build_tiny_whisper(path: Path, *, max_target_positions: int = 64) -> Path:
     )
     torch.manual_seed(0)
     model = WhisperForConditionalGeneration(config)
+    fixed = {"max_new_tokens": new_tokens, "suppress_tokens": [eot]} if new_tokens else {"suppress_tokens": []}
     model.generation_config = GenerationConfig(
-        max_length=config.max_target_positions,
+        **({} if new_tokens else {"max_length": config.max_target_positions}),
         bos_token_id=eot,
         eos_token_id=eot,
         pad_token_id=eot,
         decoder_start_token_id=config.decoder_start_token_id,
         begin_suppress_tokens=config.begin_suppress_tokens,
-        suppress_tokens=[],
+        **fixed,
         is_multilingual=True,
         lang_to_id={lang: ids[lang] for lang in languages},
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
@@ -159,14 +166,15 @@ def build_tiny_whisper(path: Path, *, max_target_positions: int = 64) -> Path:
 
 
 def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, tdt: bool = False,
-                    dropout: float = 0.0) -> Path:
+                    dropout: float = 0.0, encoder: dict[str, Any] | None = None, features: int = 40) -> Path:
     """A hybrid RNNT/CTC FastConformer (2 layers, d_model 64, ~0.2M weights), or with `ctc_only` a CTC
     one (d_model 96), or with `tdt` a Token-and-Duration Transducer (Parakeet TDT's kind: the joint
     also predicts how many frames each token spans, durations 0-4), with a 160-piece SentencePiece
     BPE tokenizer trained on `texts`, saved as
     folder/tiny.nemo. NeMo's transducer losses run Python loops over the T x U lattice on CPUs: 8x
     subsampling and the large vocabulary keep lattices short, and its "pytorch" loss is the fastest
-    one at this size. `dropout` applies to the encoder's layers."""
+    one at this size. `dropout` applies to the encoder's layers; `encoder` overrides the encoder's
+    sizes and `features` its mel bands (a real model's, for speed measurements)."""
     import sentencepiece as spm
     from nemo.collections.asr.models import EncDecCTCModelBPE, EncDecHybridRNNTCTCBPEModel, EncDecRNNTBPEModel
     from omegaconf import OmegaConf
@@ -178,7 +186,7 @@ def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, t
                                    vocab_size=160, model_type="bpe", character_coverage=1.0, minloglevel=2)
     pieces = spm.SentencePieceProcessor(model_file=str(tokenizer / "tokenizer.model"))
     (tokenizer / "vocab.txt").write_text("".join(pieces.id_to_piece(i) + "\n" for i in range(pieces.get_piece_size())))
-    hidden = 96 if ctc_only else 64
+    hidden = (encoder or {}).get("d_model", 96 if ctc_only else 64)
     cfg = OmegaConf.create({
         "sample_rate": 16000,
         "tokenizer": {"dir": str(tokenizer), "type": "bpe"},
@@ -188,14 +196,14 @@ def build_tiny_nemo(folder: Path, texts: list[str], *, ctc_only: bool = False, t
         "validation_ds": {"manifest_filepath": None, "sample_rate": 16000, "batch_size": 8, "shuffle": False},
         "preprocessor": {"_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
                          "sample_rate": 16000, "normalize": "per_feature", "window_size": 0.025, "window_stride": 0.01,
-                         "window": "hann", "features": 40, "n_fft": 512, "frame_splicing": 1, "dither": 0.0,
+                         "window": "hann", "features": features, "n_fft": 512, "frame_splicing": 1, "dither": 0.0,
                          "pad_to": 0},
-        "encoder": {"_target_": "nemo.collections.asr.modules.ConformerEncoder", "feat_in": 40, "feat_out": -1,
+        "encoder": {"_target_": "nemo.collections.asr.modules.ConformerEncoder", "feat_in": features, "feat_out": -1,
                     "n_layers": 2, "d_model": hidden, "subsampling": "dw_striding", "subsampling_factor": 8,
                     "subsampling_conv_channels": 32, "ff_expansion_factor": 2, "self_attention_model": "rel_pos",
                     "n_heads": 2, "att_context_size": [-1, -1], "xscaling": True, "pos_emb_max_len": 5000,
                     "conv_kernel_size": 9, "conv_norm_type": "batch_norm", "dropout": dropout,
-                    "dropout_pre_encoder": 0.0, "dropout_emb": 0.0, "dropout_att": 0.0},
+                    "dropout_pre_encoder": 0.0, "dropout_emb": 0.0, "dropout_att": 0.0, **(encoder or {})},
         "decoder": {"_target_": "nemo.collections.asr.modules.RNNTDecoder", "normalization_mode": None,
                     "random_state_sampling": False, "blank_as_pad": True,
                     "prednet": {"pred_hidden": hidden, "pred_rnn_layers": 1, "t_max": None, "dropout": 0.0}},
