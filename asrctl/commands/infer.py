@@ -12,6 +12,7 @@ import click
 
 from asrctl.commands.options import MANIFEST, apply_options, parse_key_values
 from asrctl.devices import DTYPES
+from asrctl.infer.job import DEFAULT_BATCH_SECONDS, DEFAULT_BATCH_SIZE
 from asrctl.specs import INFER_OPTIONS
 
 # Options that reach the backend's load(): flags named as asrctl.specs.INFER_OPTIONS, and -O for the rest.
@@ -50,9 +51,10 @@ RUN_OPTIONS = [
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
                  help="auto = bfloat16 on GPUs that support it (else float16), float32 on CPU."),
-    click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+    click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True,
                  help="At most this many utterances per batch."),
-    click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+    click.option("--batch-seconds", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_BATCH_SECONDS,
+                 show_default=True,
                  help="At most this much padded audio per batch (count x longest), in seconds; a Whisper's "
                       "short rows count as its 30-s window."),
     click.option("--num-workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,

@@ -16,6 +16,10 @@ from asrctl.infer.segmentation import Segmentation
 from asrctl.registry import refuse_undeclared
 from asrctl.specs import INFER_OPTIONS, BackendSpec, Transcriber, Transcript
 
+DEFAULT_BATCH_SIZE = 16
+# Padded audio seconds a batch holds by default: the default count of a Whisper's 30-s windows.
+DEFAULT_BATCH_SECONDS = DEFAULT_BATCH_SIZE * 30.0
+
 
 @dataclass
 class InferJob:
@@ -30,8 +34,8 @@ class InferJob:
     device: str = "auto"
     dtype: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 16
-    batch_seconds: float = 300.0
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_seconds: float = DEFAULT_BATCH_SECONDS
     num_workers: int = 2
     pred_key: str = "pred_text"
     overwrite: bool = False

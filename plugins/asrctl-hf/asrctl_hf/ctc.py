@@ -23,7 +23,7 @@ from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_
 
 DEFAULT_CHUNK_SECONDS = 30.0
 # Windows of a long file in one call: a few on the CPU, whose memory they bound however long the
-# file; on an accelerator, about as much audio as a batch of the default --batch-seconds (300).
+# file; on an accelerator, five minutes of audio a call, about what a default batch holds.
 CPU_WINDOWS_PER_CALL = 4
 ACCELERATOR_SECONDS_PER_CALL = 300.0
 
