@@ -29,7 +29,14 @@ class Transcript:
 
 
 class Transcriber(Protocol):
-    """What a backend's `load` returns."""
+    """What a backend's `load` returns.
+
+    It may also have `prepare(audio) -> object`: CPU work per item (a model's features) that the
+    engine runs where it decodes audio, in the decoding workers, so that it overlaps with the model;
+    `transcribe` is then given what `prepare` returned in place of the item's array (and arrays
+    still where no worker ran it: Ray's model workers, the Python API). Workers get the method by
+    fork from the process the model loaded in: it must not touch the accelerator.
+    """
 
     def transcribe(self, batch: list[np.ndarray], **settings: list[Any]) -> list[Transcript]:
         """Transcribe mono float32 arrays at SAMPLE_RATE; one Transcript per array, in the same order.

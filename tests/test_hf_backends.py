@@ -325,3 +325,13 @@ def test_whisper_detecting_languages_runs_the_encoder_no_more_than_without(tiny_
         runs[detect], texts[detect] = len(encodings), [r.text for r in results]
         assert all(r.language_probability is not None for r in results) is detect
     assert runs[True] == runs[False] and texts[True] == texts[False]
+
+
+def test_whisper_features_made_by_the_workers_transcribe_as_audio_does(tiny_whisper):
+    transcriber = load("hf-whisper", tiny_whisper)
+    batch = [noise(1.0), noise(2.5, seed=1), noise(7.0, seed=2), noise(40.0, seed=3)]  # the last is long-form
+    prepared = [transcriber.prepare(audio) for audio in batch]
+    assert isinstance(prepared[-1], np.ndarray) and not isinstance(prepared[0], np.ndarray)
+    plain, ready = transcriber.transcribe(batch, language=["en"] * 4), transcriber.transcribe(prepared,
+                                                                                              language=["en"] * 4)
+    assert [t.text for t in ready] == [t.text for t in plain]

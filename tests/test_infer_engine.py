@@ -324,3 +324,38 @@ def test_batch_seconds_count_a_padding_backends_short_rows_as_its_window():
     for pads, sizes in ((False, [1, 6]), (True, [1, 2, 2, 2])):
         spec = BackendSpec(name="b", load=lambda *a, **k: None, window=30.0, pads_to_window=pads)
         assert [len(batch) for batch in plan_batches(job, spec, items)] == sizes, pads
+
+
+PREPARING = """
+import os
+from asrctl import BackendSpec, Transcript, hookimpl
+
+class Preparing:
+    def prepare(self, audio):  # stands for a model's features: where was it computed?
+        if len(audio) == 16000 * 7:
+            raise ValueError("cannot prepare seven seconds")
+        return {"pid": os.getpid(), "samples": len(audio)}
+
+    def transcribe(self, batch):
+        return [Transcript(text=f"{'worker' if item['pid'] != os.getpid() else 'here'} {item['samples']}")
+                for item in batch]
+
+@hookimpl
+def register_backends(register):
+    register(BackendSpec(name="preparing", load=lambda model, **options: Preparing()))
+"""
+
+
+@pytest.mark.parametrize(("workers", "where"), [("1", "worker"), ("0", "here")])
+def test_a_models_per_item_step_runs_where_the_audio_is_decoded(tmp_path, workers, where):
+    """Transcriber.prepare (a model's features) runs in the decoding workers, beside the model rather
+    than in its way; one it fails on fails its own row."""
+    site = make_plugin_dist(tmp_path / "site", "asrctl-preparing", PREPARING)
+    manifest, _ = make_manifest(tmp_path, [1.0, 7.0, 2.0])
+    out = tmp_path / "out.jsonl"
+    result = run_cli("infer", str(manifest), "-b", "preparing", "-m", "none", "-o", str(out), "--device", "cpu",
+                     "--num-workers", workers, pythonpath=site)
+    assert result.returncode == 3, result.stderr
+    rows = read_jsonl(out)
+    assert [r["pred_text"] for r in rows] == [f"{where} 16000", None, f"{where} 32000"]
+    assert "preparing it for the model failed (ValueError: cannot prepare seven seconds)" in rows[1]["error"]

@@ -8,7 +8,9 @@ costs only itself.
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from asrctl.infer.segmentation import Segmentation, Span, find_segments, load_se
 from asrctl.progress import stderr
 from asrctl.specs import BackendSpec, Transcriber
 
-Decoded = tuple[WorkItem, "np.ndarray | None", "str | None"]
+Decoded = tuple[WorkItem, Any, "str | None"]  # the item, its audio (or what `prepare` made of it), or why not
 
 
 def load_model(job: InferJob, spec: BackendSpec) -> Transcriber:
@@ -40,8 +42,9 @@ def plan_batches(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> lis
     return duration_batches([max(item.duration, floor) for item in items], job.batch_size, job.batch_seconds)
 
 
-def decode(item: WorkItem) -> Decoded:
-    """The item's audio at 16 kHz mono, or the reason it cannot be read."""
+def decode(item: WorkItem, prepare: Callable[[np.ndarray], Any] | None = None) -> Decoded:
+    """The item's audio at 16 kHz mono, made ready for the model by `prepare` where given, or the
+    reason it cannot be read."""
     try:
         audio = load_audio(item.audio_path, offset=item.offset or 0.0,
                            duration=item.duration if item.offset is not None else None, channel=item.channel)
@@ -49,7 +52,21 @@ def decode(item: WorkItem) -> Decoded:
         return item, None, str(exc)
     if audio.size == 0:
         return item, None, f"{item.audio_path}: audio is empty"
+    if prepare is not None:
+        try:
+            return item, prepare(audio), None
+        except Exception as exc:  # the model's preparation failing on this audio costs this row only
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            return item, None, f"{item.audio_path}: preparing it for the model failed ({reason})"
     return item, audio, None
+
+
+def preparation(model: Transcriber, workers: int) -> Callable[[np.ndarray], Any] | None:
+    """The model's per-item CPU step (Transcriber.prepare) for the decoding workers, where they start
+    by fork and so share the loaded model; a spawned worker would be sent a pickled model instead."""
+    prepare = getattr(model, "prepare", None)
+    forked = workers == 0 or multiprocessing.get_start_method(allow_none=False) == "fork"
+    return prepare if callable(prepare) and forked else None
 
 
 def find_speech(job: InferJob, spec: BackendSpec, item: WorkItem) -> tuple[WorkItem, list[Span] | str]:

@@ -10,8 +10,9 @@ import ctypes
 import importlib
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from asrctl import interrupts
 from asrctl.errors import AsrctlError
@@ -22,6 +23,7 @@ from asrctl.infer.steps import (
     decode,
     load_model,
     plan_batches,
+    preparation,
     speech_segments,
     transcribe_batch,
     worker_died,
@@ -32,14 +34,15 @@ from asrctl.specs import BackendSpec
 class AudioDataset:
     """Map-style dataset (torch only needs __getitem__/__len__): decoded audio or the reason it failed."""
 
-    def __init__(self, items: Sequence[WorkItem]) -> None:
+    def __init__(self, items: Sequence[WorkItem], prepare: Callable[[Any], Any] | None = None) -> None:
         self.items = items
+        self.prepare = prepare  # the model's per-item step, run here in the worker (steps.preparation)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, position: int) -> Decoded:
-        return decode(self.items[position])
+        return decode(self.items[position], self.prepare)
 
 
 def init_worker(_worker_id: int) -> None:
@@ -90,8 +93,9 @@ def run(job: InferJob, spec: BackendSpec, items: list[WorkItem]) -> Iterator[lis
     _import_torch()  # before the backend imports it, for Ctrl-C
     model = load_model(job, spec)
     batches = plan_batches(job, spec, items)
+    dataset = AudioDataset(items, preparation(model, job.num_workers))
     with _watching_workers():
-        for batch in _worker_results(AudioDataset(items), batches, job.num_workers):
+        for batch in _worker_results(dataset, batches, job.num_workers):
             yield transcribe_batch(model, batch, spec)
 
 

@@ -6,7 +6,8 @@ Two ways through the model, both faster-whisper's own decoding:
 - batched: the utterances of up to 30 s in a batch are encoded together and decoded in one
   CTranslate2 `generate()` call, built as faster-whisper's BatchedInferencePipeline builds its
   batches (which hold the 30 s chunks of one recording; here they hold several recordings).
-  Text and language only; it matches the first way's text on the speech fixtures.
+  Text and language only; it matches the first way's text on the speech fixtures. Short items'
+  features are made where their audio is decoded (`prepare`, in the engine's workers).
 On CPU, batching short rows gains little over one at a time (CTranslate2 already spreads one item
 over the cores; docs/benchmarks.md), so it is the default on GPUs only, where batching is what
 fills the device.
@@ -15,7 +16,7 @@ fills the device.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ctranslate2
 import numpy as np
@@ -28,6 +29,14 @@ from asrctl import AsrctlError, Transcript
 TASKS = ("transcribe", "translate")
 OPENAI_VOCAB = 51864  # the English-only Whispers' vocabulary; the multilingual ones have one or more tokens beyond
 TIMESTAMPS = ("segment", "word")
+
+
+class Window(NamedTuple):
+    """A short item's features over Whisper's window for batched decoding, made where its audio is
+    decoded (the engine's workers), and the item's length."""
+
+    features: np.ndarray
+    samples: int
 
 
 class FasterWhisperTranscriber:
@@ -47,14 +56,23 @@ class FasterWhisperTranscriber:
         self.batched = batched and timestamps is None and not vad
         self.suppress_tokens = speech_suppressed(self._tokenizer(language or "en"))
 
-    def transcribe(self, batch: list[np.ndarray], language: list[str | None] | None = None) -> list[Transcript]:
+    def prepare(self, audio: np.ndarray) -> Window | np.ndarray:
+        """Batched decoding's features of a short item; what faster-whisper's own path reads (audio
+        of long items, and every item when not batched) stays audio."""
+        if not self.batched or len(audio) > self.model.feature_extractor.n_samples:
+            return audio
+        return Window(window_features(self.model, audio), len(audio))
+
+    def transcribe(self, batch: list[np.ndarray | Window],
+                   language: list[str | None] | None = None) -> list[Transcript]:
         languages = [known_language(self.model, self.name, code) if code else self.language
                      for code in language or [None] * len(batch)]
         window = self.model.feature_extractor.n_samples  # Whisper's 30 s: longer audio needs long-form decoding
-        together = [i for i, audio in enumerate(batch) if self.batched and len(audio) <= window]
+        together = [i for i, item in enumerate(batch)
+                    if isinstance(item, Window) or (self.batched and len(item) <= window)]
         results = dict(zip(together, self._generate([batch[i] for i in together], [languages[i] for i in together])))
-        return [results[i] if i in results else self._transcribe_one(audio, languages[i])
-                for i, audio in enumerate(batch)]
+        return [results[i] if i in results else self._transcribe_one(item, languages[i])
+                for i, item in enumerate(batch)]
 
     def _transcribe_one(self, audio: np.ndarray, language: str | None) -> Transcript:
         detected = None
@@ -75,11 +93,12 @@ class FasterWhisperTranscriber:
                                 for s in segments for w in s.words or []]
         return transcript
 
-    def _generate(self, batch: list[np.ndarray], languages: list[str | None]) -> list[Transcript]:
+    def _generate(self, batch: list[np.ndarray | Window], languages: list[str | None]) -> list[Transcript]:
         if not batch:
             return []
         model = self.model
-        encoded = model.encode(np.stack([window_features(model, audio) for audio in batch]))
+        encoded = model.encode(np.stack([item.features if isinstance(item, Window) else window_features(model, item)
+                                         for item in batch]))
         detected: list[tuple[str, float] | None] = [None] * len(batch)
         if self.multilingual and (self.detect or None in languages):
             detected = self._detect(encoded)

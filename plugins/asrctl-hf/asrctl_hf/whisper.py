@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, BatchFeature
 from transformers.models.whisper.tokenization_whisper import (
     LANGUAGES,
     TO_LANGUAGE_CODE,
@@ -74,6 +74,15 @@ def is_multilingual(config: Any) -> bool:
     return getattr(config, "is_multilingual", hasattr(config, "lang_to_id"))
 
 
+class Features(NamedTuple):
+    """A short item's log-mel features over Whisper's window, as its processor computes them for a
+    batch, and the item's length: what `prepare` makes in the decoding workers."""
+
+    input_features: torch.Tensor
+    attention_mask: torch.Tensor
+    samples: int
+
+
 class WhisperTranscriber:
     sample_rate = SAMPLE_RATE
 
@@ -98,13 +107,22 @@ class WhisperTranscriber:
         self.encoder_forward = encoder.forward
         encoder.forward = self._encode
 
+    def prepare(self, audio: np.ndarray) -> Features | np.ndarray:
+        """A short item's features, computed where its audio is decoded (the engine's workers) rather
+        than beside the model; a long one stays audio, for long-form decoding reads every frame."""
+        if len(audio) > self.short_samples:
+            return audio
+        features = self.processor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True)
+        return Features(features.input_features[0], features.attention_mask[0], len(audio))
+
     @torch.inference_mode()
-    def transcribe(self, batch: list[np.ndarray], language: list[str | None] | None = None) -> list[Transcript]:
+    def transcribe(self, batch: list[np.ndarray | Features],
+                   language: list[str | None] | None = None) -> list[Transcript]:
         languages = [known_language(self.model.generation_config, self.name, code) if code else self.language
                      for code in language or [None] * len(batch)]
         results: list[Transcript | None] = [None] * len(batch)
         for long_form in (False, True):
-            indices = [i for i, audio in enumerate(batch) if (len(audio) > self.short_samples) == long_form]
+            indices = [i for i, item in enumerate(batch) if (samples(item) > self.short_samples) == long_form]
             if indices:
                 generated = self._generate([batch[i] for i in indices], [languages[i] for i in indices], long_form)
                 for i, transcript in zip(indices, generated):
@@ -137,12 +155,24 @@ class WhisperTranscriber:
                 return encoded
         return self.encoder_forward(input_features, **options)
 
-    def _generate(self, batch: list[np.ndarray], languages: list[str | None], long_form: bool) -> list[Transcript]:
-        # Short-form features are padded to 30 s, as Whisper expects; long-form needs every frame.
-        layout = {"truncation": False, "padding": "longest"} if long_form else {}
-        features = self.processor(batch, sampling_rate=SAMPLE_RATE, return_tensors="pt",
-                                  return_attention_mask=True, **layout)
-        features = features.to(self.device, dtype=self.dtype)
+    def _features(self, batch: list[np.ndarray | Features], long_form: bool) -> Any:
+        """The batch's features on the device: stacked where the workers computed them (copied in one
+        transfer from pinned memory on a GPU), else computed here. Short-form features are padded to
+        30 s, as Whisper expects; long-form needs every frame."""
+        if all(isinstance(item, Features) for item in batch):
+            features = BatchFeature({"input_features": torch.stack([item.input_features for item in batch]),
+                                     "attention_mask": torch.stack([item.attention_mask for item in batch])})
+            if self.device.startswith("cuda"):
+                features = BatchFeature({key: value.pin_memory() for key, value in features.items()})
+        else:
+            layout = {"truncation": False, "padding": "longest"} if long_form else {}
+            features = self.processor([audio(item) for item in batch], sampling_rate=SAMPLE_RATE,
+                                      return_tensors="pt", return_attention_mask=True, **layout)
+        return features.to(self.device, dtype=self.dtype, non_blocking=True)
+
+    def _generate(self, batch: list[np.ndarray | Features], languages: list[str | None],
+                  long_form: bool) -> list[Transcript]:
+        features = self._features(batch, long_form)
         detected: list[tuple[str, float] | None] = [None] * len(batch)
         if self.multilingual and (self.detect or None in languages):
             detected = self._detect(features.input_features)
@@ -162,8 +192,8 @@ class WhisperTranscriber:
             )
         self.encoded = None
         texts = self.tokenizer.batch_decode(output["sequences"], skip_special_tokens=True)
-        return [self._transcript(text, segments, len(audio) / SAMPLE_RATE, code, found)
-                for text, segments, audio, code, found in zip(texts, output["segments"], batch, languages, detected)]
+        return [self._transcript(text, segments, samples(item) / SAMPLE_RATE, code, found)
+                for text, segments, item, code, found in zip(texts, output["segments"], batch, languages, detected)]
 
     def _transcript(self, text: str, segments: list[dict], duration: float, language: str | None,
                     detected: tuple[str, float] | None) -> Transcript:
@@ -197,6 +227,16 @@ class WhisperTranscriber:
             end = _seconds(spans[index[-1]][1], duration)
             timed.append({"start": min(_seconds(spans[index[0]][0], duration), end), "end": end, "word": word.strip()})
         return timed
+
+
+def samples(item: np.ndarray | Features) -> int:
+    return item.samples if isinstance(item, Features) else len(item)
+
+
+def audio(item: np.ndarray | Features) -> np.ndarray:
+    if isinstance(item, Features):  # a prepared item meets unprepared ones only by a mistake here
+        raise TypeError("features and audio in one batch")
+    return item
 
 
 def _seconds(value: Any, duration: float) -> float:
