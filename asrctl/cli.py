@@ -7,6 +7,7 @@ import sys
 import click
 
 from asrctl import __version__, interrupts
+from asrctl.commands.config import config_command
 from asrctl.commands.eval import eval_command
 from asrctl.commands.export import export_command
 from asrctl.commands.finetune import finetune_command
@@ -67,11 +68,12 @@ def cli(debug: bool) -> None:
 
     \b
       asrctl manifest ...   build, check and convert audio manifests
-      asrctl infer ...      transcribe a manifest with any backend
+      asrctl infer ...      transcribe audio files, folders or a manifest; text and subtitles out
       asrctl eval ...       WER/CER with normalisation and breakdowns
       asrctl finetune ...   full fine-tuning or LoRA from a recipe
       asrctl export ...     a model into another backend's format (Whisper for faster-whisper)
       asrctl plugins        what is installed
+      asrctl config         the default backend and model (faster-whisper, Whisper base)
       asrctl install ...    add a plugin (pip for this interpreter); uninstall removes one
 
     Exit codes: 0 success, 1 error, 2 usage error, 3 finished but some rows failed,
@@ -80,7 +82,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (infer_command, eval_command, finetune_command, export_command, manifest_group, plugins_command,
-                install_command, uninstall_command):
+                install_command, uninstall_command, config_command):
     cli.add_command(command)
 
 

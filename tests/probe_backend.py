@@ -10,7 +10,9 @@ import json
 # PROBE_SWALLOW_SIGINT=N has Ctrl-C pressed twice during batch N while a finalizer runs, which drops
 #   the KeyboardInterrupt of the second;
 # PROBE_MEAN=1 adds the mean magnitude (" mean 0.123456"), which tells spans of a signal apart;
-# PROBE_TIMES=1 gives each utterance one timed segment and word (0 to its length);
+# PROBE_TIMES=1 gives each utterance one timed segment (0 to its length) and its words spread evenly
+#   over it, and declares the timestamps option;
+# PROBE_LOAD_FAIL=1 fails to load the model;
 # PROBE_WINDOW=S declares a window of S seconds (what --segment auto cuts longer rows to).
 PROBE = """
 import os, signal, time
@@ -46,18 +48,23 @@ class Probe:
             if os.environ.get("PROBE_TIMES"):
                 end = round(len(a) / 16000, 2)
                 transcript.segments = [{"start": 0.0, "end": end, "text": text}]
-                transcript.words = [{"start": 0.0, "end": end, "word": text.split()[0]}]
+                words = text.split()
+                ends = [round(end * i / len(words), 3) for i in range(len(words) + 1)]
+                transcript.words = [{"start": ends[i], "end": ends[i + 1], "word": w} for i, w in enumerate(words)]
             out.append(transcript)
         return out
 
 def load(model, *, device, dtype, **options):
+    if os.environ.get("PROBE_LOAD_FAIL"):
+        raise RuntimeError("probe model failed to load")
     return Probe()
 
 @hookimpl
 def register_backends(register):
     window = os.environ.get("PROBE_WINDOW")
     register(BackendSpec(name="probe", load=load, description="reports the audio it gets",
-                         window=float(window) if window else None))
+                         window=float(window) if window else None,
+                         options=frozenset({"timestamps"}) if os.environ.get("PROBE_TIMES") else frozenset()))
 """
 
 

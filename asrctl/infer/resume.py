@@ -147,3 +147,5 @@ class ResumableOutput:
     def close(self) -> None:
         if not self.finished and not self._file.closed:
             self._file.close()
+            if not self.rows:  # nothing finished (the model failed to load): leave no file behind
+                self.partial.unlink(missing_ok=True)

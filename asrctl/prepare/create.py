@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asrctl.data.inputs import AUDIO_EXTENSIONS, find_audio
 from asrctl.data.parallel import ordered_map
 from asrctl.data.paths import AUDIO_KEY, portable_path
 from asrctl.data.probing import probe_or_error
 from asrctl.data.rows import LineError, write_manifest
 from asrctl.errors import AsrctlError, AudioError
 
-DEFAULT_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "opus", "m4a", "aac", "webm", "mp4", "wma", "aiff", "aif", "sph")
 SIDECARS = (".txt", ".lab")
 _HEADER = ({"path", "audio", AUDIO_KEY, "file", "filename"}, {"text", "transcript", "transcription", "sentence"})
 
@@ -96,24 +96,6 @@ def _table_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
                     yield number, line.rstrip("\r\n").split("\t", 1)
 
 
-def find_audio(root: Path, extensions: tuple[str, ...]) -> tuple[list[Path], set[str]]:
-    """Audio files under root (sorted, hidden ones skipped) and the sidecar transcripts beside them."""
-    wanted = {f".{e.lower().lstrip('.')}" for e in extensions}
-    audio: list[Path] = []
-    sidecars: set[str] = set()
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            suffix = os.path.splitext(name)[1].lower()
-            if suffix in wanted:
-                audio.append(Path(folder, name))
-            elif suffix in SIDECARS:
-                sidecars.add(os.path.join(folder, name))
-    return audio, sidecars
-
-
 @dataclass
 class CreateSummary:
     rows: int = 0
@@ -124,7 +106,7 @@ class CreateSummary:
     unused_transcripts: int = 0
 
 
-def create_manifest(audio_dir: Path, output: Path, *, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
+def create_manifest(audio_dir: Path, output: Path, *, extensions: tuple[str, ...] = AUDIO_EXTENSIONS,
                     transcripts: Path | None = None, speaker_from: re.Pattern[str] | None = None,
                     absolute: bool = False, workers: int = 8, on_error: Callable[[Any], None],
                     progress: Callable[[int | None], Any]) -> CreateSummary:
@@ -133,7 +115,7 @@ def create_manifest(audio_dir: Path, output: Path, *, extensions: tuple[str, ...
         raise AsrctlError(f"{audio_dir}: not a folder")
     audio_dir = audio_dir.resolve()
     out_dir = output.resolve().parent
-    files, sidecars = find_audio(audio_dir, extensions)
+    files, sidecars = find_audio(audio_dir, extensions, keep=SIDECARS)
     if not files:
         raise AsrctlError(f"{audio_dir}: no audio files with extensions {', '.join(sorted(set(extensions)))}")
     table = Transcripts.load(transcripts, on_error) if transcripts else None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from asrctl.data.formats.safe_tar import UnsafeMember, extract_member, member_problem
 from asrctl.data.formats.shards import TARRED_MANIFEST, Item, with_durations, write_shards
+from asrctl.data.inputs import AUDIO_EXTENSIONS
 from asrctl.data.parallel import DEFAULT_WORKERS
 from asrctl.data.paths import AUDIO_KEY, resolve_record
 from asrctl.data.rows import ErrorSink, LineError, ManifestReader
@@ -146,7 +147,6 @@ def _samples(tar: tarfile.TarFile, tar_path: Path, target: Path | None, on_error
 
 
 # Member extensions (after the key's first dot) by what they hold, as webdataset's decoders name them.
-AUDIO_EXTENSIONS = frozenset({"flac", "wav", "mp3", "ogg", "opus", "m4a", "aac", "webm", "wma", "sph", "aiff", "aif"})
 TEXT_EXTENSIONS = frozenset({"txt", "text", "transcript"})
 
 
