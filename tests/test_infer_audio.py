@@ -207,3 +207,35 @@ def test_cues_hold_to_the_limits_whatever_the_words(spec, width, count, seconds,
         assert len(cue.lines) <= count or len(cue.lines) == 1
         assert all(len(line) <= width or " " not in line for line in cue.lines)
         previous_end = cue.end
+
+
+@pytest.mark.real_model
+def test_real_subtitles_from_the_default_model_hold_to_the_limits(tmp_path, test_assets):
+    """Whisper base on faster-whisper (the default, its local copy standing in): a folder of speech to
+    every format, cues re-timed from its word times to small limits."""
+    from test_infer_real import corpus_wer
+
+    references = {Path(r["audio_filepath"]).stem: r for r in read_jsonl(SPEECH / "manifest.jsonl")}
+    (tmp_path / "clips").mkdir()
+    for name in ("utt01", "utt02", "long01"):
+        shutil.copy(SPEECH / f"{name}.flac", tmp_path / "clips")
+    limits = CueLimits(line_width=20, line_count=1, cue_seconds=3.0)
+    env = {"ASRCTL_MODEL": str(test_assets / "whisper-base-ct2"), "ASRCTL_BACKEND": "",
+           "ASRCTL_CONFIG": str(tmp_path / "none.yaml")}
+    result = run_cli("infer", "clips", "--output-format", "all", "--output-dir", "out", "--language", "en",
+                     "--max-line-width", "20", "--max-line-count", "1", "--max-cue-seconds", "3", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(tmp_path / "out" / "transcripts.jsonl")
+    assert all(r["pred_words"] for r in rows)  # word times were asked for the subtitles
+    for row in rows:
+        name = Path(row["audio_filepath"]).stem
+        subtitles = list(srt.parse((tmp_path / "out" / f"{name}.srt").read_text()))
+        check_cues(subtitles, sf.info(SPEECH / f"{name}.flac").duration, limits)
+        assert " ".join(c.content for c in subtitles).split() == row["pred_text"].split()
+        assert len(vtt_cues(tmp_path / "out" / f"{name}.vtt")) == len(subtitles)
+    short = [{**references[Path(r["audio_filepath"]).stem], **r} for r in rows if "utt" in r["audio_filepath"]]
+    assert corpus_wer(short, "pred_text") < 0.15
+    # one file, nothing else given: the default model's transcript on stdout
+    one = run_cli("infer", "clips/utt01.flac", "--language", "en", env=env, cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert corpus_wer([{"text": references["utt01"]["text"], "p": one.stdout}], "p") < 0.15
