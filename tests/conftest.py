@@ -24,6 +24,15 @@ def test_assets() -> Path:
 
 
 @pytest.fixture(scope="session")
+def ct2_model(test_assets) -> Path:
+    """Real Whisper base in CTranslate2's layout, for faster-whisper."""
+    model = test_assets / "whisper-base-ct2"
+    if not model.is_dir():
+        pytest.skip(f"{model} missing: build it with ../shared/tools/build-whisper-base")
+    return model
+
+
+@pytest.fixture(scope="session")
 def tiny_ctc(tmp_path_factory) -> Path:
     """A tiny random wav2vec2 CTC checkpoint with a character vocabulary, saved to a folder."""
     from tiny_models import build_tiny_ctc

@@ -56,14 +56,6 @@ def python(tmp_path_factory, test_assets) -> Path:
     return python
 
 
-@pytest.fixture(scope="module")
-def ct2_model(test_assets) -> Path:
-    model = test_assets / "whisper-base-ct2"
-    if not model.is_dir():
-        pytest.skip(f"{model} missing: build it with ../shared/tools/build-whisper-base")
-    return model
-
-
 @pytest.fixture
 def speech(data_dir, tmp_path) -> Path:
     shutil.copytree(data_dir / "speech", tmp_path / "speech")

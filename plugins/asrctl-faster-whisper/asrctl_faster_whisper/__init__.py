@@ -13,7 +13,10 @@ from asrctl import BackendSpec, Transcriber, hookimpl, offline_unless_reachable
 
 
 def load(model: str, **options: Any) -> Transcriber:
-    offline_unless_reachable(model)  # before the hub client reads HF_HUB_OFFLINE
+    from asrctl_faster_whisper import package_index
+
+    if not model.startswith(package_index.PREFIX):  # a package index's model needs no Hub
+        offline_unless_reachable(model)  # before the hub client reads HF_HUB_OFFLINE
     from asrctl_faster_whisper import backend
 
     return backend.load(model, **options)
@@ -24,7 +27,8 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
     register(BackendSpec(
         name="faster-whisper",
         load=load,
-        description="Whisper on CTranslate2 (faster-whisper): int8/float16 compute types, VAD, timestamps, long-form",
+        description="Whisper on CTranslate2 (faster-whisper): int8/float16 compute types, VAD, timestamps, long-form; "
+                    "-m pypi:base takes Whisper base from a package index",
         options=frozenset({"language", "task", "detect_language", "beam_size", "timestamps"}),
         item_settings=frozenset({"language"}),  # a prompt per item, in either way through the model
         window=30.0,  # Whisper's input window

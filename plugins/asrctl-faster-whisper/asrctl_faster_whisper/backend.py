@@ -20,11 +20,14 @@ from typing import Any, NamedTuple
 
 import ctranslate2
 import numpy as np
-from faster_whisper import WhisperModel
+from faster_whisper import WhisperModel, download_model
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
+from huggingface_hub.utils import LocalEntryNotFoundError
 
 from asrctl import AsrctlError, Transcript
+from asrctl.api import offline_advice, stderr, unreachable
+from asrctl_faster_whisper import package_index
 
 TASKS = ("transcribe", "translate")
 OPENAI_VOCAB = 51864  # the English-only Whispers' vocabulary; the multilingual ones have one or more tokens beyond
@@ -181,6 +184,46 @@ def check_compute_type(compute_type: Any, device: str) -> str:
     return compute_type
 
 
+def model_files(model: str) -> str:
+    """What WhisperModel opens for `-m model`: a folder (a local one, or a package index's model in the
+    cache), or a size name or hub id that faster-whisper resolves. Where asrctl found the Hub unreachable,
+    a model a package index has too comes from there unless the Hugging Face cache holds it."""
+    if model.startswith(package_index.PREFIX):
+        return str(package_index.model_folder(model.removeprefix(package_index.PREFIX)))
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return str(folder)
+    if model.startswith((".", "/", "~")):  # a path, not a hub id or size name
+        raise AsrctlError(f"cannot load model {model!r}: no such folder")
+    mirror = package_index.mirrored(model)
+    if mirror and unreachable() and not in_hub_cache(model):
+        source = package_index.SOURCES[mirror]
+        stderr.print(f"{unreachable()}: {source.title} from the package index instead, the same files as "
+                     f"{source.hub}", soft_wrap=True, highlight=False)
+        return str(package_index.model_folder(mirror))
+    return model
+
+
+def in_hub_cache(model: str) -> bool:
+    try:
+        download_model(model, local_files_only=True)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def load_failure(model: str, exc: Exception) -> str:
+    """Why `model` did not load, in one line. For a model the Hub could not give, where asrctl went offline
+    its own advice (faster-whisper's says to set HF_HUB_OFFLINE=0, which asrctl set), and the package index."""
+    if isinstance(exc, LocalEntryNotFoundError):
+        return f"{offline_advice(model) if unreachable() else first_line(exc)}; {package_index.ALTERNATIVE}"
+    return first_line(exc)
+
+
+def first_line(exc: Exception) -> str:
+    return next((line.strip().rstrip(".") for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
 def load(model: str, *, device: str, dtype: str, language: str | None = None, task: str | None = None,
          beam_size: int = 1, timestamps: str | None = None, compute_type: str | None = None,
          vad: bool = False, batched: bool | None = None, detect_language: bool = False) -> FasterWhisperTranscriber:
@@ -194,15 +237,10 @@ def load(model: str, *, device: str, dtype: str, language: str | None = None, ta
             raise AsrctlError(f"-O {name}={value}: expected true or false")
     kind, index = ct2_device(device)
     compute_type = check_compute_type(compute_type or dtype, kind)
-    folder = Path(model).expanduser()
-    if not folder.is_dir() and model.startswith((".", "/", "~")):  # a path, not a hub id or size name
-        raise AsrctlError(f"cannot load model {model!r}: no such folder")
     try:
-        loaded = WhisperModel(str(folder) if folder.is_dir() else model, device=kind, device_index=index,
-                              compute_type=compute_type)
+        loaded = WhisperModel(model_files(model), device=kind, device_index=index, compute_type=compute_type)
     except (OSError, ValueError, RuntimeError) as exc:  # no such folder or hub id, not a CTranslate2 model
-        reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise AsrctlError(f"cannot load model {model!r} with faster-whisper: {reason}") from exc
+        raise AsrctlError(f"cannot load model {model!r} with faster-whisper: {load_failure(model, exc)}") from exc
     if language is not None:
         known_language(loaded, model, language)
     if task == "translate" and not multilingual(loaded):
