@@ -28,6 +28,7 @@ from asrctl.train.augment import Augmentation, augmentation
 from asrctl.train.averaging import average_weights
 from asrctl.train.data import read_training_rows, training_rows
 from asrctl.train.launch import in_torchrun, is_main_process
+from asrctl.train.memory import warn_cpu_training
 from asrctl.train.recipes import check_keys, earlier_run, sources_label, train_sources
 from asrctl.train.summary import baseline_wer, mix_reports, peak_memory, training_summary, write_training_summary
 
@@ -40,7 +41,8 @@ GROUPS = {
                                     "augmentation", "Augmentation"],
     "training jobs": ["is_main_process", "in_torchrun", "check_keys", "earlier_run", "training_progress",
                       "training_status", "peak_memory", "training_summary", "write_training_summary", "between_batches",
-                      "stop_requested", "STOP_CHECK_STEPS", "baseline_wer", "average_weights"],
+                      "stop_requested", "STOP_CHECK_STEPS", "baseline_wer", "average_weights",
+                      "warn_cpu_training"],
     "output": ["stderr", "print_summary"],
     "text and WER": ["get_normalizer", "edit_counts", "totals"],
     "model hubs": ["offline_advice", "unreachable"],

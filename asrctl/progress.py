@@ -147,7 +147,7 @@ def print_summary(title: str, pairs: list[tuple[str, str]], errors: list[str], q
     if not quiet:
         table = Table(title=title, show_header=False)
         table.add_column(style="bold")
-        table.add_column(justify="right")
+        table.add_column(justify="right", overflow="fold")  # a long path wraps, never loses its end
         for key, value in pairs:
             table.add_row(key, value)
         stderr.print(table)

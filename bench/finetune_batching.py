@@ -81,7 +81,8 @@ def fixed_batches(trainer: str, durations: list[float], size: int, seed: int) ->
 
 
 def finetune(*args: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", "asrctl", "finetune", "-q", *args], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "asrctl", "finetune", "-q", "--json", *args],
+                            capture_output=True, text=True)
     if result.returncode:
         raise SystemExit(f"asrctl finetune failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout)

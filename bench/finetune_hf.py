@@ -87,8 +87,8 @@ def write_manifest(rows: list[dict], path: Path) -> Path:
 
 
 def finetune(model: str, train: Path, out: Path, extra: list[str]) -> dict:
-    summary = json.loads(run("finetune", "-q", "-b", "hf-whisper", "-m", model, "--train", str(train), "-o", str(out),
-                             "--set", "data.language=en", *extra))
+    summary = json.loads(run("finetune", "-q", "--json", "-b", "hf-whisper", "-m", model, "--train", str(train),
+                             "-o", str(out), "--set", "data.language=en", *extra))
     history = json.loads((out / "trainer_state.json").read_text())["log_history"][-1]
     checkpoint = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     saved = out / ("adapter_model.safetensors" if summary["method"] == "lora" else "model.safetensors")

@@ -80,8 +80,9 @@ def taught_whisper(tmp_path_factory):
     manifests["short"].write_text("".join(json.dumps(r) + "\n" for r in rows if r["duration"] < 4))
     manifests["all"].write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = folder / "out"
-    result = run_cli("finetune", "--quiet", "-b", "hf-whisper", "-m", str(build_learning_whisper(folder / "base")),
-                     "--train", str(manifests["all"]), "--val", str(manifests["short"]), "-o", str(out),
+    result = run_cli("finetune", "--quiet", "--json", "-b", "hf-whisper", "-m",
+                     str(build_learning_whisper(folder / "base")), "--train", str(manifests["all"]),
+                     "--val", str(manifests["short"]), "-o", str(out),
                      "--learning-rate", "5e-3", "--max-steps", "150", "--batch-size", "7", "--eval-steps", "75",
                      "--set", "training.warmup_steps=10", env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr

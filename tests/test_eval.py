@@ -108,6 +108,69 @@ def test_against_better_system(tmp_path):
     assert c["changed_most"][0]["error_change"] < 0
 
 
+def write_pair(tmp_path, rows):
+    """Manifests A and B from (speaker, duration, ref, hyp_a, hyp_b) rows; hyp_b None leaves the row out of B."""
+    for name, k in (("a", 3), ("b", 4)):
+        with open(tmp_path / f"{name}.jsonl", "w") as f:
+            for i, row in enumerate(rows):
+                if row[k] is not None:
+                    f.write(json.dumps({"audio_filepath": f"{i}.wav", "speaker": row[0], "duration": row[1],
+                                        "text": row[2], "pred_text": row[k]}) + "\n")
+    return str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")
+
+
+def test_against_by_group(tmp_path):
+    a, b = write_pair(tmp_path, [
+        ("x", 1.0, "red green blue black", "red green blue block", "red green blue black"),  # A: 1 sub in 4
+        ("y", 6.0, "cat dog", "cat dog", "cat"),  # B: 1 deletion in 2
+        ("y", 7.0, "sun moon star", "sun moon star", "sun moon star"),
+        ("y", 2.0, "tree", "", None),  # only in A: in A's breakdown, not in the comparison
+    ])
+    result = run_cli("eval", a, "--against", b, "--by", "speaker", "--by", "duration:5", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert {g["group"]: g["rows"] for g in summary["by"]["speaker"]} == {"x": 1, "y": 3}
+    by = summary["comparison"]["by"]
+    x, y = by["speaker"]
+    assert (x["group"], x["rows"], x["reference"], x["wer_a"], x["wer_b"], x["difference"]) == ("x", 1, 4, 25, 0, -25)
+    assert (y["group"], y["rows"], y["reference"], y["wer_a"], y["wer_b"], y["difference"]) == ("y", 2, 5, 0, 20, 20)
+    assert "ci" not in x and "b_better_share" not in y  # too few rows for an interval
+    assert [{k: v for k, v in g.items() if k != "group"} for g in by["duration:5"]] == [
+        {k: v for k, v in g.items() if k != "group"} for g in (x, y)]
+    assert [g["group"] for g in by["duration:5"]] == ["0-5s", "5-10s"]
+
+    # CER: "black" -> "block" is 1 character of 20 (spaces count); "cat dog" -> "cat" deletes 4 of 20
+    cer = json.loads(run_cli("eval", a, "--against", b, "--by", "speaker", "--no-wer", "--cer", "--json").stdout)
+    x, y = cer["comparison"]["by"]["speaker"]
+    assert (x["reference"], x["cer_a"], x["cer_b"], y["reference"], y["cer_a"], y["cer_b"]) == (20, 5, 0, 20, 0, 20)
+
+    report = tmp_path / "report.html"
+    shown = run_cli("eval", a, "--against", b, "--by", "speaker", "--report", str(report), env={"COLUMNS": "200"})
+    rows = [line.split("│")[1:-1] for line in shown.stdout.splitlines() if line.startswith("│ ")]
+    assert [cell.strip() for cell in rows[-2]] == ["x", "1", "4", "25.00", "0.00", "-25.00", "–", "–"]
+    assert [cell.strip() for cell in rows[-1]] == ["y", "2", "5", "0.00", "20.00", "+20.00", "–", "–"]
+    page = report.read_text()
+    assert "B against A by speaker" in page and '<td class="n">-25.00</td>' in page and "+20.00" in page
+
+
+def test_against_by_group_intervals(tmp_path):
+    from asrctl.score.evaluate import MIN_INTERVAL_ROWS
+
+    many, few = MIN_INTERVAL_ROWS + 2, MIN_INTERVAL_ROWS - 1
+    a, b = write_pair(tmp_path, [
+        *[("better", 1.0, "red green blue black", "red green blue block", "red green blue black")] * many,
+        *[("same", 1.0, "red green blue black", "red green blue block", "red green blue block")] * many,
+        *[("few", 1.0, "red green blue black", "red green blue block", "red green blue black")] * few,
+    ])
+    summary, _ = eval_json(a, "--against", b, "--by", "speaker")
+    groups = {g["group"]: g for g in summary["comparison"]["by"]["speaker"]}
+    # B is one error in four words better on every "better" row, so on every resample of them
+    assert groups["better"]["ci"] == [-25, -25] and groups["better"]["b_better_share"] == 1
+    assert groups["same"]["ci"] == [0, 0] and groups["same"]["b_better_share"] == 0
+    assert groups["few"]["difference"] == -25 and "ci" not in groups["few"]
+    assert summary["comparison"]["ci"] != [-25, -25]  # the corpus interval mixes the groups
+
+
 def test_breakdown_by_field_and_duration_bins(tmp_path):
     preds = write_preds(tmp_path / "p.jsonl")
     result, _ = eval_json(str(preds), "--by", "speaker", "--by", "duration:3")

@@ -9,15 +9,19 @@ from asrctl.testing import make_plugin_dist, run_cli
 from asrctl.train.recipes import build_recipe, parse_assignment, train_sources
 
 RECORDING_TRAINER = """
-import json, pathlib
+import json, pathlib, time
 from asrctl import Setting, TrainerSpec, hookimpl
+from asrctl.api import training_summary
 
 def train(recipe, *, resume, quiet):
     out = pathlib.Path(recipe["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"recipe": recipe, "resume": resume}
-    (out / "training_summary.json").write_text(json.dumps(summary))
-    return summary
+    (out / "recorded.json").write_text(json.dumps({"recipe": recipe, "resume": resume}))
+    split = {"file": str(recipe["data"]["train"]), "rows": 0, "hours": 0.0, "dropped": 0, "dropped_by_reason": {}}
+    return training_summary(recipe, started=time.perf_counter(), model=out, data={"train": split, "val": None},
+                            vocabulary="the model's", steps=0, epochs=0.0, resumed_from_step=None, best_val_wer=None,
+                            best_checkpoint=None, baseline_val_wer=None, averaged=None, parameters=(0, 1),
+                            processes=1, device=None, merged_model=None)
 
 @hookimpl
 def register_trainers(register):
@@ -50,9 +54,9 @@ def test_flags_and_set_override_the_recipe(tmp_path, site):
                      "--set", "training.learning_rate=3e-5", "--set", "lora.target_modules=[k_proj]",
                      "--max-steps", "7", "--resume", pythonpath=site, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    summary = json.loads((out / "training_summary.json").read_text())
-    recipe = summary["recipe"]
-    assert summary["resume"] is True
+    recorded = json.loads((out / "recorded.json").read_text())
+    recipe = recorded["recipe"]
+    assert recorded["resume"] is True
     assert recipe["method"] == "lora" and recipe["model"] == "base/model"
     assert recipe["lora"] == {"r": 4, "alpha": 16, "target_modules": ["k_proj"]}
     assert recipe["training"] == {"learning_rate": 3e-5, "max_steps": 7}
@@ -168,12 +172,12 @@ def test_declared_settings_are_taken_and_others_refused_before_the_trainer_runs(
     taken = finetune("ok", "--set", "training.temperature=2", "--epochs", "3", "--batch-size", "4",
                      "--num-workers", "0")
     assert taken.returncode == 0, taken.stderr
-    recipe = json.loads((tmp_path / "ok" / "training_summary.json").read_text())["recipe"]
+    recipe = json.loads((tmp_path / "ok" / "recorded.json").read_text())["recipe"]
     assert recipe["training"] == {"temperature": 2, "epochs": 3.0, "batch_size": 4, "num_workers": 0}
     former = finetune("former", "--set", "training.num_train_epochs=2",
                       "--set", "training.per_device_train_batch_size=8")
     assert former.returncode == 0, former.stderr  # recipes written before the neutral names still run
-    recipe = json.loads((tmp_path / "former" / "training_summary.json").read_text())["recipe"]
+    recipe = json.loads((tmp_path / "former" / "recorded.json").read_text())["recipe"]
     assert recipe["training"] == {"epochs": 2, "batch_size": 8}
     for args, line in [
         (("--set", "training.temperatur=1"), "Error: training.temperatur: not a setting of the toy trainer (did you "
@@ -241,7 +245,7 @@ def test_every_flag_of_the_settings_table_sets_its_recipe_key(tmp_path, site):
     assert len(expected) >= 25
     result = run_cli("finetune", *args, pythonpath=site, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    recipe = json.loads((tmp_path / "out" / "training_summary.json").read_text())["recipe"]
+    recipe = json.loads((tmp_path / "out" / "recorded.json").read_text())["recipe"]
     got = {name: recipe[name] if "." not in name else recipe[name.partition(".")[0]][name.partition(".")[2]]
            for name in expected}
     assert got == expected

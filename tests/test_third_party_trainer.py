@@ -46,7 +46,8 @@ def test_a_third_party_trainer_trains_through_finetune_and_its_model_runs_in_inf
     train, rest, rows = data
     out = tmp_path / "model"
     result = run_cli("finetune", "-b", "templates", "-m", "empty", "--train", str(train), "--val", str(train),
-                     "-o", str(out), "--batch-size", "4", "--set", "training.bands=48", "-q", python=venv)
+                     "-o", str(out), "--batch-size", "4", "--set", "training.bands=48", "-q", "--json",
+                     python=venv)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "training_summary.json").read_text())
     jsonschema.validate(summary, json.loads(SUMMARY_SCHEMA.read_text()))
@@ -60,7 +61,7 @@ def test_a_third_party_trainer_trains_through_finetune_and_its_model_runs_in_inf
 
     more = tmp_path / "more"  # fine-tuning the model trained above: its templates and the new ones
     again = run_cli("finetune", "-b", "templates", "-m", str(out), "--train", str(rest), "-o", str(more), "-q",
-                    python=venv)
+                    "--json", python=venv)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["trainable_parameters"] == 48 * len(rows)
 

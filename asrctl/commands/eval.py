@@ -33,7 +33,8 @@ SCORING_NOTE = (
 @click.option("--resamples", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (results are reproducible).")
 @click.option("--against", type=MANIFEST,
-              help="Compare with another system's predictions on the same references (paired bootstrap).")
+              help="Compare with another system's predictions on the same references (paired bootstrap), "
+                   "per group of each --by field too.")
 @click.option("--worst", "worst_n", type=click.IntRange(min=0), default=0, help="Show the N worst utterances, aligned.")
 @click.option("--per-utt", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rows with per-utterance wer/cer (percent) and sub/del/ins/ref_len added.")
@@ -58,7 +59,7 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
     \b
     Examples:
       asrctl eval test.pred.jsonl --cer --by speaker --by duration:5 --ci
-      asrctl eval new.pred.jsonl --against old.pred.jsonl --worst 10
+      asrctl eval new.pred.jsonl --against old.pred.jsonl --by speaker --worst 10
       asrctl eval test.jsonl -b hf-whisper -m openai/whisper-small --report report.html
       asrctl eval test.pred.jsonl --fail-above 12.5          # a gate in CI pipelines
 
@@ -104,7 +105,7 @@ def eval_command(predictions: Path, wer: bool, cer: bool, ref_key: str, normaliz
     result["scoring"] = SCORING_NOTE
     if against:
         other = load_scored(against, ref_key=ref_key, pred_key=pred_key, normalizer=normalizer, metrics=metrics)
-        result["comparison"] = compare(scored, other, metrics[0], resamples=resamples, seed=seed)
+        result["comparison"] = compare(scored, other, metrics[0], by=list(by), resamples=resamples, seed=seed)
     if per_utt:
         from asrctl.data.rows import write_manifest
 
@@ -138,7 +139,8 @@ def _print(result: dict[str, Any], metrics: list[str], scored) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from asrctl.score.report import alignment
+    from asrctl.score.evaluate import GROUP_INTERVAL_NOTE
+    from asrctl.score.report import alignment, comparison_by
 
     console = Console()
     table = Table(title=f"asrctl eval: {result['file']}", show_header=False)
@@ -171,6 +173,16 @@ def _print(result: dict[str, Any], metrics: list[str], scored) -> None:
         console.print(f"[bold]A[/] {c['a']}: {c[f'{m}_a']:.2f}%   [bold]B[/] {c['b']}: {c[f'{m}_b']:.2f}%   "
                       f"B−A {c['difference']:+.2f} (95% CI {c['ci'][0]:+.2f} to {c['ci'][1]:+.2f}), "
                       f"B better in {100 * c['b_better_share']:.0f}% of resamples; {c['matched']} rows matched")
+        for spec, groups in c["by"].items():
+            columns, rows = comparison_by(groups, m)
+            t = Table(title=f"B against A by {spec} ({m.upper()}, rows in both)")
+            for col in columns:
+                t.add_column(col, justify="left" if col == "group" else "right")
+            for row in rows:
+                t.add_row(*(row[col] for col in columns))
+            console.print(t)
+        if c["by"]:
+            console.print(f"[dim]{GROUP_INTERVAL_NOTE}[/]")
         for change in c["changed_most"]:
             console.print(f"  line {change['line_a']} ({change['error_change']:+d} errors) "
                           f"ref: {change['ref']!r}\n    A: {change['hyp_a']!r}\n    B: {change['hyp_b']!r}")

@@ -113,13 +113,17 @@ class FinetuneCommand(click.Command):
               help="Print a recipe's YAML (a starting point for your own), and exit.")
 @apply_options([setting_option(option) for option in FLAGGED])
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT_DIR.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def finetune_command(recipe: str | None, assignments: tuple[str, ...], resume: bool, quiet: bool, **flags: Any) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary (OUTPUT_DIR/training_summary.json) as JSON on stdout, for scripts.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table.")
+def finetune_command(recipe: str | None, assignments: tuple[str, ...], resume: bool, as_json: bool, quiet: bool,
+                     **flags: Any) -> None:
     """Fine-tune a model on your data: all weights (SFT) or LoRA adapters, from flags or a recipe.
 
     Validation WER is measured during training, the best checkpoint by WER is kept, and the
     output folder gets the model (or adapter) in safetensors with its processor, plus
-    training_summary.json. `asrctl infer --model OUTPUT_DIR` works on both.
+    training_summary.json, which a table on stderr sums up at the end (--json prints it on
+    stdout). `asrctl infer --model OUTPUT_DIR` works on both.
 
     Each flag sets a recipe setting, named the same for every trainer (--epochs is
     training.epochs); --set KEY=VALUE sets any other the trainer takes (listed at the end),
@@ -161,12 +165,10 @@ def finetune_command(recipe: str | None, assignments: tuple[str, ...], resume: b
         raise Interrupted(f"interrupted; run the same command with --resume to go on from the last checkpoint in "
                           f"{config['output_dir']}") from None
     if main:
-        from asrctl.train.summary import complete, wer_before_after
+        from asrctl.progress import print_summary
+        from asrctl.train.summary import complete, summary_rows
 
         summary = complete(summary)
-        line = wer_before_after(summary)
-        if line and not quiet:
-            from asrctl.progress import stderr
-
-            stderr.print(line, highlight=False)
-        click.echo(json.dumps(summary, indent=2))
+        print_summary(f"asrctl finetune -> {summary['output_dir']}", summary_rows(summary), [], quiet=quiet)
+        if as_json:
+            click.echo(json.dumps(summary, indent=2))

@@ -22,7 +22,7 @@ import numpy as np
 from asrctl.data.paths import AUDIO_KEY
 from asrctl.data.rows import LineError, ManifestReader, Row
 from asrctl.errors import AsrctlError
-from asrctl.score.metrics import DEL, INS, REF, SUB, bootstrap_ci, edit_counts, paired_bootstrap, totals
+from asrctl.score.metrics import DEL, INS, REF, SUB, bootstrap_ci, edit_counts, error_rate, paired_bootstrap, totals
 from asrctl.score.normalizers import get_normalizer, normalize_many
 
 UNITS = {"wer": "word", "cer": "char"}
@@ -107,14 +107,18 @@ def _natural_order(value: str) -> list[tuple[int, float | str]]:
             for index, part in enumerate(re.split(r"(\d+(?:\.\d+)?)", value)) if part]
 
 
-def breakdown(scored: Scored, field_spec: str, metrics: list[str]) -> list[dict[str, Any]]:
+def _members(values: list[str]) -> dict[str, np.ndarray]:
+    """The positions of each group's rows, groups in natural order."""
     members: dict[str, list[int]] = {}
-    for i, value in enumerate(group_values(scored, field_spec)):
+    for i, value in enumerate(values):
         members.setdefault(value, []).append(i)
+    return {value: np.array(members[value]) for value in sorted(members, key=_natural_order)}
+
+
+def breakdown(scored: Scored, field_spec: str, metrics: list[str]) -> list[dict[str, Any]]:
     hours = np.array([_duration(r) for r in scored.rows]) / 3600
     groups = []
-    for value in sorted(members, key=_natural_order):
-        idx = np.array(members[value])
+    for value, idx in _members(group_values(scored, field_spec)).items():
         entry: dict[str, Any] = {"group": value, "rows": len(idx), "hours": float(hours[idx].sum())}
         for m in metrics:
             entry[m] = summary_of(scored.counts[m][idx])["rate"]
@@ -155,8 +159,31 @@ def per_utterance_records(scored: Scored, metrics: list[str]) -> list[dict[str, 
     return out
 
 
-def compare(a: Scored, b: Scored, metric: str, *, resamples: int, seed: int, changed: int = 10) -> dict[str, Any]:
-    """B against A on the utterances both scored, matched by audio path, offset and duration."""
+# A group's paired bootstrap needs rows to resample: with a handful, every draw repeats the same few
+# rows and the interval comes out narrower than the uncertainty it should show. Ten is a round floor
+# for that, a judgement rather than a derived bound.
+MIN_INTERVAL_ROWS = 10
+GROUP_INTERVAL_NOTE = (f"A group's 95% CI of B − A and the share of samples B is better in come from a paired "
+                       f"bootstrap of its own rows, given for groups of at least {MIN_INTERVAL_ROWS} matched rows.")
+
+
+def _versus(ca: np.ndarray, cb: np.ndarray, metric: str, *, interval: bool, resamples: int,
+            seed: int) -> dict[str, Any]:
+    """B's rate against A's on paired rows of counts, and the paired bootstrap's interval of B − A."""
+    rate_a, rate_b = error_rate(ca), error_rate(cb)
+    entry: dict[str, Any] = {f"{metric}_a": percent(rate_a), f"{metric}_b": percent(rate_b),
+                             "difference": percent(rate_b - rate_a)}
+    if interval:
+        paired = paired_bootstrap(ca, cb, resamples=resamples, seed=seed)
+        entry.update(ci=[percent(x) for x in paired.ci], b_better_share=paired.b_better_share)
+    return entry
+
+
+def compare(a: Scored, b: Scored, metric: str, *, by: list[str], resamples: int, seed: int,
+            changed: int = 10) -> dict[str, Any]:
+    """B against A on the utterances both scored, matched by audio path, offset and duration: over
+    all of them, and per group of each `by` field (A's rows' values) with an interval where the
+    group has MIN_INTERVAL_ROWS rows."""
     index_b = {b.key(i): i for i in range(len(b.rows))}
     pairs = [(i, index_b[a.key(i)]) for i in range(len(a.rows)) if a.key(i) in index_b]
     if not pairs:
@@ -164,20 +191,27 @@ def compare(a: Scored, b: Scored, metric: str, *, resamples: int, seed: int, cha
                           "(rows match by audio_filepath, offset, duration, channel)")
     ia, ib = (np.array(x) for x in zip(*pairs))
     ca, cb = a.counts[metric][ia], b.counts[metric][ib]
-    result = paired_bootstrap(ca, cb, resamples=resamples, seed=seed)
     delta = cb[:, :3].sum(axis=1) - ca[:, :3].sum(axis=1)
     most = sorted(range(len(pairs)), key=lambda k: (-abs(int(delta[k])), k))[:changed]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for spec in by:
+        values = group_values(a, spec)
+        groups[spec] = [
+            {"group": value, "rows": len(idx), "reference": int(ca[idx, REF].sum()),
+             **_versus(ca[idx], cb[idx], metric, interval=len(idx) >= MIN_INTERVAL_ROWS,
+                       resamples=resamples, seed=seed)}
+            for value, idx in _members([values[i] for i in ia]).items()
+        ]
     return {
         "a": str(a.path), "b": str(b.path), "matched": len(pairs),
         "only_in_a": len(a.rows) - len(pairs), "only_in_b": len(b.rows) - len(pairs),
-        f"{metric}_a": percent(result.rate_a), f"{metric}_b": percent(result.rate_b),
-        "difference": percent(result.difference), "ci": [percent(x) for x in result.ci],
-        "b_better_share": result.b_better_share,
+        **_versus(ca, cb, metric, interval=True, resamples=resamples, seed=seed),
         "changed_most": [
             {"line_a": a.rows[ia[k]].line, AUDIO_KEY: a.rows[ia[k]].record[AUDIO_KEY],
              "error_change": int(delta[k]), "ref": a.refs[ia[k]], "hyp_a": a.hyps[ia[k]], "hyp_b": b.hyps[ib[k]]}
             for k in most if delta[k] != 0
         ],
+        "by": groups,
     }
 
 

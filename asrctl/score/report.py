@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from asrctl.data.paths import AUDIO_KEY
+from asrctl.score.evaluate import GROUP_INTERVAL_NOTE
 
 CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #1d2330; }
@@ -25,11 +26,12 @@ def _num(value: Any, column: str = "") -> str:
     return escape(str(value))
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+def _table(rows: list[dict[str, Any]], columns: list[str], right: tuple[str, ...] = ()) -> str:
+    """Numbers, and the columns named in `right` (numbers already formatted), align right."""
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(
-            f'<td class="n">{_num(r.get(c), c)}</td>' if isinstance(r.get(c), (int, float))
+            f'<td class="n">{_num(r.get(c), c)}</td>' if isinstance(r.get(c), (int, float)) or c in right
             else f"<td>{_num(r.get(c, ''))}</td>"
             for c in columns
         ) + "</tr>"
@@ -81,6 +83,21 @@ def alignment(worst: dict[str, Any]) -> str:
 
     aligned = jiwer.process_words(worst["ref"], worst["hyp"])
     return jiwer.visualize_alignment(aligned, show_measures=False).split("\n", 2)[-1].strip("\n")
+
+
+def comparison_by(groups: list[dict[str, Any]], metric: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The columns and formatted rows of a comparison's groups (compare()'s "by"), for the terminal and the report."""
+    unit = "words" if metric == "wer" else "characters"
+    a, b = f"{metric.upper()} A %", f"{metric.upper()} B %"
+    columns = ["group", "rows", unit, a, b, "B − A", "95% CI", "B better"]
+    rows = [
+        {"group": g["group"], "rows": str(g["rows"]), unit: str(g["reference"]),
+         a: f"{g[f'{metric}_a']:.2f}", b: f"{g[f'{metric}_b']:.2f}", "B − A": f"{g['difference']:+.2f}",
+         "95% CI": f"{g['ci'][0]:+.2f} to {g['ci'][1]:+.2f}" if "ci" in g else "–",
+         "B better": f"{100 * g['b_better_share']:.0f}%" if "b_better_share" in g else "–"}
+        for g in groups
+    ]
+    return columns, rows
 
 
 def _svg(width: int, height: int, parts: list[str]) -> str:
@@ -137,5 +154,11 @@ def render(result: dict[str, Any], metrics: list[str], scoring_note: str) -> str
         ], ["system", m]))
         body.append(f"<p>B − A: {c['difference']:+.2f} points (95% CI {c['ci'][0]:+.2f} to {c['ci'][1]:+.2f}); "
                     f"B better in {100 * c['b_better_share']:.0f}% of bootstrap samples.</p>")
+        for spec, groups in c["by"].items():
+            columns, rows = comparison_by(groups, m)
+            body.append(f"<h3>B against A by {escape(spec)}</h3>")
+            body.append(_table(rows, columns, right=tuple(columns[1:])))
+        if c["by"]:
+            body.append(f'<p class="note">{escape(GROUP_INTERVAL_NOTE)}</p>')
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ASR evaluation</title>'
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")

@@ -1,6 +1,6 @@
 """What every trainer writes at the end, training_summary.json, one shape for all (its JSON schema
 is asrctl/train/training_summary.schema.json), and what goes into it: the base model's validation
-WER (kept for --resume), the report of a mix of sources, peak memory, the closing WER line."""
+WER (kept for --resume), the report of a mix of sources, peak memory, the closing table."""
 
 from __future__ import annotations
 
@@ -111,17 +111,49 @@ def baseline_wer(output_dir: str | Path, measure: Callable[[], float], *, write:
 
 
 def wer_before_after(summary: Mapping[str, Any]) -> str | None:
-    """"val WER 24.1% → 9.8%" (the base model's, the best checkpoint's), with the average of the last
-    N beside it: the line `asrctl finetune` ends with; None without a validation WER."""
+    """"24.1% → 9.8% (best checkpoint)" (the base model's validation WER, the best checkpoint's), with
+    the average of the last N beside it; None without a validation WER."""
     best, averaged = summary.get("best_val_wer"), summary.get("averaged") or {}
     if best is None:
         return None
     baseline = summary.get("baseline_val_wer")
-    line = f"val WER {baseline:.1f}% → " if baseline is not None else "val WER "
+    line = f"{baseline:.1f}% → " if baseline is not None else ""
     line += f"{best:.1f}% (best checkpoint)"
     if averaged.get("val_wer") is not None:
         line += f", {averaged['val_wer']:.1f}% (average of the last {len(averaged['checkpoints'])}, the output model)"
     return line
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The table `asrctl finetune` ends with: what was trained, on what and how long, what it gained,
+    and where the output and the whole summary are."""
+    trainable, total = summary["trainable_parameters"], summary["parameters"]
+    method = "LoRA" if summary["method"] == "lora" else "full (SFT)"
+    steps = f"{summary['steps']} ({summary['epochs']:g} epochs)"
+    if summary["resumed_from_step"]:
+        steps += f", resumed from step {summary['resumed_from_step']}"
+    rows = [("model", f"{summary['base_model']} ({summary['backend']})"),
+            ("method", f"{method}: {trainable:,} of {total:,} parameters trained"),
+            ("steps", steps)]
+    for name in ("train", "val"):
+        split = summary["data"][name]
+        if split:
+            dropped = f", {split['dropped']} dropped" if split["dropped"] else ""
+            rows.append((f"{name} rows", f"{split['rows']} ({split['hours']:.2f} h){dropped}"))
+    wers = wer_before_after(summary)
+    if wers:
+        rows.append(("val WER", wers))
+    averaged = summary.get("averaged")
+    if averaged:
+        rows.append(("averaged", f"the last {len(averaged['checkpoints'])} checkpoints, into the output model"))
+    if summary["best_checkpoint"]:
+        rows.append(("best checkpoint", summary["best_checkpoint"]))
+    rows += [("output model", summary["model"]),
+             *([("merged model", summary["merged_model"])] if summary.get("merged_model") else []),
+             ("wall seconds", f"{summary['wall_seconds']:.1f}"),
+             ("peak memory", f"{summary['peak_memory_mb']:,.0f} MiB ({summary['peak_memory_kind']})"),
+             ("summary", str(Path(summary["output_dir"]) / SUMMARY_FILE))]
+    return rows
 
 
 def peak_memory(device: Any = None) -> dict[str, Any]:

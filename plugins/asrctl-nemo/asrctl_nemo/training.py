@@ -44,6 +44,7 @@ from asrctl.api import (
     train_sources,
     training_rows,
     training_summary,
+    warn_cpu_training,
     write_training_summary,
 )
 from asrctl_nemo import kinds, lora
@@ -95,10 +96,11 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
                                           own_batches=bool(batches))
     if unknown and is_main_process():
         stderr.print(f"warning: {unknown}", style="yellow", soft_wrap=True)
-    with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
-        baseline = fit(trainer, asr, callbacks, settings, out, resume=resume, validate="val" in manifests)
     trainable = sum(p.numel() for p in asr.parameters() if p.requires_grad)  # before --merge folds the adapters away
     total = sum(p.numel() for p in asr.parameters())
+    warn_cpu_training(trainer.strategy.root_device, (trainable, total))
+    with quiet_nemo(verbose, streams=False):  # the progress bar shows, NeMo's and Lightning's logs do not
+        baseline = fit(trainer, asr, callbacks, settings, out, resume=resume, validate="val" in manifests)
     with quiet_nemo(verbose):
         best, averaged, merged = save_outputs(trainer, asr, callbacks, recipe, lora_settings, out,
                                               validate="val" in manifests)

@@ -31,6 +31,7 @@ from asrctl.api import (
     sources_label,
     train_sources,
     training_summary,
+    warn_cpu_training,
     write_training_summary,
 )
 from asrctl_hf.common import missing_folder, quiet_transformers
@@ -84,6 +85,7 @@ def train(recipe: dict[str, Any], *, resume: bool, quiet: bool) -> dict[str, Any
         progress = None if quiet else RichProgress()
         trainer = make_trainer(task, model, recipe, train_splits, [weight for _, weight in sources], val_split,
                                progress)
+        warn_cpu_training(trainer.args.device, (trainable, total))
         baseline = None
         # the weights are the base model's until train()
         if val_split and recipe["training"].get("baseline") is not False:
