@@ -15,7 +15,7 @@ import click
 
 from asrctl.errors import AsrctlError
 
-# On a CPU, faster-whisper is the fast Whisper (16x hf-whisper with timestamps, docs/benchmarks.md);
+# On a CPU, faster-whisper is the fast Whisper (docs/benchmarks.md, "Subtitles on a CPU");
 # "base" loads from the Hugging Face Hub, or from the package index where the Hub cannot be reached.
 BUILT_IN = {"backend": "faster-whisper", "model": "base"}
 KEYS = tuple(BUILT_IN)
