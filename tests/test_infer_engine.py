@@ -144,7 +144,7 @@ def test_backend_options_are_listed_by_asrctl_plugins(toy_site):
     rows = {row["name"]: row for row in json.loads(run_cli("plugins", "--json", pythonpath=toy_site).stdout)}
     options = {"flavour": "a word", "rounds": "a count", "loud": "on or off"}
     assert rows["asrctl-toy"]["backend_options"] == {"toy": options}
-    table = run_cli("plugins", pythonpath=toy_site).stdout
+    table = run_cli("plugins", pythonpath=toy_site, env={"COLUMNS": "250"}).stdout  # no cell wraps
     assert "toy -O: flavour, rounds, loud" in table and re.search(r"\n +rounds +a count", table)
 
 

@@ -135,7 +135,7 @@ class ResumableOutput:
         except OSError as exc:
             raise AsrctlError(f"{self.output}: cannot write ({exc.strerror}); every row is saved in {self.partial}: "
                               "make room and run the same command again") from None
-        self.partial.unlink()
+        self.partial.unlink(missing_ok=True)  # close() removed it if there were no rows
 
     def errors(self, pred_key: str) -> Iterator[tuple[int, str]]:
         """(index, reason) of every finished row that has no prediction, in input order."""
