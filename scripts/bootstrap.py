@@ -18,9 +18,11 @@ import hashlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {
@@ -75,10 +77,22 @@ def install_torch() -> None:
     if has_nvidia_gpu() or platform.system() == "Darwin":  # macOS wheels are CPU/MPS builds already
         run(*pip, "torch")
         return
-    say("installing the CPU build of PyTorch")
-    if subprocess.run([*pip, "torch", "--index-url", CPU_TORCH_INDEX], cwd=ROOT).returncode:
-        say(f"{CPU_TORCH_INDEX} cannot be reached: PyTorch from the configured package index instead")
-        run(*pip, "torch")
+    if reachable(CPU_TORCH_INDEX):
+        say("installing the CPU build of PyTorch")
+        if subprocess.run([*pip, "torch", "--index-url", CPU_TORCH_INDEX], cwd=ROOT).returncode == 0:
+            return
+    say(f"{CPU_TORCH_INDEX} does not answer: PyTorch from the configured package index instead")
+    run(*pip, "torch")
+
+
+def reachable(url: str) -> bool:
+    """Whether a connection to the URL's host opens within 3 s (pip would retry for minutes)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
 
 
 def stamp(mode: str) -> dict[str, str]:
