@@ -15,6 +15,7 @@ from asrctl.commands.infer import infer_command
 from asrctl.commands.install import install_command, uninstall_command
 from asrctl.commands.manifest import manifest_group
 from asrctl.commands.plugins import plugins_command
+from asrctl.commands.serve import serve_command
 from asrctl.errors import AsrctlError
 
 
@@ -72,6 +73,7 @@ def cli(debug: bool) -> None:
       asrctl eval ...       WER/CER with normalisation and breakdowns
       asrctl finetune ...   full fine-tuning or LoRA from a recipe
       asrctl export ...     a model into another backend's format (Whisper for faster-whisper)
+      asrctl serve          a model behind the OpenAI transcription API, requests batched together
       asrctl plugins        what is installed
       asrctl config         the default backend and model (faster-whisper, Whisper base)
       asrctl install ...    add a plugin (pip for this interpreter); uninstall removes one
@@ -82,7 +84,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (infer_command, eval_command, finetune_command, export_command, manifest_group, plugins_command,
-                install_command, uninstall_command, config_command):
+                install_command, uninstall_command, config_command, serve_command):
     cli.add_command(command)
 
 

@@ -13,7 +13,7 @@ backend's own (language, task, beam_size, timestamps, ... and its -O options by 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from os import PathLike
 from pathlib import Path
@@ -62,6 +62,20 @@ class Model:
         self._prepare = prepare if callable(prepare) else None
         self._batcher = Batcher(self._model, spec, batch_size=batch_size, batch_seconds=batch_seconds,
                                 wait_seconds=wait_seconds)
+
+    @property
+    def item_settings(self) -> frozenset[str]:
+        """The settings an input may have of its own (language=...), as this model takes them."""
+        return frozenset(getattr(self._model, "item_settings", self.spec.item_settings))
+
+    @property
+    def queued(self) -> int:
+        """Inputs waiting for a batch."""
+        return self._batcher.queued
+
+    def on_batch(self, callback: Callable[[int, float], None]) -> None:
+        """Call `callback(items, padded_seconds)` after each batch (for metrics)."""
+        self._batcher.on_batch = callback
 
     @property
     def stats(self) -> BatchStats:

@@ -32,14 +32,15 @@ def write_transcript(record: dict[str, Any], stem: Path, formats: Iterable[str],
         path = stem.with_name(f"{stem.name}.{name}")
         try:
             with AtomicWriter(path) as f:
-                f.write(_render(name, record, limits, pred_key))
+                f.write(render(name, record, limits, pred_key))
         except OSError as exc:
             raise AsrctlError(f"{path}: cannot write ({exc.strerror})") from None
         written.append(path)
     return written
 
 
-def _render(name: str, record: dict[str, Any], limits: CueLimits, pred_key: str) -> str:
+def render(name: str, record: dict[str, Any], limits: CueLimits, pred_key: str = "pred_text") -> str:
+    """The row's transcript as the text of a file of format `name`."""
     if name == "txt":
         return str(record.get(pred_key) or "") + "\n"
     if name == "json":

@@ -1,0 +1,174 @@
+"""`asrctl serve` through real clients: a server on 127.0.0.1 (the probe backend, whose transcript
+names the audio it got), called with the official `openai` package and with httpx; every response
+format, the limits and their statuses, the API key, concurrent requests batched together, and a
+SIGTERM with requests in flight."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import soundfile as sf
+import srt
+import webvtt
+
+from asrctl.testing import default_sigint
+
+SPEECH = Path(__file__).parent / "data" / "speech"
+FILES = [SPEECH / f"utt0{i}.flac" for i in range(1, 9)]
+
+
+def probe_text(path: Path) -> str:
+    audio, _ = sf.read(path, dtype="float32")
+    return f"{len(audio)} samples peak {float(abs(audio).max()):.2f}"
+
+
+class Server:
+    def __init__(self, probe_site: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "asrctl", "serve", "-b", "probe", "-m", "none", "--port", str(self.port),
+             "--device", "cpu", *args],
+            env={**os.environ, "PYTHONPATH": str(probe_site), "PROBE_TIMES": "1", **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert self.process.poll() is None and time.monotonic() < deadline, self.process.communicate()[1]
+            time.sleep(0.2)
+
+    def client(self, key: str = "unused") -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0)
+
+    def metric(self, name: str) -> float:
+        lines = httpx.get(f"{self.url}/metrics").text.splitlines()
+        return sum(float(line.split()[-1]) for line in lines if line.startswith(name + " ") or
+                   line.startswith(name + "{"))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def server(probe_site):
+    running = Server(probe_site, "--timestamps", "word", "--wait-ms", "300", env={"PROBE_SLEEP": "0.2"})
+    yield running
+    running.stop()
+
+
+def transcribe(client, path: Path, **fields):
+    with open(path, "rb") as f:
+        return client.audio.transcriptions.create(model="none", file=f, **fields)
+
+
+def test_every_response_format(server):
+    client = server.client()
+    expected = probe_text(FILES[0])
+    assert transcribe(client, FILES[0]).text == expected
+    assert transcribe(client, FILES[0], response_format="text").strip() == expected
+    seconds = sf.info(FILES[0]).duration
+    cues = list(srt.parse(transcribe(client, FILES[0], response_format="srt")))
+    assert " ".join(c.content.replace("\n", " ") for c in cues) == expected
+    assert all(0 <= c.start.total_seconds() <= c.end.total_seconds() <= seconds + 1e-3 for c in cues)
+    vtt = webvtt.from_string(transcribe(client, FILES[0], response_format="vtt"))
+    assert " ".join(c.text.replace("\n", " ") for c in vtt) == expected
+    verbose = transcribe(client, FILES[0], response_format="verbose_json", timestamp_granularities=["word", "segment"])
+    assert verbose.text == expected and verbose.duration == pytest.approx(seconds)
+    assert [w.word for w in verbose.words] == expected.split()
+    assert verbose.words[-1].end == pytest.approx(seconds, abs=0.01)
+    assert [s.text for s in verbose.segments] == [expected]
+    assert server.client().models.list().data[0].id == "none"
+
+
+def test_bad_requests_get_their_status_and_one_line(server, tmp_path):
+    client = server.client()
+    with pytest.raises(openai.BadRequestError, match="response_format 'xml': expected one of json"):
+        transcribe(client, FILES[0], response_format="xml")
+    (tmp_path / "noise.wav").write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(openai.BadRequestError, match="noise.wav: cannot"):
+        transcribe(client, tmp_path / "noise.wav")
+    with pytest.raises(openai.BadRequestError, match="backend probe does not translate"):
+        with open(FILES[0], "rb") as f:
+            client.audio.translations.create(model="none", file=f)
+    response = httpx.post(f"{server.url}/v1/audio/transcriptions", data={"model": "none"})
+    assert response.status_code == 400 and response.json()["error"]["param"] == "file"
+
+
+def test_thirty_two_concurrent_requests_are_answered_rightly_in_fewer_batches(server):
+    client = server.client()
+    batches = server.metric("asrctl_batch_size_count")
+    paths = [FILES[i % 8] for i in range(32)]
+    with ThreadPoolExecutor(32) as pool:
+        texts = list(pool.map(lambda p: transcribe(client, p).text, paths))
+    assert texts == [probe_text(p) for p in paths]
+    ran = server.metric("asrctl_batch_size_count") - batches
+    assert ran < 32 and server.metric("asrctl_batch_size_sum") >= 32
+    assert ran <= 8, f"{ran} batches for 32 requests"
+
+
+@pytest.fixture(scope="module")
+def guarded(probe_site):
+    running = Server(probe_site, "--api-key", "sesame", "--max-upload-mb", "0.5", "--max-audio-seconds", "4")
+    yield running
+    running.stop()
+
+
+def test_the_key_and_the_limits(guarded):
+    assert transcribe(guarded.client("sesame"), FILES[0]).text == probe_text(FILES[0])
+    for key in ("wrong", ""):
+        with pytest.raises(openai.AuthenticationError):
+            transcribe(guarded.client(key or "none"), FILES[0])
+    assert httpx.get(f"{guarded.url}/health").status_code == 200  # open without the key
+    with pytest.raises(openai.APIStatusError, match="over the server's limit of 4 s") as longer:
+        transcribe(guarded.client("sesame"), FILES[1])  # 5.2 s
+    assert longer.value.status_code == 413
+    big = SPEECH / "long01.flac"  # 0.66 MB
+    with pytest.raises(openai.APIStatusError, match="over the server's limit of 0.5 MB") as larger:
+        transcribe(guarded.client("sesame"), big)
+    assert larger.value.status_code == 413
+
+    def chunks():  # no Content-Length: the bytes are counted as they come
+        yield b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.flac\"\r\n\r\n"
+        for _ in range(200):
+            yield b"\0" * 4096
+    response = httpx.post(f"{guarded.url}/v1/audio/transcriptions", content=chunks(),
+                          headers={"content-type": "multipart/form-data; boundary=x", "authorization": "Bearer sesame"})
+    assert response.status_code == 413 and "0.5 MB" in response.json()["error"]["message"]
+
+
+def test_sigterm_finishes_the_requests_in_flight(probe_site):
+    running = Server(probe_site, "--wait-ms", "200", env={"PROBE_SLEEP": "1"})
+    client = running.client()
+    results: list = []
+
+    def call(path: Path) -> None:
+        results.append(transcribe(client, path).text)
+
+    threads = [threading.Thread(target=call, args=(FILES[i],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # the requests are in, their batch running
+    running.process.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == sorted(probe_text(FILES[i]) for i in range(4))
+    # uvicorn ends by raising the signal it caught again, once it has shut down cleanly
+    assert running.process.wait(30) in (0, -signal.SIGTERM)
+    assert "Traceback" not in running.process.stderr.read()
