@@ -172,3 +172,55 @@ def test_sigterm_finishes_the_requests_in_flight(probe_site):
     # uvicorn ends by raising the signal it caught again, once it has shut down cleanly
     assert running.process.wait(30) in (0, -signal.SIGTERM)
     assert "Traceback" not in running.process.stderr.read()
+
+
+def test_a_client_that_leaves_has_its_queued_work_dropped(probe_site):
+    running = Server(probe_site, "--batch-size", "1", "--wait-ms", "0", env={"PROBE_SLEEP": "2"})
+    try:
+        first = threading.Thread(target=transcribe, args=(running.client(), FILES[0]))
+        first.start()
+        time.sleep(0.3)  # the first request's batch is running, for two seconds
+        with open(FILES[1], "rb") as f, pytest.raises(httpx.TimeoutException):
+            httpx.post(f"{running.url}/v1/audio/transcriptions", files={"file": f}, timeout=0.5)
+        first.join(30)
+        time.sleep(2.5)  # what the second request queued would have run by now
+        assert running.metric("asrctl_dropped_total") == 1
+        assert running.metric("asrctl_batch_size_sum") == 1  # the first request's item only
+        assert transcribe(running.client(), FILES[2]).text == probe_text(FILES[2])  # still serving
+    finally:
+        running.stop()
+
+
+def post(server: Server, path: Path) -> httpx.Response:
+    with open(path, "rb") as f:
+        return httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": f}, timeout=60)
+
+
+def test_a_failing_item_fails_alone(probe_site):
+    samples = len(sf.read(FILES[1])[0])
+    running = Server(probe_site, "--batch-size", "4", "--wait-ms", "300", env={"PROBE_FAIL_SAMPLES": str(samples)})
+    try:
+        with ThreadPoolExecutor(2) as pool:  # in one batch, which fails for FILES[1]'s sake
+            good, bad = pool.map(lambda p: post(running, p), (FILES[0], FILES[1]))
+        assert good.json()["text"] == probe_text(FILES[0])
+        assert bad.status_code == 500 and "probe failure" in bad.json()["error"]["message"]
+        # one batch held both, and the retry in halves saved the good one
+        assert running.metric("asrctl_batch_size_count") == 1 and running.metric("asrctl_batch_size_sum") == 2
+        assert transcribe(running.client(), FILES[2]).text == probe_text(FILES[2])  # still serving
+    finally:
+        running.stop()
+
+
+def test_a_full_queue_turns_requests_away_with_retry_after(probe_site):
+    running = Server(probe_site, "--max-queue", "1", "--batch-size", "1", "--wait-ms", "0",
+                     env={"PROBE_SLEEP": "1"})
+    try:
+        with ThreadPoolExecutor(4) as pool:  # one runs, one waits, the others find the queue full
+            answers = list(pool.map(lambda p: post(running, p), FILES[:4]))
+        turned_away = [r for r in answers if r.status_code == 503]
+        assert len(turned_away) >= 1 and all(r.headers["retry-after"] == "1" for r in turned_away)
+        assert "busy" in turned_away[0].json()["error"]["message"]
+        assert [r.json()["text"] for r in answers if r.status_code == 200] == \
+               [probe_text(p) for p, r in zip(FILES, answers) if r.status_code == 200]
+    finally:
+        running.stop()

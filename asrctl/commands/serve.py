@@ -32,12 +32,14 @@ from asrctl.specs import INFER_OPTIONS
               help="Larger uploads are refused (413) while they stream in.")
 @click.option("--max-audio-seconds", type=click.FloatRange(min=0, min_open=True), default=10800.0, show_default=True,
               help="Longer audio is refused (413).")
+@click.option("--max-queue", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Requests waiting for a batch; past it a request gets 503 with Retry-After.")
 @click.option("--api-key", envvar="ASRCTL_API_KEY", help="Requests to /v1/ need `Authorization: Bearer KEY` "
                                                          "[env: ASRCTL_API_KEY]; /health and /metrics stay open.")
 @apply_options(BACKEND_OPTIONS)
 def serve_command(backend: str | None, model: str | None, host: str, port: int, device: str, dtype: str,
                   batch_size: int, batch_seconds: float, wait_ms: float, max_upload_mb: float,
-                  max_audio_seconds: float, api_key: str | None, **params: Any) -> None:
+                  max_audio_seconds: float, max_queue: int, api_key: str | None, **params: Any) -> None:
     """Serve a model behind OpenAI's transcription API: POST /v1/audio/transcriptions (and
     /v1/audio/translations where the backend translates), GET /v1/models, /health (503 while the
     model loads) and /metrics (Prometheus). The audio of concurrent requests is batched together.
@@ -70,9 +72,10 @@ def serve_command(backend: str | None, model: str | None, host: str, port: int, 
 
     def load() -> Model:
         return Model(backend, model, device=device, dtype=dtype, batch_size=batch_size, batch_seconds=batch_seconds,
-                     wait_seconds=wait_ms / 1000, **options)
+                     wait_seconds=wait_ms / 1000, max_queued=max_queue, **options)
 
-    app = create_app(load, model, limits=Limits(int(max_upload_mb * 2**20), max_audio_seconds), api_key=api_key)
+    limits = Limits(int(max_upload_mb * 2**20), max_audio_seconds)
+    app = create_app(load, model, limits=limits, api_key=api_key)
     click.echo(f"asrctl serve: {backend} {model} on http://{host}:{port}/v1 (loading; /health says when ready)",
                err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asrctl.data.audio import load_audio
 from asrctl.errors import AsrctlError
+from asrctl.serve.batcher import QueueFull
 from asrctl.serve.model import Model
 from asrctl.specs import SAMPLE_RATE, Transcript
 from asrctl.transcripts.cues import CueLimits
@@ -31,6 +32,8 @@ from asrctl.transcripts.writers import render
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("word", "segment")
+# How often a request waiting for its batch checks that its client is still there.
+DISCONNECT_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -46,10 +49,10 @@ class ApiError(Exception):
         self.status, self.message, self.param, self.kind = status, message, param, kind
 
 
-def error_body(status: int, message: str, param: str | None = None,
-               kind: str = "invalid_request_error") -> JSONResponse:
+def error_body(status: int, message: str, param: str | None = None, kind: str = "invalid_request_error",
+               headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": None}},
-                        status_code=status)
+                        status_code=status, headers=headers)
 
 
 class UploadLimit:
@@ -116,6 +119,7 @@ class Metrics:
         self.batch_seconds = Histogram("asrctl_batch_audio_seconds", "Padded audio seconds per batch",
                                        buckets=(5, 15, 30, 60, 120, 240, 480, 960), registry=r)
         self.latency = Histogram("asrctl_request_seconds", "Time from a request to its answer", registry=r)
+        self.dropped = Counter("asrctl_dropped", "Requests whose client left before their answer", registry=r)
 
 
 def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = None,
@@ -146,22 +150,9 @@ def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = 
         if state["model"] is not None:
             state["model"].close()  # what is queued is finished first
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        start = time.monotonic()
-        if api_key and request.url.path.startswith("/v1/") and \
-                request.headers.get("authorization") != f"Bearer {api_key}":
-            response: Response = error_body(401, "a missing or wrong API key (Authorization: Bearer KEY)",
-                                            kind="authentication_error")
-        else:
-            try:
-                response = await call_next(request)
-            except ApiError as exc:
-                response = error_body(exc.status, exc.message, exc.param, exc.kind)
-        if request.url.path.startswith("/v1/audio/"):
-            metrics.requests.labels(str(response.status_code)).inc()
-            metrics.latency.observe(time.monotonic() - start)
-        return response
+    def authorize(request: Request) -> None:
+        if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
+            raise ApiError(401, "a missing or wrong API key (Authorization: Bearer KEY)", kind="authentication_error")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -181,10 +172,22 @@ def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = 
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models")
-    def models() -> dict[str, Any]:
+    def models(request: Request) -> dict[str, Any]:
+        authorize(request)
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "asrctl"}]}
 
     async def transcription(request: Request, task: str) -> Response:
+        start = time.monotonic()
+        try:
+            response = await answer(request, task)
+        except ApiError as exc:
+            response = error_body(exc.status, exc.message, exc.param, exc.kind)
+        metrics.requests.labels(str(response.status_code)).inc()
+        metrics.latency.observe(time.monotonic() - start)
+        return response
+
+    async def answer(request: Request, task: str) -> Response:
+        authorize(request)
         model: Model | None = state["model"]
         if model is None:
             raise ApiError(503, state["error"] or "the model is loading: try again shortly", kind="server_error")
@@ -213,14 +216,20 @@ def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = 
                                 f"{limits.audio_seconds:g} s (--max-audio-seconds)", "file")
         if task == "translate" and "task" not in model.spec.options:
             raise ApiError(400, f"backend {model.backend} does not translate", "model")
-        pending = await asyncio.to_thread(model.submit, samples, **settings)
+        try:
+            pending = await asyncio.to_thread(model.submit, samples, **settings)
+        except QueueFull as exc:
+            return error_body(503, f"the server is busy ({exc}, --max-queue): retry shortly", kind="server_error",
+                              headers={"Retry-After": "1"})
         if isinstance(pending, AsrctlError):
             raise ApiError(400, str(pending), "file")
-        try:
-            result = await asyncio.wrap_future(pending)
-        except asyncio.CancelledError:  # the client went away: its queued work is dropped
-            pending.cancel()
-            raise
+        waiting = asyncio.wrap_future(pending)
+        while not (await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_SECONDS))[0]:
+            if await request.is_disconnected():  # the client went away: its queued work is dropped
+                pending.cancel()
+                metrics.dropped.inc()
+                return Response(status_code=499)
+        result = waiting.result()
         if result.transcript is None:
             raise ApiError(500, result.error or "transcription failed", kind="server_error")
         return respond(result.transcript, response_format, granularities, samples.size / SAMPLE_RATE, task,

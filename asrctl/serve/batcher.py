@@ -39,14 +39,21 @@ class _Queued:
     future: Future[WorkResult]
 
 
+class QueueFull(AsrctlError):
+    """More items wait than the batcher takes."""
+
+
 class Batcher:
     """One thread running `model` on batches of what `submit` is given from any thread."""
 
     def __init__(self, model: Transcriber, spec: BackendSpec, *, batch_size: int, batch_seconds: float,
-                 wait_seconds: float, on_batch: Callable[[int, float], None] | None = None) -> None:
+                 wait_seconds: float, max_queued: int | None = None,
+                 on_batch: Callable[[int, float], None] | None = None) -> None:
         self.model, self.spec = model, spec
         self.batch_size, self.batch_seconds, self.wait_seconds = batch_size, batch_seconds, wait_seconds
         self.on_batch = on_batch
+        self.max_queued = max_queued
+        self._submitting = threading.Lock()  # the check of the queue's length and the put, as one
         self.stats = BatchStats()
         self._floor = spec.window if spec.pads_to_window and spec.window else 0.0
         self._queue: queue.Queue[_Queued | None] = queue.Queue()
@@ -59,12 +66,15 @@ class Batcher:
     def submit(self, audio: Any, duration: float, settings: dict[str, Any] | None = None,
                name: str = "<audio>") -> Future[WorkResult]:
         """Queue one item (`audio` as the model takes it, `duration` its seconds); its result comes in the
-        future, an error result for an item that failed."""
+        future, an error result for an item that failed. QueueFull when `max_queued` items wait."""
         if self._closed:
             raise AsrctlError("the model is closed")
         future: Future[WorkResult] = Future()
         item = WorkItem(next(self._ids), 0, name, None, duration, None, settings or {})
-        self._queue.put(_Queued(item, audio, future))
+        with self._submitting:
+            if self.max_queued is not None and self.queued >= self.max_queued:
+                raise QueueFull(f"{self.queued} inputs are waiting for a batch")
+            self._queue.put(_Queued(item, audio, future))
         return future
 
     @property

@@ -48,7 +48,7 @@ class Model:
 
     def __init__(self, backend: str, model: str, *, device: str = "auto", dtype: str = "auto",
                  batch_size: int = DEFAULT_BATCH_SIZE, batch_seconds: float = DEFAULT_BATCH_SECONDS,
-                 wait_seconds: float = DEFAULT_WAIT_SECONDS, **options: Any) -> None:
+                 wait_seconds: float = DEFAULT_WAIT_SECONDS, max_queued: int | None = None, **options: Any) -> None:
         spec = plugins.backends().get(backend)
         options = {key: value for key, value in options.items() if value is not None}
         check_options(spec, options)
@@ -61,7 +61,7 @@ class Model:
         prepare = getattr(self._model, "prepare", None)
         self._prepare = prepare if callable(prepare) else None
         self._batcher = Batcher(self._model, spec, batch_size=batch_size, batch_seconds=batch_seconds,
-                                wait_seconds=wait_seconds)
+                                wait_seconds=wait_seconds, max_queued=max_queued)
 
     @property
     def item_settings(self) -> frozenset[str]:
@@ -99,7 +99,8 @@ class Model:
 
     def submit(self, audio: Audio, **settings: Any) -> Future[WorkResult] | AsrctlError:
         """Queue one input for the next batches: the future of its result, or why it cannot be read.
-        Decoding (and the model's per-item preparation) runs here, in the caller's thread."""
+        Decoding (and the model's per-item preparation) runs here, in the caller's thread. With
+        `max_queued` inputs waiting already, QueueFull is raised."""
         name = "<array>" if isinstance(audio, np.ndarray) else str(audio)
         try:
             samples = self._samples(audio)
