@@ -239,3 +239,14 @@ def test_real_subtitles_from_the_default_model_hold_to_the_limits(tmp_path, test
     one = run_cli("infer", "clips/utt01.flac", "--language", "en", env=env, cwd=tmp_path)
     assert one.returncode == 0, one.stderr
     assert corpus_wer([{"text": references["utt01"]["text"], "p": one.stdout}], "p") < 0.15
+
+
+def test_an_undecodable_file_in_a_folder_gets_its_line_and_the_others_are_written(tmp_path, probe):
+    (tmp_path / "clips").mkdir()
+    shutil.copy(SPEECH / "utt01.flac", tmp_path / "clips")
+    (tmp_path / "clips" / "broken.wav").write_bytes(b"RIFF" + bytes(200))
+    result = probe("infer", "clips", "-b", "probe", "-m", "none", "-f", "txt", "--output-dir", "out")
+    assert result.returncode == 3
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        next(line for line in result.stderr.splitlines() if "broken.wav" in line)]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.txt")) == ["utt01.txt"]

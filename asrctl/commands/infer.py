@@ -163,13 +163,13 @@ def default_model(backend: str | None, model: str | None) -> tuple[str, str]:
     """-b and -m, with what is missing taken from the defaults (asrctl config)."""
     from asrctl.commands.config import setting
 
-    if model is None:
-        default_backend, source = setting("backend")
-        if backend is not None and backend != default_backend:
-            raise click.UsageError(f"-b {backend} needs -m MODEL (the default model is for {default_backend}, "
-                                   f"from {source})")
-        model = setting("model")[0]
-    return backend or setting("backend")[0], model
+    if backend is not None and model is not None:
+        return backend, model
+    default_backend, source = setting("backend")
+    if model is None and backend not in (None, default_backend):
+        raise click.UsageError(f"-b {backend} needs -m MODEL (the default model is for {default_backend}, "
+                               f"from {source})")
+    return backend or default_backend, model or setting("model")[0]
 
 
 def need_timestamps(backend: str, formats: tuple[str, ...], params: dict[str, Any]) -> None:
@@ -261,8 +261,9 @@ def infer_command(inputs: tuple[str, ...], backend: str | None, model: str | Non
 
 
 def audio_manifest(audio: list[Path], output: Path, workers: int) -> tuple[Path, list[str]]:
-    """The manifest of the audio files (beside the output, hidden), and a line for each that cannot be
-    decoded. It is rewritten only when the files change, so that a re-run resumes the same job."""
+    """The manifest of the audio files (beside the output, hidden), and the error of each that cannot be
+    decoded, said on stderr. It is rewritten only when the files change, so that a re-run resumes the
+    same job."""
     from asrctl.data.parallel import ordered_map
     from asrctl.data.probing import probe_or_error
     from asrctl.data.rows import dumps
@@ -279,6 +280,8 @@ def audio_manifest(audio: list[Path], output: Path, workers: int) -> tuple[Path,
 
         raise AsrctlError(failed[0] if len(failed) == 1 else f"none of the {len(audio)} audio files can be decoded: "
                                                              f"{failed[0]}; ...")
+    for line in failed:
+        click.echo(f"error: {line}", err=True)
     manifest = output.with_name(f".{output.name}.inputs.jsonl")
     text = "".join(rows)
     if not manifest.exists() or manifest.read_text(encoding="utf-8") != text:
@@ -295,8 +298,6 @@ def print_transcripts(audio: list[Path], backend: str, model: str, quiet: bool, 
         output = Path(folder) / "transcripts.jsonl"
         manifest, failed = audio_manifest(audio, output, params["num_workers"])
         summary = transcribe(manifest, output, backend, model, quiet, params, table=False)
-        for line in failed:
-            click.echo(f"error: {line}", err=True)
         summary.errors[:0] = failed
         for record in read_rows(output):
             text = record.get(params["pred_key"])
