@@ -58,9 +58,10 @@ class Segmenter(Protocol):
 # those it takes in `options`. Anything else a backend needs it declares in `extra_options`.
 INFER_OPTIONS = ("language", "task", "target_language", "detect_language", "beam_size", "timestamps",
                  "chunk_seconds", "quantize", "trust_remote_code", "allow_pickle")
-# Options a row may set for itself, from a field the user names (`--language-key lang`,
-# `--target-language-key tgt`): a backend lists those it takes per item in `item_settings`.
-ITEM_SETTINGS = ("language", "target_language")
+# Options an item may set for itself: a row, from a field the user names (`--language-key lang`,
+# `--target-language-key tgt`), a request to `asrctl serve` (its language; task translate at
+# /v1/audio/translations). A backend lists those it takes per item in `item_settings`.
+ITEM_SETTINGS = ("language", "target_language", "task")
 
 
 @dataclass(frozen=True)

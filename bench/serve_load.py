@@ -3,12 +3,16 @@
 
     python bench/serve_load.py --model WHISPER_CT2_DIR [--clients 1 8 32] [--copies 4]
 
-The audio: the speech fixtures (tests/data/speech: 8 short utterances and one 50-s recording),
-`--copies` times over. Three contenders, each a whole process, on the same backend (faster-whisper,
-the model's CTranslate2 folder, int8 unless --compute-type says otherwise, greedy, English):
+The audio: the speech fixtures (tests/data/speech: 8 short utterances and one 34-s recording),
+`--copies` times over, each copy a file of its own (`asrctl infer` transcribes a file named twice
+once). Four contenders, each a whole process, on the same backend (faster-whisper, the model's
+CTranslate2 folder, int8 unless --compute-type says otherwise, greedy, English, long audio cut at
+its pauses by --segment auto):
 
 - `asrctl infer` on all the files at once: the ceiling a server can approach (no HTTP, every file in
   the same batches); its rate counts model load and process start.
+- a direct call: faster-whisper's WhisperModel.transcribe on each file in turn, in one process, for
+  the latency a single client could have without a server.
 - `asrctl serve`: N clients, each sending the next file as soon as its last answer came.
 - a server built the way speaches builds one (FastAPI, one faster-whisper model, each request
   transcribed on its own with WhisperModel.transcribe), under the same clients.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -62,6 +67,17 @@ async def transcriptions(file: UploadFile):
     return {"text": await run_in_threadpool(transcribe, await file.read())}
 
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+"""
+
+DIRECT_CALLS = r"""
+import sys, time
+from faster_whisper import WhisperModel
+model = WhisperModel(sys.argv[1], device="cpu", compute_type=sys.argv[2])
+for path in sys.argv[3:4] + sys.argv[3:]:  # the first twice: a warm-up, as the servers get
+    start = time.perf_counter()
+    segments, _ = model.transcribe(path, language="en", beam_size=1)
+    "".join(s.text for s in segments)
+    print(time.perf_counter() - start, flush=True)
 """
 
 
@@ -138,41 +154,61 @@ def main() -> None:
     parser.add_argument("--compute-type", default="int8")
     args = parser.parse_args()
 
-    files = sorted(SPEECH.glob("*.flac")) * args.copies
-    audio = sum(sf.info(f).duration for f in files)
     python = sys.executable
-    print(f"{len(files)} files, {audio:.0f} s of audio; faster-whisper {args.compute_type}, CPU, "
-          f"{os.cpu_count()} cores", flush=True)
-
     with tempfile.TemporaryDirectory() as tmp:
+        files = copies(sorted(SPEECH.glob("*.flac")), args.copies, Path(tmp))
+        audio = sum(sf.info(f).duration for f in files)
+        print(f"{len(files)} files, {audio:.0f} s of audio; faster-whisper {args.compute_type}, CPU, "
+              f"{os.cpu_count()} cores", flush=True)
+        options = ["-O", f"compute_type={args.compute_type}", "--language", "en", "--segment", "auto"]
         start = time.perf_counter()
         subprocess.run([python, "-m", "asrctl", "infer", *map(str, files), "-b", "faster-whisper", "-m", args.model,
-                        "-O", f"compute_type={args.compute_type}", "--language", "en", "-q", "-o",
-                        f"{tmp}/out.jsonl"], check=True)
+                        *options, "-q", "-o", f"{tmp}/out/out.jsonl"], check=True)
         ceiling = time.perf_counter() - start
-    print(f"asrctl infer (all files, one process): {ceiling:.1f} s, {len(files) / ceiling:.2f} req/s, "
-          f"{audio / ceiling:.1f} audio s/s", flush=True)
+        print(f"asrctl infer (all files, one process): {ceiling:.1f} s, {len(files) / ceiling:.2f} req/s, "
+              f"{audio / ceiling:.1f} audio s/s", flush=True)
+        direct = run_script(DIRECT_CALLS, [args.model, args.compute_type, *map(str, files)])
+        direct_p50 = statistics.median(float(line) for line in direct.split()[1:])
+        print(f"direct calls: p50 {direct_p50:.2f} s", flush=True)
 
-    port = free_port()
-    asrctl = served([python, "-m", "asrctl", "serve", "-b", "faster-whisper", "-m", args.model, "--port", str(port),
-                     "-O", f"compute_type={args.compute_type}", "--language", "en"], port, files, args.clients)
-    port = free_port()
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
-        script.write(PER_REQUEST_SERVER)
-    try:
-        per_request = served([python, script.name, args.model, args.compute_type, str(port)], port, files,
-                             args.clients)
-    finally:
-        os.unlink(script.name)
+        port = free_port()
+        asrctl = served([python, "-m", "asrctl", "serve", "-b", "faster-whisper", "-m", args.model, "--port", str(port),
+                         *options], port, files, args.clients)
+        port = free_port()
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+            script.write(PER_REQUEST_SERVER)
+        try:
+            per_request = served([python, script.name, args.model, args.compute_type, str(port)], port, files,
+                                 args.clients)
+        finally:
+            os.unlink(script.name)
 
-    print("\n| clients | server | req/s | audio s/s | p50 s | p95 s | vs infer | vs per-request |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("\n| clients | server | req/s | audio s/s | p50 s | p95 s | vs infer | vs per-request | p50 vs direct |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n in args.clients:
         for name, result in (("asrctl serve", asrctl[n]), ("per-request (speaches-style)", per_request[n])):
             rate = result["requests"]
             print(f"| {n} | {name} | {rate:.2f} | {audio / result['wall']:.1f} | {result['p50']:.2f} | "
                   f"{result['p95']:.2f} | {rate / (len(files) / ceiling):.2f}x | "
-                  f"{rate / per_request[n]['requests']:.2f}x |")
+                  f"{rate / per_request[n]['requests']:.2f}x | {result['p50'] / direct_p50:.2f}x |")
+
+
+def copies(files: list[Path], count: int, folder: Path) -> list[Path]:
+    """`count` copies of each file, each a file of its own."""
+    made = []
+    for k in range(count):
+        for path in files:
+            made.append(folder / f"{path.stem}-{k}{path.suffix}")
+            shutil.copy(path, made[-1])
+    return made
+
+
+def run_script(source: str, args: list[str]) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".py") as script:
+        script.write(source)
+        script.flush()
+        return subprocess.run([sys.executable, script.name, *args], check=True, capture_output=True,
+                              text=True).stdout
 
 
 if __name__ == "__main__":

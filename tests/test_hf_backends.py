@@ -58,7 +58,7 @@ def test_backends_register_without_importing_torch():
     assert ctc.options == {"chunk_seconds", "quantize", "trust_remote_code", "allow_pickle"}
     assert whisper.options == {"language", "task", "detect_language", "beam_size", "timestamps", "quantize",
                                "trust_remote_code", "allow_pickle"}
-    assert whisper.item_settings == {"language"} and not ctc.item_settings
+    assert whisper.item_settings == {"language", "task"} and not ctc.item_settings
     assert ctc.options | whisper.options <= set(INFER_OPTIONS)
     code = "import sys, asrctl_hf; heavy = {'torch', 'transformers'} & set(sys.modules); assert not heavy, heavy"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -269,6 +269,14 @@ def test_whisper_takes_a_language_per_item_and_detects_the_others(tiny_whisper, 
     assert first.language_probability is not None and 0 < second.language_probability <= 1
     with pytest.raises(AsrctlError, match="not a Whisper language"):
         transcriber.transcribe([noise(1.0)], language=["klingon"])
+
+
+def test_whisper_takes_a_task_per_item_one_generate_per_task(tiny_whisper, monkeypatch):
+    transcriber = load("hf-whisper", tiny_whisper, language="de")  # a server's request may ask to translate
+    calls = spy_generate(transcriber, monkeypatch)
+    results = transcriber.transcribe([noise(1.0), noise(2.0), noise(1.5)], task=["translate", None, "translate"])
+    assert len(results) == 3 and sorted(call["task"] for call in calls) == ["transcribe", "translate"]
+    assert [len(call["attention_mask"]) for call in sorted(calls, key=lambda c: c["task"])] == [1, 2]
 
 
 @pytest.mark.parametrize(("options", "message"), [

@@ -3,6 +3,7 @@ names the audio it got), called with the official `openai` package and with http
 format, the limits and their statuses, the API key, concurrent requests batched together, and a
 SIGTERM with requests in flight."""
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import jiwer
 import openai
 import pytest
 import soundfile as sf
@@ -32,17 +34,18 @@ def probe_text(path: Path) -> str:
 
 
 class Server:
-    def __init__(self, probe_site: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, probe_site: Path, *args: str, env: dict[str, str] | None = None,
+                 model: tuple[str, str] = ("probe", "none")) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "asrctl", "serve", "-b", "probe", "-m", "none", "--port", str(self.port),
+            [sys.executable, "-m", "asrctl", "serve", "-b", model[0], "-m", model[1], "--port", str(self.port),
              "--device", "cpu", *args],
             env={**os.environ, "PYTHONPATH": str(probe_site), "PROBE_TIMES": "1", **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"{self.url}/health").status_code == 200:
@@ -68,7 +71,9 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(probe_site):
-    running = Server(probe_site, "--timestamps", "word", "--wait-ms", "300", env={"PROBE_SLEEP": "0.2"})
+    # a window of 10 s: longer uploads are cut into speech segments (--segment auto)
+    running = Server(probe_site, "--timestamps", "word", "--wait-ms", "300",
+                     env={"PROBE_SLEEP": "0.2", "PROBE_WINDOW": "10"})
     yield running
     running.stop()
 
@@ -104,11 +109,34 @@ def test_bad_requests_get_their_status_and_one_line(server, tmp_path):
     (tmp_path / "noise.wav").write_bytes(bytes(range(256)) * 20)
     with pytest.raises(openai.BadRequestError, match="noise.wav: cannot"):
         transcribe(client, tmp_path / "noise.wav")
-    with pytest.raises(openai.BadRequestError, match="backend probe does not translate"):
+    with pytest.raises(openai.BadRequestError, match="backend probe does not translate per request"):
         with open(FILES[0], "rb") as f:
             client.audio.translations.create(model="none", file=f)
     response = httpx.post(f"{server.url}/v1/audio/transcriptions", data={"model": "none"})
     assert response.status_code == 400 and response.json()["error"]["param"] == "file"
+
+
+def test_a_long_upload_is_cut_into_segments_batched_with_others_and_streamed(server):
+    client = server.client()
+    long = SPEECH / "long01.flac"  # 34 s of speech with pauses: segments of up to 10 s
+    batches = server.metric("asrctl_batch_size_count")
+    with ThreadPoolExecutor(2) as pool:
+        streamed = pool.submit(lambda: list(transcribe(client, long, stream=True)))
+        short = pool.submit(transcribe, client, FILES[0])
+        events = streamed.result()
+    ran = server.metric("asrctl_batch_size_count") - batches
+    assert short.result().text == probe_text(FILES[0])
+    *deltas, done = events
+    assert all(e.type == "transcript.text.delta" for e in deltas) and done.type == "transcript.text.done"
+    assert "".join(e.delta for e in deltas) == done.text == transcribe(client, long).text
+    samples = [int(e.delta.split()[0]) for e in deltas]
+    assert len(deltas) >= 4 and max(samples) <= 10 * 16000
+    assert sum(samples) <= len(sf.read(long)[0])  # speech only, each sample at most once
+    assert ran <= 2, f"{ran} batches for {len(deltas)} segments and a short upload"  # batched together
+    [one] = [e for e in transcribe(client, FILES[1], stream=True) if e.type == "transcript.text.delta"]
+    assert one.delta == probe_text(FILES[1])
+    with pytest.raises(openai.BadRequestError, match="it takes response_format json or text, not srt"):
+        list(transcribe(client, FILES[0], stream=True, response_format="srt"))
 
 
 def test_thirty_two_concurrent_requests_are_answered_rightly_in_fewer_batches(server):
@@ -224,3 +252,27 @@ def test_a_full_queue_turns_requests_away_with_retry_after(probe_site):
                [probe_text(p) for p, r in zip(FILES, answers) if r.status_code == 200]
     finally:
         running.stop()
+
+
+@pytest.mark.real_model
+def test_whisper_base_translates_per_request_and_streams_a_long_recording(probe_site, ct2_model):
+    running = Server(probe_site, "-O", "compute_type=int8", model=("faster-whisper", str(ct2_model)))
+    try:
+        client = running.client()
+        german = SPEECH.parent / "multilingual" / "de02.flac"  # "Ich möchte bitte eine Tasse Kaffee mit Milch."
+        with open(german, "rb") as f:
+            english = client.audio.translations.create(model="base", file=f, extra_body={"language": "de"}).text
+        assert {"coffee", "milk"} <= set(english.lower().replace(".", "").split()), english
+        assert "Tasse" in transcribe(client, german, language="de").text  # the same server, transcribing
+        long = SPEECH / "long01.flac"  # 34 s: cut in two at a pause, each half in Whisper's window
+        *deltas, done = transcribe(client, long, stream=True, language="en")
+        assert len(deltas) >= 2 and "".join(e.delta for e in deltas) == done.text
+        reference = json.loads((SPEECH / "manifest.jsonl").read_text().splitlines()[-1])
+        assert reference["audio_filepath"] == long.name
+        assert jiwer.wer(normalize(reference["text"]), normalize(done.text)) < 0.15
+    finally:
+        running.stop()
+
+
+def normalize(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())

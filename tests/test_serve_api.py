@@ -1,6 +1,7 @@
 """The Python API (asrctl.serve.load): files and arrays transcribed as `asrctl infer` transcribes them,
 per-input errors, and callers in several threads batched together."""
 
+import json
 import threading
 from pathlib import Path
 
@@ -63,3 +64,34 @@ def test_threads_calling_at_once_get_their_own_results_in_fewer_batches(model):
     for n in range(4):
         assert got[n] == [alone[FILES[(n + i) % 8].name] for i in range(4)]
     assert model.stats.batches - before <= 8  # 16 calls, 4 at a time: about a batch a round
+
+
+def test_a_manifest_gives_the_rows_infer_writes(model, tiny_ctc, tmp_path):
+    rows = [{"audio_filepath": str(FILES[0]), "duration": 3.0, "lang": "en"},
+            {"audio_filepath": str(SPEECH / "long01.flac"), "offset": 2.5, "duration": 4.0},
+            {"audio_filepath": str(tmp_path / "missing.flac"), "duration": 1.0},
+            {"audio_filepath": str(FILES[1])}]
+    manifest = tmp_path / "in.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    result = run_cli("infer", str(manifest), "-b", "hf-ctc", "-m", str(tiny_ctc), "--device", "cpu",
+                     "-o", str(tmp_path / "out.jsonl"))
+    assert result.returncode != 0 and "missing.flac" in result.stderr  # a row failed, the others went on
+    with pytest.warns(UserWarning, match="in.jsonl:5"):
+        ours = model.transcribe_manifest(manifest)
+    assert ours == read_jsonl(tmp_path / "out.jsonl")
+    assert ours[1]["pred_text"] != ours[0]["pred_text"] and "missing.flac" in ours[2]["error"]
+
+
+def test_long_audio_is_cut_as_infer_cuts_it(tiny_ctc, tmp_path):
+    long = SPEECH / "long01.flac"
+    result = run_cli("infer", str(long), "-b", "hf-ctc", "-m", str(tiny_ctc), "--device", "cpu", "--segment", "vad",
+                     "--max-segment", "8", "-o", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    [expected] = read_jsonl(tmp_path / "out.jsonl")
+    with load("hf-ctc", str(tiny_ctc), device="cpu", segment="vad", max_segment=8) as segmenting:
+        pending = segmenting.submit(long)
+        got = pending.outcome()
+        assert got.text == expected["pred_text"]
+        assert len(pending.parts) >= 4 and all(end - start <= 8 for (start, end), _ in pending.parts)
+        assert segmenting.stats.batches < len(pending.parts)  # the segments went in batches together
+        assert segmenting.transcribe(sf.read(long, dtype="float32")[0]).text == got.text

@@ -50,6 +50,24 @@ BACKEND_OPTIONS = [
 ]
 
 
+def segment_options(default: str) -> list:
+    """--segment (with `default`), --vad, -V and --max-segment: how long audio is cut into speech segments."""
+    return [
+        click.option("--segment", type=click.Choice(["auto", "vad", "none"]), default=default, show_default=True,
+                     help="Cut audio into speech segments with a voice-activity detector, batched with the rest: "
+                          "auto = audio longer than the backend's window (Whisper 30 s), vad = all of it, "
+                          "none = each row or file whole (the backend's own long-form decoding)."),
+        click.option("--vad", "segmenter", default="silero", show_default=True,
+                     help="The voice-activity detector for --segment (see `asrctl plugins --all`)."),
+        click.option("-V", "--vad-option", "segmenter_options", multiple=True, metavar="KEY=VALUE",
+                     callback=lambda ctx, param, values: parse_key_values(values, "-V", "threshold=0.6"),
+                     help="A setting of the detector, e.g. -V threshold=0.6 -V min_silence=0.3 (silero: threshold, "
+                          "min_silence, min_speech, speech_pad; seconds). Repeatable."),
+        click.option("--max-segment", type=click.FloatRange(min=1), metavar="SECONDS",
+                     help="Longest segment --segment makes [default: the backend's window, else 30]."),
+    ]
+
+
 RUN_OPTIONS = [
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
@@ -68,18 +86,7 @@ RUN_OPTIONS = [
                  callback=lambda ctx, param, values: parse_key_values(values, "-E", "workers=4"),
                  help="A setting of the engine's own, e.g. --engine ray -E workers=4 (see docs/scaling.md). "
                       "Repeatable; the value is read as YAML."),
-    click.option("--segment", type=click.Choice(["auto", "vad", "none"]), default="none", show_default=True,
-                 help="Cut rows into speech segments with a voice-activity detector, batched with the other rows: "
-                      "auto = rows longer than the backend's window (Whisper 30 s), vad = every row, "
-                      "none = each row whole (the backend's own long-form decoding)."),
-    click.option("--vad", "segmenter", default="silero", show_default=True,
-                 help="The voice-activity detector for --segment (see `asrctl plugins --all`)."),
-    click.option("-V", "--vad-option", "segmenter_options", multiple=True, metavar="KEY=VALUE",
-                 callback=lambda ctx, param, values: parse_key_values(values, "-V", "threshold=0.6"),
-                 help="A setting of the detector, e.g. -V threshold=0.6 -V min_silence=0.3 (silero: threshold, "
-                      "min_silence, min_speech, speech_pad; seconds). Repeatable."),
-    click.option("--max-segment", type=click.FloatRange(min=1), metavar="SECONDS",
-                 help="Longest segment --segment makes [default: the backend's window, else 30]."),
+    *segment_options("none"),
     click.option("--language-key", metavar="FIELD",
                  help="Each row's spoken language from this field (e.g. lang: en, de); rows without it take "
                       "--language, else the model detects it."),

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from asrctl.commands.infer import BACKEND_OPTIONS, default_model
+from asrctl.commands.infer import BACKEND_OPTIONS, default_model, segment_options
 from asrctl.commands.options import apply_options
 from asrctl.devices import DTYPES
 from asrctl.infer.job import DEFAULT_BATCH_SECONDS, DEFAULT_BATCH_SIZE
@@ -36,13 +36,17 @@ from asrctl.specs import INFER_OPTIONS
               help="Requests waiting for a batch; past it a request gets 503 with Retry-After.")
 @click.option("--api-key", envvar="ASRCTL_API_KEY", help="Requests to /v1/ need `Authorization: Bearer KEY` "
                                                          "[env: ASRCTL_API_KEY]; /health and /metrics stay open.")
+@apply_options(segment_options("auto"))
 @apply_options(BACKEND_OPTIONS)
 def serve_command(backend: str | None, model: str | None, host: str, port: int, device: str, dtype: str,
                   batch_size: int, batch_seconds: float, wait_ms: float, max_upload_mb: float,
-                  max_audio_seconds: float, max_queue: int, api_key: str | None, **params: Any) -> None:
+                  max_audio_seconds: float, max_queue: int, api_key: str | None, segment: str, segmenter: str,
+                  segmenter_options: dict[str, Any], max_segment: float | None, **params: Any) -> None:
     """Serve a model behind OpenAI's transcription API: POST /v1/audio/transcriptions (and
     /v1/audio/translations where the backend translates), GET /v1/models, /health (503 while the
-    model loads) and /metrics (Prometheus). The audio of concurrent requests is batched together.
+    model loads) and /metrics (Prometheus). The audio of concurrent requests is batched together;
+    long uploads are cut at their pauses (--segment auto) and their segments batched with the rest,
+    and stream=true sends the text of each segment as it is done.
 
     response_format json, text, srt, vtt or verbose_json; srt, vtt and word timestamps need the
     server started with --timestamps word (or segment). The official `openai` client works as it is:
@@ -65,14 +69,18 @@ def serve_command(backend: str | None, model: str | None, host: str, port: int, 
 
     from asrctl import plugins
     from asrctl.infer.job import check_options
+    from asrctl.infer.segmentation import Segmentation, check_segmentation
 
     backend, model = default_model(backend, model)
     options = {k: v for k, v in params.items() if k in INFER_OPTIONS and v is not None} | params["backend_options"]
-    check_options(plugins.backends().get(backend), options)  # a mistake is one line now, not a server that fails
+    # A mistake is one line now, not a server that fails.
+    check_options(plugins.backends().get(backend), options)
+    check_segmentation(Segmentation(segment, segmenter, segmenter_options, max_segment))
 
     def load() -> Model:
         return Model(backend, model, device=device, dtype=dtype, batch_size=batch_size, batch_seconds=batch_seconds,
-                     wait_seconds=wait_ms / 1000, max_queued=max_queue, **options)
+                     wait_seconds=wait_ms / 1000, max_queued=max_queue, segment=segment, vad=segmenter,
+                     vad_options=segmenter_options, max_segment=max_segment, **options)
 
     limits = Limits(int(max_upload_mb * 2**20), max_audio_seconds)
     app = create_app(load, model, limits=limits, api_key=api_key)

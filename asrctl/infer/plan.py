@@ -115,12 +115,14 @@ class SegmentedRows:
             parts[part] = result
             if all(p is not None for p in parts):
                 del self._parts[row]
-                whole.append(self._joined(row, parts))
+                whole.append(joined(row, self._spans.pop(row), parts))
         return whole
 
-    def _joined(self, row: int, parts: list[WorkResult]) -> WorkResult:
-        spans = self._spans.pop(row)
-        for result, (start, end) in zip(parts, spans):
-            if result.transcript is None:
-                return WorkResult(row, error=f"{result.error} (segment {start:.1f}-{end:.1f} s)")
-        return WorkResult(row, join([(start, r.transcript) for r, (start, _) in zip(parts, spans)]))
+
+def joined(index: int, spans: list[Span], parts: list[WorkResult]) -> WorkResult:
+    """The result of item `index` from its segments' (at `spans`, seconds in its own time): their
+    transcripts joined, or the first segment's error, saying where it is."""
+    for result, (start, end) in zip(parts, spans):
+        if result.transcript is None:
+            return WorkResult(index, error=f"{result.error} (segment {start:.1f}-{end:.1f} s)")
+    return WorkResult(index, join([(start, r.transcript) for r, (start, _) in zip(parts, spans)]))

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from asrctl import plugins
 from asrctl.data.paths import Rebaser
 from asrctl.data.rows import LineError, ManifestReader
-from asrctl.errors import AsrctlError
 from asrctl.infer.job import InferJob, check_item_keys, check_options
 from asrctl.infer.plan import SegmentedRows, output_record, plan
 from asrctl.infer.resume import ResumableOutput
-from asrctl.infer.segmentation import check_segmenter
+from asrctl.infer.segmentation import check_segmentation
 from asrctl.interrupts import between_batches, raise_if_interrupted
 from asrctl.progress import InferProgress
 from asrctl.registry import refuse_undeclared
@@ -48,10 +47,7 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     check_options(spec, job.options)
     check_item_keys(spec, job.item_keys)
     refuse_undeclared(f"engine {engine.name!r}", "-E", job.engine_options, engine.options)
-    if job.segmentation.mode != "none":
-        check_segmenter(job.segmentation)
-    elif job.segmentation.options:
-        raise AsrctlError("-V options set the segmenter of --segment auto or vad; with --segment none there is none")
+    check_segmentation(job.segmentation)
     if spec.check is not None:
         spec.check(job.model)
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asrctl import plugins
+from asrctl.errors import AsrctlError
 from asrctl.registry import refuse_undeclared
 from asrctl.specs import SAMPLE_RATE, Segmenter, SegmenterSpec, Transcript
 
+MODES = ("none", "auto", "vad")
 BLOCK_SECONDS = 600.0
 DEFAULT_MAX_SECONDS = 30.0  # for a backend that declares no window
 EDGE = 0.05  # regions this close to a block's edge on both sides are one region cut by the block
@@ -118,6 +120,16 @@ def join(parts: list[tuple[float, Transcript]]) -> Transcript:
 
 def shifted(timed: dict, seconds: float) -> dict:
     return {**timed, "start": round(timed["start"] + seconds, 2), "end": round(timed["end"] + seconds, 2)}
+
+
+def check_segmentation(segmentation: Segmentation) -> None:
+    """A job's segmentation, checked before anything loads: its mode, segmenter and -V options."""
+    if segmentation.mode not in MODES:
+        raise AsrctlError(f"segment={segmentation.mode!r}: expected one of {', '.join(MODES)}")
+    if segmentation.mode != "none":
+        check_segmenter(segmentation)
+    elif segmentation.options:
+        raise AsrctlError("-V options set the segmenter of --segment auto or vad; with --segment none there is none")
 
 
 def check_segmenter(segmentation: Segmentation) -> SegmenterSpec:

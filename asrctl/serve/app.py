@@ -1,6 +1,7 @@
 """The OpenAI transcription API over a loaded model (asrctl.serve.model): POST /v1/audio/transcriptions
 and /v1/audio/translations with OpenAI's fields and response formats, GET /v1/models, /health (503
-while the model loads) and /metrics (Prometheus). Every request's audio joins the same batches.
+while the model loads) and /metrics (Prometheus). Every request's audio joins the same batches (a long
+upload as its speech segments, which a stream=true request hears of one by one, as server-sent events).
 
 Uploads are counted as they stream in and refused past the limit (413) before they are whole;
 an error body is OpenAI's shape with one line of message.
@@ -9,23 +10,26 @@ an error body is OpenAI's shape with one line of message.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asrctl.data.audio import load_audio
 from asrctl.errors import AsrctlError
+from asrctl.infer.job import WorkResult
 from asrctl.serve.batcher import QueueFull
-from asrctl.serve.model import Model
+from asrctl.serve.model import Model, Pending
 from asrctl.specs import SAMPLE_RATE, Transcript
 from asrctl.transcripts.cues import CueLimits
 from asrctl.transcripts.writers import render
@@ -199,6 +203,13 @@ def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = 
         if response_format not in RESPONSE_FORMATS:
             raise ApiError(400, f"response_format {response_format!r}: expected one of {', '.join(RESPONSE_FORMATS)}",
                            "response_format")
+        stream = str(form.get("stream") or "false").lower()
+        if stream not in ("true", "false"):
+            raise ApiError(400, f"stream {stream!r}: expected true or false", "stream")
+        stream_events = stream == "true"
+        if stream_events and response_format not in ("json", "text"):
+            raise ApiError(400, f"stream gives text events: it takes response_format json or text, not "
+                                f"{response_format}", "stream")
         granularities = [str(g) for g in form.getlist("timestamp_granularities[]")]
         for granularity in granularities:
             if granularity not in GRANULARITIES:
@@ -207,15 +218,17 @@ def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = 
         if granularities and response_format != "verbose_json":
             raise ApiError(400, "timestamp_granularities need response_format verbose_json",
                            "timestamp_granularities[]")
-        settings = {"language": str(form["language"])} if form.get("language") and \
+        settings: dict[str, Any] = {"language": str(form["language"])} if form.get("language") and \
             "language" in model.item_settings else {}
+        if "task" in model.item_settings:
+            settings["task"] = task
+        elif task == "translate":
+            raise ApiError(400, f"backend {model.backend} does not translate per request", "model")
         data = await upload.read()
         samples = await asyncio.to_thread(decode_upload, data, str(upload.filename or "upload"))
         if samples.size / SAMPLE_RATE > limits.audio_seconds:
             raise ApiError(413, f"the audio is {samples.size / SAMPLE_RATE:.0f} s long, over the server's limit of "
                                 f"{limits.audio_seconds:g} s (--max-audio-seconds)", "file")
-        if task == "translate" and "task" not in model.spec.options:
-            raise ApiError(400, f"backend {model.backend} does not translate", "model")
         try:
             pending = await asyncio.to_thread(model.submit, samples, **settings)
         except QueueFull as exc:
@@ -223,17 +236,48 @@ def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = 
                               headers={"Retry-After": "1"})
         if isinstance(pending, AsrctlError):
             raise ApiError(400, str(pending), "file")
-        waiting = asyncio.wrap_future(pending)
-        while not (await asyncio.wait({waiting}, timeout=DISCONNECT_POLL_SECONDS))[0]:
-            if await request.is_disconnected():  # the client went away: its queued work is dropped
+        if stream_events:
+            return StreamingResponse(events(request, pending), media_type="text/event-stream")
+        if not await arrived(request, pending, pending.parts):
+            return Response(status_code=499)
+        outcome = pending.outcome()
+        if isinstance(outcome, AsrctlError):
+            raise ApiError(500, str(outcome), kind="server_error")
+        return respond(outcome, response_format, granularities, samples.size / SAMPLE_RATE, task, limits.cues)
+
+    async def arrived(request: Request, pending: Pending, parts: list[tuple[Any, Future[WorkResult]]]) -> bool:
+        """Wait for `parts` of `pending`; False, with all of it cancelled, if the client leaves first
+        (its queued work is dropped before it reaches the model)."""
+        waiting = {asyncio.wrap_future(future) for _, future in parts}
+        while waiting:
+            waiting = (await asyncio.wait(waiting, timeout=DISCONNECT_POLL_SECONDS))[1]
+            if waiting and await request.is_disconnected():
                 pending.cancel()
                 metrics.dropped.inc()
-                return Response(status_code=499)
-        result = waiting.result()
-        if result.transcript is None:
-            raise ApiError(500, result.error or "transcription failed", kind="server_error")
-        return respond(result.transcript, response_format, granularities, samples.size / SAMPLE_RATE, task,
-                       limits.cues)
+                return False
+        return True
+
+    async def events(request: Request, pending: Pending) -> AsyncIterator[str]:
+        """Server-sent events as OpenAI's streaming transcription sends them: a transcript.text.delta as
+        each part (a speech segment of a long upload) is done, in order, then transcript.text.done."""
+        said = False
+        try:
+            for part in pending.parts:
+                if not await arrived(request, pending, [part]):
+                    return
+                result = part[1].result()
+                if result.transcript is None:
+                    yield sse({"error": {"message": str(pending.outcome()), "type": "server_error", "param": None,
+                                         "code": None}})
+                    return
+                text = result.transcript.text.strip()
+                if text:
+                    yield sse({"type": "transcript.text.delta", "delta": (" " if said else "") + text})
+                    said = True
+            outcome = pending.outcome()
+            yield sse({"type": "transcript.text.done", "text": outcome.text if isinstance(outcome, Transcript) else ""})
+        finally:  # the stream closed early (the client left): what is still queued is dropped
+            pending.cancel()
 
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request) -> Response:
@@ -244,6 +288,10 @@ def create_app(load: Callable[[], Model], name: str, *, limits: Limits | None = 
         return await transcription(request, "translate")
 
     return UploadLimit(app, lambda: limits.upload_bytes)  # type: ignore[return-value]
+
+
+def sse(event: dict[str, Any]) -> str:
+    return f"data: {json.dumps(event)}\n\n"
 
 
 def decode_upload(data: bytes, filename: str) -> Any:

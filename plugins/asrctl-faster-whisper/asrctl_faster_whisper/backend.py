@@ -66,23 +66,35 @@ class FasterWhisperTranscriber:
             return audio
         return Window(window_features(self.model, audio), len(audio))
 
-    def transcribe(self, batch: list[np.ndarray | Window],
-                   language: list[str | None] | None = None) -> list[Transcript]:
+    def transcribe(self, batch: list[np.ndarray | Window], language: list[str | None] | None = None,
+                   task: list[str | None] | None = None) -> list[Transcript]:
         languages = [known_language(self.model, self.name, code) if code else self.language
                      for code in language or [None] * len(batch)]
+        tasks = [self._task(kind) for kind in task or [None] * len(batch)]
         window = self.model.feature_extractor.n_samples  # Whisper's 30 s: longer audio needs long-form decoding
         together = [i for i, item in enumerate(batch)
                     if isinstance(item, Window) or (self.batched and len(item) <= window)]
-        results = dict(zip(together, self._generate([batch[i] for i in together], [languages[i] for i in together])))
-        return [results[i] if i in results else self._transcribe_one(item, languages[i])
+        results = dict(zip(together, self._generate([batch[i] for i in together], [languages[i] for i in together],
+                                                     [tasks[i] for i in together])))
+        return [results[i] if i in results else self._transcribe_one(item, languages[i], tasks[i])
                 for i, item in enumerate(batch)]
 
-    def _transcribe_one(self, audio: np.ndarray, language: str | None) -> Transcript:
+    def _task(self, task: str | None) -> str:
+        """An item's task (a request's, through `asrctl serve`), else the model's."""
+        if task is None or task == self.task:
+            return self.task
+        if task not in TASKS:
+            raise AsrctlError(f"task={task!r}: expected one of {', '.join(TASKS)}")
+        if task == "translate" and not self.multilingual:
+            raise AsrctlError(f"{self.name} is an English-only Whisper: it cannot translate")
+        return task
+
+    def _transcribe_one(self, audio: np.ndarray, language: str | None, task: str) -> Transcript:
         detected = None
         if self.multilingual and (self.detect or language is None):
             [detected] = self._detect(self.model.encode(window_features(self.model, audio)[None]))
         segments, info = self.model.transcribe(
-            audio, language=language or (detected[0] if detected else None), task=self.task, beam_size=self.beam_size,
+            audio, language=language or (detected[0] if detected else None), task=task, beam_size=self.beam_size,
             word_timestamps=self.timestamps == "word", vad_filter=self.vad,
         )
         segments = list(segments)  # a generator: decoding happens here
@@ -96,7 +108,8 @@ class FasterWhisperTranscriber:
                                 for s in segments for w in s.words or []]
         return transcript
 
-    def _generate(self, batch: list[np.ndarray | Window], languages: list[str | None]) -> list[Transcript]:
+    def _generate(self, batch: list[np.ndarray | Window], languages: list[str | None],
+                  tasks: list[str]) -> list[Transcript]:
         if not batch:
             return []
         model = self.model
@@ -106,7 +119,7 @@ class FasterWhisperTranscriber:
         if self.multilingual and (self.detect or None in languages):
             detected = self._detect(encoded)
         languages = [code or (found[0] if found else "en") for code, found in zip(languages, detected)]
-        tokenizers = [self._tokenizer(code) for code in languages]
+        tokenizers = [self._tokenizer(code, task) for code, task in zip(languages, tasks)]
         # Without timestamps, as BatchedInferencePipeline: with them Whisper ends a window at the last
         # segment it completed, leaving the rest for a next window that one-shot decoding never has
         # (on VAD segments of long recordings that dropped a third of the words: docs/benchmarks.md).
@@ -130,8 +143,8 @@ class FasterWhisperTranscriber:
             return {"language": detected[0], "language_probability": round(float(detected[1]), 4)}
         return {"language": language}
 
-    def _tokenizer(self, language: str) -> Tokenizer:
-        return Tokenizer(self.model.hf_tokenizer, self.multilingual, task=self.task, language=language)
+    def _tokenizer(self, language: str, task: str = "transcribe") -> Tokenizer:
+        return Tokenizer(self.model.hf_tokenizer, self.multilingual, task=task, language=language)
 
 
 def multilingual(model: WhisperModel) -> bool:

@@ -60,7 +60,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         description="transformers Whisper models: transcribe or translate, timestamps, long-form",
         options=frozenset({"language", "task", "detect_language", "beam_size", "timestamps", "quantize",
                            "trust_remote_code", "allow_pickle"}),
-        item_settings=frozenset({"language"}),  # generate() takes a language per item
+        item_settings=frozenset({"language", "task"}),  # generate() takes a language per item, a task per call
         window=30.0,  # Whisper's input window
         pads_to_window=True,
     ))

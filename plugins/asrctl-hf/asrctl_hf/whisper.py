@@ -9,6 +9,7 @@ cross-attention alignment (DTW over the checkpoint's alignment heads).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from typing import Any, NamedTuple
@@ -116,15 +117,20 @@ class WhisperTranscriber:
         return Features(features.input_features[0], features.attention_mask[0], len(audio))
 
     @torch.inference_mode()
-    def transcribe(self, batch: list[np.ndarray | Features],
-                   language: list[str | None] | None = None) -> list[Transcript]:
+    def transcribe(self, batch: list[np.ndarray | Features], language: list[str | None] | None = None,
+                   task: list[str | None] | None = None) -> list[Transcript]:
         languages = [known_language(self.model.generation_config, self.name, code) if code else self.language
                      for code in language or [None] * len(batch)]
+        # an item's own task (a request's, through `asrctl serve`), checked as --task is; generate() takes one
+        tasks = [prompt_options(self.model.generation_config, self.name, None, kind).get("task") if kind else
+                 self.generate_options.get("task") for kind in task or [None] * len(batch)]
         results: list[Transcript | None] = [None] * len(batch)
-        for long_form in (False, True):
-            indices = [i for i, item in enumerate(batch) if (samples(item) > self.short_samples) == long_form]
+        for long_form, kind in itertools.product((False, True), sorted(set(tasks), key=str)):
+            indices = [i for i, item in enumerate(batch)
+                       if (samples(item) > self.short_samples) == long_form and tasks[i] == kind]
             if indices:
-                generated = self._generate([batch[i] for i in indices], [languages[i] for i in indices], long_form)
+                generated = self._generate([batch[i] for i in indices], [languages[i] for i in indices], long_form,
+                                           kind)
                 for i, transcript in zip(indices, generated):
                     results[i] = transcript
         return results  # type: ignore[return-value]  # every index was filled
@@ -171,7 +177,7 @@ class WhisperTranscriber:
         return features.to(self.device, dtype=self.dtype, non_blocking=True)
 
     def _generate(self, batch: list[np.ndarray | Features], languages: list[str | None],
-                  long_form: bool) -> list[Transcript]:
+                  long_form: bool, task: str | None) -> list[Transcript]:
         features = self._features(batch, long_form)
         detected: list[tuple[str, float] | None] = [None] * len(batch)
         if self.multilingual and (self.detect or None in languages):
@@ -188,7 +194,7 @@ class WhisperTranscriber:
                 return_timestamps=long_form or self.timestamps != "none",
                 return_token_timestamps=self.timestamps == "word",
                 return_segments=True,  # segment times
-                **self.generate_options, **prompt,
+                **{**self.generate_options, **({"task": task} if task else {})}, **prompt,
             )
         self.encoded = None
         texts = self.tokenizer.batch_decode(output["sequences"], skip_special_tokens=True)
