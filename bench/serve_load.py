@@ -7,7 +7,7 @@ The audio: the speech fixtures (tests/data/speech: 8 short utterances and one 34
 `--copies` times over, each copy a file of its own (`asrctl infer` transcribes a file named twice
 once). Four contenders, each a whole process, on the same backend (faster-whisper, the model's
 CTranslate2 folder, int8 unless --compute-type says otherwise, greedy, English, long audio cut at
-its pauses by --segment auto):
+its pauses unless --segment none):
 
 - `asrctl infer` on all the files at once: the ceiling a server can approach (no HTTP, every file in
   the same batches); its rate counts model load and process start.
@@ -18,7 +18,8 @@ its pauses by --segment auto):
   transcribed on its own with WhisperModel.transcribe), under the same clients.
 
 For each server and client count: requests per second, audio seconds per second, and the p50 and p95
-latency of a request; the servers are started, warmed with one request, then timed.
+latency of a request. Both servers are started and warmed with one request, then loaded in turns,
+each load --repeat times; the run of median rate is reported.
 """
 
 from __future__ import annotations
@@ -134,16 +135,11 @@ def load(url: str, files: list[Path], clients: int) -> dict[str, float]:
             "p95": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]}
 
 
-def served(command: list[str], port: int, files: list[Path], clients: list[int]) -> dict[int, dict[str, float]]:
+def started(command: list[str], port: int) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, process)
-        load(url, files[:1], 1)  # warm
-        return {n: load(url, files, n) for n in clients}
-    finally:
-        process.terminate()
-        process.wait(60)
+    wait_healthy(url, process)
+    return process, url
 
 
 def main() -> None:
@@ -152,6 +148,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--copies", type=int, default=4, help="each fixture this many times over")
     parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each load; the median is reported")
+    parser.add_argument("--segment", default="auto", choices=["auto", "none"],
+                        help="how asrctl infer and serve take long audio (auto: cut at its pauses)")
     args = parser.parse_args()
 
     python = sys.executable
@@ -160,7 +159,7 @@ def main() -> None:
         audio = sum(sf.info(f).duration for f in files)
         print(f"{len(files)} files, {audio:.0f} s of audio; faster-whisper {args.compute_type}, CPU, "
               f"{os.cpu_count()} cores", flush=True)
-        options = ["-O", f"compute_type={args.compute_type}", "--language", "en", "--segment", "auto"]
+        options = ["-O", f"compute_type={args.compute_type}", "--language", "en", "--segment", args.segment]
         start = time.perf_counter()
         subprocess.run([python, "-m", "asrctl", "infer", *map(str, files), "-b", "faster-whisper", "-m", args.model,
                         *options, "-q", "-o", f"{tmp}/out/out.jsonl"], check=True)
@@ -171,26 +170,42 @@ def main() -> None:
         direct_p50 = statistics.median(float(line) for line in direct.split()[1:])
         print(f"direct calls: p50 {direct_p50:.2f} s", flush=True)
 
-        port = free_port()
-        asrctl = served([python, "-m", "asrctl", "serve", "-b", "faster-whisper", "-m", args.model, "--port", str(port),
-                         *options], port, files, args.clients)
-        port = free_port()
-        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+        servers: dict[str, tuple[subprocess.Popen, str]] = {}
+        with tempfile.NamedTemporaryFile("w", suffix=".py") as script:
             script.write(PER_REQUEST_SERVER)
-        try:
-            per_request = served([python, script.name, args.model, args.compute_type, str(port)], port, files,
-                                 args.clients)
-        finally:
-            os.unlink(script.name)
+            script.flush()
+            try:
+                port = free_port()
+                servers["asrctl serve"] = started([python, "-m", "asrctl", "serve", "-b", "faster-whisper", "-m",
+                                                   args.model, "--port", str(port), *options], port)
+                port = free_port()
+                servers["per-request (speaches-style)"] = started([python, script.name, args.model, args.compute_type,
+                                                                   str(port)], port)
+                for _, url in servers.values():
+                    load(url, files[:1], 1)  # warm
+                # Both up at once, taking turns, each load run --repeat times: drift in the machine's speed
+                # reaches both alike; the run of median rate is reported.
+                runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+                for _ in range(args.repeat):
+                    for n in args.clients:
+                        for name, (_, url) in servers.items():
+                            runs.setdefault((name, n), []).append(load(url, files, n))
+            finally:
+                for process, _ in servers.values():
+                    process.terminate()
+                    process.wait(60)
+        results = {key: sorted(found, key=lambda r: r["requests"])[len(found) // 2] for key, found in runs.items()}
 
     print("\n| clients | server | req/s | audio s/s | p50 s | p95 s | vs infer | vs per-request | p50 vs direct |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n in args.clients:
-        for name, result in (("asrctl serve", asrctl[n]), ("per-request (speaches-style)", per_request[n])):
+        base = results["per-request (speaches-style)", n]["requests"]
+        for name in servers:
+            result = results[name, n]
             rate = result["requests"]
             print(f"| {n} | {name} | {rate:.2f} | {audio / result['wall']:.1f} | {result['p50']:.2f} | "
-                  f"{result['p95']:.2f} | {rate / (len(files) / ceiling):.2f}x | "
-                  f"{rate / per_request[n]['requests']:.2f}x | {result['p50'] / direct_p50:.2f}x |")
+                  f"{result['p95']:.2f} | {rate / (len(files) / ceiling):.2f}x | {rate / base:.2f}x | "
+                  f"{result['p50'] / direct_p50:.2f}x |")
 
 
 def copies(files: list[Path], count: int, folder: Path) -> list[Path]:

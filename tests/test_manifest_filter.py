@@ -2,6 +2,7 @@
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from manifest_helpers import invoke, read_jsonl, write_jsonl
@@ -41,6 +42,74 @@ def scored(tmp_path):
             for i, (d, t, w) in enumerate([(1.0, "good one", 0.0), (25.0, "long one", 10.0), (2.0, "bad one", 50.0),
                                            (3.0, "[noise] one", 5.0), (4.0, "fine", 20.0)])]
     return write_jsonl(tmp_path / "data" / "scored.jsonl", rows + ['{"broken": '])
+
+
+def rows_of(*specs):
+    """Rows of (name, duration, text): the name goes in `id`, to tell what was kept."""
+    return [{"audio_filepath": f"{name}.wav", "duration": duration, "text": text, "id": name}
+            for name, duration, text in specs]
+
+
+def kept_ids(tmp_path, rows, *options):
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    result = invoke("manifest", "filter", source, "-o", tmp_path / "out.jsonl", *options)
+    assert result.exit_code == 0, result.stderr
+    return [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")], result.stderr
+
+
+@pytest.mark.parametrize("options, keep, reason", [
+    # 25 characters in 2 s: 12.5/s; 7 words: 3.5/s
+    (["--max-char-rate", "12"], ["slow"], "characters per second > 12"),  # no duration: dropped too
+    (["--min-char-rate", "12"], ["normal", "fast"], "characters per second < 12"),
+    (["--max-word-rate", "4"], ["slow", "normal"], "words per second > 4"),
+    (["--min-word-rate", "2"], ["normal", "fast"], "words per second < 2"),
+])
+def test_speaking_rates(tmp_path, options, keep, reason):
+    rows = rows_of(("slow", 10.0, "the cat sat on the mat ok"), ("normal", 2.0, "the cat sat on the mat ok"),
+                   ("fast", 0.5, "the cat sat on the mat ok"), ("none", None, "no duration here"))
+    kept, summary = kept_ids(tmp_path, rows, *options)
+    assert kept == keep and reason in summary
+
+
+def test_regex_substitution_drop_and_alphabets(tmp_path):
+    rows = rows_of(("quotes", 1.0, "“Hallo”, sagte er."), ("digits", 1.0, "Es ist 1984."), ("noise", 1.0, "[noise] ja"),
+                   ("umlaut", 1.0, "Grüße aus Köln"), ("cyrillic", 1.0, "Привет"), ("plain", 1.0, "hello there"))
+    kept, summary = kept_ids(tmp_path, rows, "--sub-regex", '[“”]="', "--drop-regex", r"\[noise\]",
+                             "--drop-non-alphabet", "de")
+    assert kept == ["quotes", "umlaut", "plain"]
+    assert read_jsonl(tmp_path / "out.jsonl")[0]["text"] == '"Hallo", sagte er.'  # rewritten, then kept
+    assert "changed by --sub-regex [“”]=\"" in summary and "outside the de alphabet" in summary
+    kept, _ = kept_ids(tmp_path, rows, "--drop-non-alphabet", "en")
+    assert kept == ["quotes", "plain"]  # quotes are punctuation, which every language takes
+    kept, _ = kept_ids(tmp_path, rows, "--drop-non-alphabet", "Приветhlo")  # characters given, with spaces
+    assert kept == ["cyrillic"]
+    kept, _ = kept_ids(tmp_path, rows, "--sub-regex", r"(\w+) there=\1 world", "--text-regex", "world")
+    assert kept == ["plain"] and read_jsonl(tmp_path / "out.jsonl")[0]["text"] == "hello world"
+    # on another field, e.g. a model's output
+    preds = [{**r, "pred_text": r["text"].upper()} for r in rows]
+    kept, _ = kept_ids(tmp_path, preds, "--text-field", "pred_text", "--drop-regex", "^HELLO")
+    assert "plain" not in kept and len(kept) == 5
+    bad = invoke("manifest", "filter", tmp_path / "in.jsonl", "-o", tmp_path / "x.jsonl", "--sub-regex", "(=x")
+    assert bad.exit_code == 2 and "not a regular expression" in bad.stderr
+
+
+def test_hallucination_checks_each_flag_their_own(tmp_path):
+    rows = rows_of(("speech", 4.0, "The children waited on the pier and counted the boats."),
+                   ("loop", 8.0, "I'm going to go. I'm going to go. I'm going to go. I'm going to go."),
+                   ("long", 3.0, "and then aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+                   ("ratio", 3.0, "so we had an extraordinarily"),
+                   ("phrase", 2.0, "Thank you for watching!"),
+                   ("fast", 1.0, "this is far too much text for one second of audio to hold"),
+                   ("short", 1.0, "I understand"), ("empty", 1.0, ""))
+    kept, summary = kept_ids(tmp_path, rows, "--hallucination")
+    assert kept == ["speech", "short", "empty"]
+    for reason in ("distinct words <= 0.4", "a word of 25+ characters or 3x longer", "only a phrase said over",
+                   "> 40 characters per second"):
+        assert f"hallucination: {reason}" in summary
+    (tmp_path / "phrases.txt").write_text("# ours\nI understand\n")
+    kept, _ = kept_ids(tmp_path, rows, "--hallucination", "--hallucination-phrases", tmp_path / "phrases.txt",
+                       "--unique-words", "0.2", "--hallucination-char-rate", "60")
+    assert kept == ["speech", "loop", "phrase", "fast", "empty"]
 
 
 def test_filter_streams_kept_rows_and_counts_drops(tmp_path, scored):
@@ -95,3 +164,26 @@ def test_stats_numbers_histogram_speakers_and_svg(tmp_path):
     assert "duration histogram" in table.stdout and "█" in table.stdout
     png = invoke("manifest", "stats", manifest, "--plot", tmp_path / "x.png")
     assert png.exit_code == 2 and ".svg" in png.stderr
+
+
+@pytest.mark.real_model
+def test_hallucination_flags_whispers_repetition_loop_over_noise(tmp_path, test_assets):
+    import numpy as np
+    import soundfile as sf
+
+    from asrctl.serve import load
+
+    # 35 s of a low noise floor: Whisper base's long-form decoding loops on one made-up sentence
+    noise = np.random.default_rng(1).normal(0, 0.003, 16000 * 35).astype("float32")
+    sf.write(tmp_path / "noise.flac", noise, 16000)
+    speech = Path(__file__).parent / "data" / "speech"
+    rows = [{"audio_filepath": str(tmp_path / "noise.flac"), "duration": 35.0, "id": "noise"},
+            *({"audio_filepath": str(speech / f"utt0{i}.flac"), "duration": sf.info(speech / f"utt0{i}.flac").duration,
+               "id": f"utt0{i}"} for i in (1, 2, 3))]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    with load("hf-whisper", str(test_assets / "whisper-base-hf"), device="cpu", language="en") as model:
+        predicted = model.transcribe_manifest(tmp_path / "in.jsonl")
+    loop = predicted[0]["pred_text"].split()
+    assert len(loop) > 30, predicted[0]  # the failure this guards against happened
+    kept, summary = kept_ids(tmp_path, predicted, "--text-field", "pred_text", "--hallucination")
+    assert kept == ["utt01", "utt02", "utt03"] and "hallucination: distinct words" in summary

@@ -285,16 +285,51 @@ def split_command(manifest: Path, ratios: list[float], out_dir: Path, names: str
 @click.option("-o", "--output", type=FILE, required=True, help="Manifest of the kept rows.")
 @click.option("--min-duration", type=float, help="Drop rows shorter than this (seconds) or without a duration.")
 @click.option("--max-duration", type=float, help="Drop rows longer than this (seconds) or without a duration.")
-@click.option("--text-regex", callback=_regex, help="Keep rows whose text matches (re.search).")
-@click.option("--exclude-regex", callback=_regex, help="Drop rows whose text matches (re.search).")
+@click.option("--text-field", default="text", show_default=True, metavar="FIELD",
+              help="The field the text rules below read (and --sub-regex rewrites), e.g. pred_text.")
+@click.option("--sub-regex", "substitutions", multiple=True, metavar="PATTERN=REPLACEMENT",
+              callback=_parsed("asrctl.prepare.curation", "parse_substitution"),
+              help="Rewrite the text first: re.sub, split at the last '=' (\\1 refers to a group). Repeatable, "
+                   "in order.")
+@click.option("--text-regex", callback=_regex, metavar="REGEX", help="Keep rows whose text matches (re.search).")
+@click.option("--drop-regex", "--exclude-regex", "drop_regex", multiple=True,
+              callback=_parsed("asrctl.prepare.curation", "parse_regex"), metavar="REGEX",
+              help="Drop rows whose text matches (re.search). Repeatable.")
+@click.option("--drop-non-alphabet", "alphabet", metavar="LANG|CHARS",
+              help="Drop rows with a character outside a language's letters (en de fr es it pt nl pl ru uk; either "
+                   "case, with spaces, apostrophes, hyphens and punctuation; digits are outside) or outside the "
+                   "characters given (with spaces).")
+@click.option("--min-char-rate", type=float, help="Drop rows with fewer characters (spaces included) per second.")
+@click.option("--max-char-rate", type=float, help="Drop rows with more characters (spaces included) per second.")
+@click.option("--min-word-rate", type=float, help="Drop rows with fewer words per second.")
+@click.option("--max-word-rate", type=float, help="Drop rows with more words per second.")
+@click.option("--hallucination", is_flag=True,
+              help="Drop Whisper's hallucinations by four checks (thresholds below): few distinct words, a word far "
+                   "too long, only a phrase said over silence, too many characters per second.")
+@click.option("--unique-words", type=click.FloatRange(0, 1), default=0.4, show_default=True,
+              help="--hallucination: distinct words at or below this share of the words.")
+@click.option("--long-word", type=click.IntRange(min=1), default=25, show_default=True,
+              help="--hallucination: a word of this many characters or more ...")
+@click.option("--long-word-ratio", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              help="... or longer than the next-longest by this many times its length (3+ words).")
+@click.option("--hallucination-char-rate", type=click.FloatRange(min=0), default=40.0, show_default=True,
+              help="--hallucination: more characters per second than this.")
+@click.option("--hallucination-phrases", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="--hallucination: the phrases, one per line, instead of the built-in ones (thank you, thanks for "
+                   "watching, ...).")
 @click.option("--where", "conditions", multiple=True, metavar="'FIELD OP VALUE'",
               callback=_parsed("asrctl.prepare.filter", "parse_condition"),
               help="Keep rows where FIELD OP VALUE holds; OP is <= >= < > == !=. Repeatable (all must hold).")
 @QUIET
 def filter_command(manifest: Path, output: Path, min_duration: float | None, max_duration: float | None,
-                   text_regex: re.Pattern[str] | None, exclude_regex: re.Pattern[str] | None, conditions: list,
+                   text_field: str, substitutions: list, text_regex: re.Pattern[str] | None,
+                   drop_regex: list[re.Pattern[str]], alphabet: str | None, min_char_rate: float | None,
+                   max_char_rate: float | None, min_word_rate: float | None, max_word_rate: float | None,
+                   hallucination: bool, unique_words: float, long_word: int, long_word_ratio: float,
+                   hallucination_char_rate: float, hallucination_phrases: Path | None, conditions: list,
                    quiet: bool) -> None:
-    """Keep the rows of MANIFEST that pass every condition, line by line (any size, flat memory).
+    """Keep the rows of MANIFEST that pass every condition, line by line (any size, flat memory);
+    the summary counts the rows each rule dropped (the first rule a row fails) and changed.
 
     --where is parsed, never evaluated: VALUE is a number or a string (quote it to keep spaces).
     A row without the field fails the condition. With `asrctl eval --per-utt`, dropping badly
@@ -305,16 +340,30 @@ def filter_command(manifest: Path, output: Path, min_duration: float | None, max
       asrctl manifest filter train.jsonl -o short.jsonl --max-duration 20
       asrctl eval preds.jsonl --per-utt scored.jsonl
       asrctl manifest filter scored.jsonl --where 'wer<=20' -o clean.jsonl
-      asrctl manifest filter all.jsonl -o en.jsonl --where 'lang==en' --exclude-regex '\\[noise\\]'
+      asrctl manifest filter all.jsonl -o en.jsonl --where 'lang==en' --drop-regex '\\[noise\\]'
+      asrctl manifest filter raw.jsonl -o clean.jsonl --sub-regex '[“”]="' --drop-non-alphabet en \\
+          --min-char-rate 4 --max-char-rate 25
+      asrctl manifest filter out.pred.jsonl -o kept.jsonl --text-field pred_text --hallucination
     """
+    from asrctl.prepare.curation import Hallucination, alphabet_test, phrases_file, rate_tests, regex_tests
     from asrctl.prepare.filter import duration_tests, filter_manifest, text_tests, where_tests
     from asrctl.progress import ErrorLog, print_summary
 
-    tests = duration_tests(min_duration, max_duration) + text_tests(text_regex, exclude_regex) + where_tests(conditions)
+    tests = duration_tests(min_duration, max_duration) + text_tests(text_regex, text_field)
+    tests += regex_tests(text_field, drop_regex)
+    tests += [alphabet_test(text_field, alphabet)] if alphabet else []
+    tests += rate_tests(text_field, min_chars=min_char_rate, max_chars=max_char_rate, min_words=min_word_rate,
+                        max_words=max_word_rate)
+    if hallucination:
+        phrases = {"phrases": phrases_file(hallucination_phrases)} if hallucination_phrases else {}
+        tests += Hallucination(unique_words, long_word, long_word_ratio, hallucination_char_rate,
+                               **phrases).tests(text_field)
+    tests += where_tests(conditions)
     errors = ErrorLog()
-    report = filter_manifest(manifest, output, tests, errors)
+    report = filter_manifest(manifest, output, tests, errors, [(text_field, s) for s in substitutions])
     pairs = [("kept", str(report.kept)), ("dropped", str(sum(report.dropped.values())))]
     pairs += [(f"  {reason}", str(count)) for reason, count in report.dropped.most_common()]
+    pairs += [(f"changed by {rule}", str(count)) for rule, count in report.changed.items()]
     print_summary(f"asrctl manifest filter -> {output}", pairs, [], quiet=quiet)
     _finish(errors.count)
 

@@ -91,14 +91,10 @@ def duration_tests(low: float | None, high: float | None) -> list[Test]:
     return tests
 
 
-def text_tests(include: re.Pattern[str] | None, exclude: re.Pattern[str] | None) -> list[Test]:
-    tests = []
-    if include is not None:
-        tests.append(Test(f"text does not match {include.pattern!r}",
-                          lambda r: bool(include.search(r.get("text") or ""))))
-    if exclude is not None:
-        tests.append(Test(f"text matches {exclude.pattern!r}", lambda r: not exclude.search(r.get("text") or "")))
-    return tests
+def text_tests(include: re.Pattern[str] | None, field: str = "text") -> list[Test]:
+    if include is None:
+        return []
+    return [Test(f"{field} does not match {include.pattern!r}", lambda r: bool(include.search(r.get(field) or "")))]
 
 
 def where_tests(conditions: list[Condition]) -> list[Test]:
@@ -109,25 +105,34 @@ def where_tests(conditions: list[Condition]) -> list[Test]:
 class FilterReport:
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)  # reason -> rows
+    changed: Counter = field(default_factory=Counter)  # substitution -> rows it changed
 
 
-def filter_manifest(path: Path, output: Path, tests: list[Test], on_error: Callable[[LineError], None]) -> FilterReport:
-    """Stream `path` to `output`, keeping rows that pass every test; the first failing test names the drop."""
+def filter_manifest(path: Path, output: Path, tests: list[Test], on_error: Callable[[LineError], None],
+                    substitutions: list[tuple[str, Callable[[str], str]]] | None = None) -> FilterReport:
+    """Stream `path` to `output`, keeping rows that pass every test; the first failing test names the drop.
+    `substitutions` ((field, rewrite), in order) change rows before they are tested."""
     report = FilterReport()
     rebase = Rebaser(output)
     unseen = {t.condition.field: t.condition for t in tests if t.condition}  # --where fields no row had yet
     fields: set[str] = set()  # the rows' own fields, to suggest from
     with AtomicWriter(output) as f:
         for row in ManifestReader(path, on_error=on_error):
+            record = row.record
             if unseen:
-                fields.update(row.record)
-                unseen = {name: c for name, c in unseen.items() if _lookup(row.record, name) is _MISSING}
-            failed = next((t.name for t in tests if not t.keep(row.record)), None)
+                fields.update(record)
+                unseen = {name: c for name, c in unseen.items() if _lookup(record, name) is _MISSING}
+            for name, rewrite in substitutions or []:
+                value = record.get(name)
+                if isinstance(value, str) and (new := rewrite(value)) != value:
+                    record = {**record, name: new}
+                    report.changed[str(rewrite)] += 1
+            failed = next((t.name for t in tests if not t.keep(record)), None)
             if failed:
                 report.dropped[failed] += 1
             else:
                 report.kept += 1
-                f.write(dumps(rebase(row.record, row.base_dir)) + "\n")
+                f.write(dumps(rebase(record, row.base_dir)) + "\n")
         if unseen and fields:  # raised inside: the output is not written
             name = sorted(unseen)[0]
             raise no_such_field(path, name, f"--where {unseen[name]}", fields)
