@@ -7,6 +7,7 @@ import sys
 import click
 
 from asrctl import __version__, interrupts
+from asrctl.commands.align import align_command
 from asrctl.commands.config import config_command
 from asrctl.commands.eval import eval_command
 from asrctl.commands.export import export_command
@@ -73,6 +74,7 @@ def cli(debug: bool) -> None:
       asrctl eval ...       WER/CER with normalisation and breakdowns
       asrctl finetune ...   full fine-tuning or LoRA from a recipe
       asrctl export ...     a model into another backend's format (Whisper for faster-whisper)
+      asrctl align ...      the times of each word and sentence of a known text in its audio
       asrctl serve          a model behind the OpenAI transcription API, requests batched together
       asrctl plugins        what is installed
       asrctl config         the default backend and model (faster-whisper, Whisper base)
@@ -84,7 +86,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (infer_command, eval_command, finetune_command, export_command, manifest_group, plugins_command,
-                install_command, uninstall_command, config_command, serve_command):
+                install_command, uninstall_command, config_command, serve_command, align_command):
     cli.add_command(command)
 
 

@@ -75,14 +75,14 @@ class InferProgress:
     done (the model loads meanwhile) a spinner says so, and goes: a model that fails to load leaves
     its one error line, not an empty bar, on the screen."""
 
-    def __init__(self, total: int, done: int, audio_total: float, quiet: bool = False) -> None:
+    def __init__(self, total: int, done: int, audio_total: float, quiet: bool = False, label: str = "infer") -> None:
         self.audio_total = audio_total
         self.audio_done = 0.0
         self.started = time.perf_counter()
         self._progress = self._loading = None
         if not quiet:
-            self._progress = _bar("infer", _AudioColumn(self))
-            self._task = self._progress.add_task("infer", total=total, completed=done)
+            self._progress = _bar(label, _AudioColumn(self))
+            self._task = self._progress.add_task(label, total=total, completed=done)
             self._todo = total - done
             self._loading = stderr.status(self._loading_text())
 

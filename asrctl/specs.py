@@ -94,6 +94,11 @@ class BackendSpec:
     # in an `item_settings` attribute of its own.
     item_settings: frozenset[str] = field(default_factory=frozenset)
     mixed_batches: bool = True
+    # `load(..., align=True)` gives a Transcriber whose `transcribe(batch, text=[...])` places each
+    # item's known text in its audio (`asrctl align`): the Transcript of that text with `words`
+    # ({"word", "start", "end", "score"}, every word of the text, in order) and `segments` (its
+    # sentences, likewise). A word it cannot place gets score 0, not an error.
+    aligns: bool = False
 
     @property
     def languages(self) -> dict[str, Any]:

@@ -68,7 +68,8 @@ def segment_options(default: str) -> list:
     ]
 
 
-RUN_OPTIONS = [
+# How a job runs, whatever it does with the model: `asrctl infer` and `asrctl align`.
+JOB_OPTIONS = [
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
                  help="auto = bfloat16 on GPUs that support it (else float16), float32 on CPU."),
@@ -86,6 +87,16 @@ RUN_OPTIONS = [
                  callback=lambda ctx, param, values: parse_key_values(values, "-E", "workers=4"),
                  help="A setting of the engine's own, e.g. --engine ray -E workers=4 (see docs/scaling.md). "
                       "Repeatable; the value is read as YAML."),
+]
+
+RESUME_OPTIONS = [
+    click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
+    click.option("--retry-errors", is_flag=True,
+                 help="Redo the rows of a finished output that have no prediction (after fixing their audio)."),
+]
+
+RUN_OPTIONS = [
+    *JOB_OPTIONS,
     *segment_options("none"),
     click.option("--language-key", metavar="FIELD",
                  help="Each row's spoken language from this field (e.g. lang: en, de); rows without it take "
@@ -94,12 +105,9 @@ RUN_OPTIONS = [
                  help="Each row's language to translate to from this field (Canary); rows without it take "
                       "--target-language, else they are transcribed."),
     click.option("--pred-key", default="pred_text", show_default=True, help="Field holding the transcript."),
-    click.option("--overwrite", is_flag=True, help="Start again instead of resuming an unfinished output."),
-    click.option("--retry-errors", is_flag=True,
-                 help="Redo the rows of a finished output that have no prediction (after fixing their audio)."),
+    *RESUME_OPTIONS,
     *BACKEND_OPTIONS,
 ]
-
 
 OUTPUT_OPTIONS = [
     click.option("-f", "--output-format", "output_formats", multiple=True,

@@ -42,6 +42,7 @@ class InferJob:
     retry_errors: bool = False  # a finished output: redo only its rows without a prediction
     segmentation: Segmentation = field(default_factory=Segmentation)
     item_keys: dict[str, str] = field(default_factory=dict)  # item setting -> the row field holding it
+    align: bool = False  # place each row's known text (item_keys["text"]) instead of transcribing
 
     def fingerprint(self) -> dict[str, Any]:
         # Batch sizes, workers and device may change between a crash and its resume; these may not.
@@ -54,7 +55,13 @@ class InferJob:
             "pred_key": self.pred_key,
             **({"item_keys": self.item_keys} if self.item_keys else {}),
             **({"segmentation": vars(self.segmentation)} if self.segmentation.mode != "none" else {}),
+            **({"align": True} if self.align else {}),
         }
+
+    @property
+    def setting_keys(self) -> dict[str, str]:
+        """The item settings a backend declares (the text an aligner is given is not one of them)."""
+        return {name: key for name, key in self.item_keys.items() if not (self.align and name == "text")}
 
 
 @dataclass(frozen=True)

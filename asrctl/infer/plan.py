@@ -16,16 +16,26 @@ from asrctl.infer.segmentation import Span, join, load_segmenter
 from asrctl.specs import BackendSpec, EngineSpec, Transcript
 
 
-def output_record(row: Row, result: WorkResult, pred_key: str, rebase: Rebaser) -> dict[str, Any]:
+def output_record(row: Row, result: WorkResult, pred_key: str, rebase: Rebaser,
+                  aligned: bool = False) -> dict[str, Any]:
     """The input row with the prediction added; every input field is kept (a relative audio path
-    is re-expressed from the output's folder, so that it still points at the file)."""
+    is re-expressed from the output's folder, so that it still points at the file). `aligned`: the
+    row's own text was placed in its audio, and its `words` and `segments` are added (`pred_key` is
+    then "words", which a failed row lacks)."""
     record = dict(rebase(row.record, row.base_dir))
     transcript = result.transcript
     if transcript is None:
-        record[pred_key] = None
+        if aligned:  # times of an earlier alignment would say this one worked
+            record.pop("words", None)
+            record.pop("segments", None)
+        else:
+            record[pred_key] = None
         record["error"] = result.error or "no result"
         return record
     record.pop("error", None)  # a stale error from an earlier run on this file
+    if aligned:
+        record.update(words=transcript.words or [], segments=transcript.segments or [])
+        return record
     record[pred_key] = transcript.text
     for key, value in (("segments", transcript.segments), ("words", transcript.words), ("lang", transcript.language),
                        ("lang_prob", transcript.language_probability)):
@@ -51,7 +61,8 @@ def _settings(row: Row, item_keys: dict[str, str]) -> dict[str, Any] | str:
         if value in (None, ""):  # the job's --language (or detection) for this row
             continue
         if not isinstance(value, str):
-            return f"field {key!r} is {value!r}: expected a language code such as en"
+            expected = "text" if name == "text" else "a language code such as en"
+            return f"field {key!r} is {value!r}: expected {expected}"
         settings[name] = value.strip()
     return settings
 

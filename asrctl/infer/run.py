@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from asrctl import plugins
 from asrctl.data.paths import Rebaser
 from asrctl.data.rows import LineError, ManifestReader
-from asrctl.infer.job import InferJob, check_item_keys, check_options
+from asrctl.errors import AsrctlError
+from asrctl.infer.job import InferJob, WorkResult, check_item_keys, check_options
 from asrctl.infer.plan import SegmentedRows, output_record, plan
 from asrctl.infer.resume import ResumableOutput
 from asrctl.infer.segmentation import check_segmentation
@@ -45,7 +46,11 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
     engine = plugins.engines().get(job.engine)
     spec = plugins.backends().get(job.backend)
     check_options(spec, job.options)
-    check_item_keys(spec, job.item_keys)
+    check_item_keys(spec, job.setting_keys)
+    if job.align and not spec.aligns:
+        able = [b.name for b in plugins.backends() if b.aligns]
+        raise AsrctlError(f"backend {spec.name!r} cannot align a known text; "
+                          + (f"backends that can: {', '.join(able)}" if able else "no installed backend can"))
     refuse_undeclared(f"engine {engine.name!r}", "-E", job.engine_options, engine.options)
     check_segmentation(job.segmentation)
     if spec.check is not None:
@@ -70,20 +75,24 @@ def run_infer(job: InferJob, progress_factory=None) -> InferSummary:
             total=len(rows), done=summary.resumed + len(failed), audio_total=sum(seconds.values())
         )
         rebase = Rebaser(job.output)
+
+        def written(results: list[WorkResult]):
+            return ((r.index, output_record(rows[r.index], r, job.pred_key, rebase, job.align)) for r in results)
+
         segmented = SegmentedRows(first_id=len(rows))
         with progress, between_batches():
-            store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in failed)
+            store.append(written(failed))
             cut, items = job.segmentation.split(items, spec.window)
             if cut:
                 for done, found in enumerate(segmented.cut(job, engine, spec, cut), 1):
                     progress.segmenting(done, len(cut))
-                    store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in found)
+                    store.append(written(found))
                     progress.skip(len(found))
                     raise_if_interrupted()
                 items += segmented.items
             for results in engine.run(job, spec, items):
                 results = segmented.collect(results)
-                store.append((r.index, output_record(rows[r.index], r, job.pred_key, rebase)) for r in results)
+                store.append(written(results))
                 done = [r for r in results if r.transcript is not None]
                 audio = sum(seconds[r.index] for r in done)
                 summary.transcribed += len(done)

@@ -30,8 +30,9 @@ Decoded = tuple[WorkItem, Any, "str | None"]  # the item, its audio (or what `pr
 def load_model(job: InferJob, spec: BackendSpec) -> Transcriber:
     """The job's model on this machine's device (`--device auto` resolves where the model runs)."""
     device = resolve_device(job.device)
-    model = spec.load(job.model, device=device, dtype=resolve_dtype(job.dtype, device), **job.options)
-    check_item_keys(spec, job.item_keys, (job.model, model))
+    aligning = {"align": True} if job.align else {}
+    model = spec.load(job.model, device=device, dtype=resolve_dtype(job.dtype, device), **job.options, **aligning)
+    check_item_keys(spec, job.setting_keys, (job.model, model))
     return model
 
 

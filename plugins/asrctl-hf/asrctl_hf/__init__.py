@@ -49,9 +49,10 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         name="hf-ctc",
         load=load_ctc,
         check=partial(folders.check, "hf-ctc"),
-        description="transformers CTC models (wav2vec2, HuBERT, Parakeet CTC), greedy decoding",
+        description="transformers CTC models (wav2vec2, HuBERT, Parakeet CTC), greedy decoding; aligns known text",
         options=frozenset({"chunk_seconds", "quantize", "trust_remote_code", "allow_pickle"}),
         window=30.0,  # attention over the whole input: cost grows with the square of its length
+        aligns=True,
     ))
     register(BackendSpec(
         name="hf-whisper",

@@ -19,6 +19,7 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoProcessor, ProcessorMixin
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
+from asrctl.api import ctc_align, sentences, targets, timed_words
 from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_dtype
 
 DEFAULT_CHUNK_SECONDS = 30.0
@@ -158,8 +159,64 @@ class CTCTranscriber:
         return output_frames(self.model, n_samples, self.samples_per_frame)
 
 
+class CTCAligner:
+    """`load(..., align=True)`: each item's known text placed in its audio by forced alignment over
+    the model's frame log-probabilities (asrctl.api.ctc_align); long audio's frames come window by
+    window, as for transcription. Characters the vocabulary lacks (punctuation, mostly) are left out
+    of the matching, the words keep them."""
+
+    item_settings = frozenset({"text"})
+
+    def __init__(self, transcriber: CTCTranscriber) -> None:
+        self.transcriber = transcriber
+        tokenizer = transcriber.processor.tokenizer
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.get_vocab()
+        self.blank = tokenizer.pad_token_id
+        delimiter = getattr(tokenizer, "word_delimiter_token", None)
+        self.delimiter = self.vocab.get(delimiter) if delimiter else None  # a character vocabulary's "|"
+        self.seconds_per_frame = transcriber.samples_per_frame / SAMPLE_RATE
+
+    def encode(self, word: str) -> list[int]:
+        if self.delimiter is None:  # word pieces
+            return list(self.tokenizer(word, add_special_tokens=False).input_ids)
+        ids = []
+        for char in word:  # characters, in the case the vocabulary has them
+            known = next((self.vocab[c] for c in (char, char.upper(), char.lower()) if c in self.vocab), None)
+            if known is not None and known != self.delimiter:
+                ids.append(known)
+        return ids
+
+    @torch.inference_mode()
+    def transcribe(self, batch: list[np.ndarray], text: list[str | None] | None = None) -> list[Transcript]:
+        model = self.transcriber
+        wanted = [targets(t or "", self.encode, self.delimiter) for t in text or [None] * len(batch)]
+        frames = [model._output_frames(len(audio)) for audio in batch]
+        paths: dict[int, Any] = {}
+        short = [i for i, audio in enumerate(batch) if frames[i] and len(audio) <= model.chunk]
+        if short:
+            log_probs = model.logits([batch[i] for i in short]).log_softmax(-1)
+            found = ctc_align(log_probs, [frames[i] for i in short], [wanted[i].tokens for i in short], self.blank)
+            paths.update(zip(short, found))
+        for i, audio in enumerate(batch):
+            if len(audio) > model.chunk:
+                log_probs = torch.cat(list(model.window_logits(audio))).log_softmax(-1)
+                [paths[i]] = ctc_align(log_probs[None], [len(log_probs)], [wanted[i].tokens], self.blank)
+        results = []
+        for i, found in enumerate(wanted):
+            path = paths.get(i)
+            if found.tokens and path is None:
+                raise AsrctlError(f"{len(batch[i]) / SAMPLE_RATE:.2f} s of audio is too short for its text "
+                                  f"({len(found.tokens)} tokens)")
+            words = timed_words(found, path.spans, path.scores, self.seconds_per_frame) if path else \
+                timed_words(found, [], [], self.seconds_per_frame)
+            results.append(Transcript(text=" ".join(found.words), words=words, segments=sentences(words)))
+        return results
+
+
 def load(model: str, *, device: str, dtype: str, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-         quantize: str | None = None, trust_remote_code: bool = False, allow_pickle: bool = False) -> CTCTranscriber:
+         quantize: str | None = None, trust_remote_code: bool = False, allow_pickle: bool = False,
+         align: bool = False) -> CTCTranscriber | CTCAligner:
     chunk_seconds = float(chunk_seconds)
     if not chunk_seconds > 0:
         raise AsrctlError(f"chunk_seconds must be positive, got {chunk_seconds}")
@@ -168,4 +225,5 @@ def load(model: str, *, device: str, dtype: str, chunk_seconds: float = DEFAULT_
     processor = load_processor(model, trust_remote_code=trust_remote_code)
     loaded = load_model(AutoModelForCTC, model, device=device, dtype=dtype, quantize=int8,
                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
-    return CTCTranscriber(loaded, processor, device=device, dtype=dtype_, chunk_seconds=chunk_seconds)
+    transcriber = CTCTranscriber(loaded, processor, device=device, dtype=dtype_, chunk_seconds=chunk_seconds)
+    return CTCAligner(transcriber) if align else transcriber

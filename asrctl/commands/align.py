@@ -1,0 +1,64 @@
+"""`asrctl align`: the time of each word and sentence of each row's known text in its audio."""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+
+import click
+
+from asrctl.commands.infer import BACKEND_OPTIONS, JOB_OPTIONS, RESUME_OPTIONS
+from asrctl.commands.options import MANIFEST, apply_options
+
+
+@click.command("align")
+@click.argument("manifest", type=MANIFEST)
+@click.option("-b", "--backend", required=True, help="A backend that aligns (`asrctl plugins`: hf-ctc, ...).")
+@click.option("-m", "--model", required=True, help="Hub id or local model folder.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The rows with `words` and `segments` added.")
+@click.option("--text-key", default="text", show_default=True, metavar="FIELD", help="The field holding the text.")
+@apply_options(JOB_OPTIONS)
+@apply_options(RESUME_OPTIONS)
+@apply_options(BACKEND_OPTIONS[-1:])  # -O
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table (errors are still shown).")
+def align_command(manifest: Path, backend: str, model: str, output: Path, text_key: str, quiet: bool,
+                  backend_options: dict, **params) -> None:
+    """Place each row's known text in its audio: add `words` (word, start, end, score: every word of
+    the text as written, in order) and `segments` (its sentences, likewise) to the row.
+
+    A word the model cannot place (not in its vocabulary: digits for a model of letters) gets score 0
+    and the times where the word before it ended; a row whose audio is too short for its text, or
+    without audio, gets an error and the rest go on. Batches, resume after an interruption, error
+    rows, progress and --engine ray work as in `asrctl infer`.
+
+    \b
+    Examples:
+      asrctl align hearings.jsonl -b hf-ctc -m facebook/wav2vec2-base-960h -o hearings.aligned.jsonl
+      asrctl align talks.jsonl -b hf-ctc -m ./my-ctc --text-key transcript --device cuda -o aligned.jsonl
+    """
+    from asrctl.infer.job import InferJob
+    from asrctl.infer.run import run_infer
+    from asrctl.interrupts import Interrupted
+    from asrctl.progress import InferProgress, print_summary
+
+    job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=backend_options,
+                   pred_key="words", item_keys={"text": text_key}, align=True, **params)
+    try:
+        summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet, label="align"))
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; finished rows are saved: run the same command to resume {output}") from None
+    if summary.finished_before:
+        click.echo(f"{output}: already done by this command ({summary.rows} rows), nothing to do", err=True)
+    else:
+        print_summary(f"asrctl align -> {output}", [
+            ("rows", str(summary.rows)),
+            ("kept from an earlier run", str(summary.resumed)),
+            ("aligned now", str(summary.transcribed)),
+            ("errors", str(len(summary.errors))),
+            ("audio seconds (this run)", f"{summary.audio_seconds:.1f}"),
+            ("wall seconds (with model load)", f"{summary.wall_seconds:.1f}"),
+        ], summary.errors, quiet=quiet)
+    if summary.errors:
+        sys.exit(3)  # finished, some rows failed

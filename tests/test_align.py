@@ -1,0 +1,66 @@
+"""`asrctl align` end to end on a tiny CTC model: every word of each row's text, as written, placed
+in order inside its audio, sentences from them, error rows, resume, and backends that cannot align."""
+
+import json
+from pathlib import Path
+
+import soundfile as sf
+from probe_backend import read_jsonl
+
+from asrctl.testing import run_cli
+
+SPEECH = Path(__file__).parent / "data" / "speech"
+
+
+def align(manifest: Path, out: Path, model: Path, *extra: str):
+    return run_cli("align", str(manifest), "-b", "hf-ctc", "-m", str(model), "-o", str(out), "--device", "cpu",
+                   "--num-workers", "0", *extra)
+
+
+def test_every_word_placed_in_order_sentences_error_rows_and_resume(tmp_path, tiny_ctc):
+    rows = [json.loads(line) for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
+    rows = [{**r, "audio_filepath": str(SPEECH / r["audio_filepath"])} for r in rows[:2] + rows[-1:]]
+    rows[0]["text"] = "In 1984, the fox (quick) jumped!"  # digits and brackets: outside the vocabulary
+    rows.append({"audio_filepath": str(tmp_path / "missing.flac"), "duration": 1.0, "text": "gone"})
+    manifest = tmp_path / "in.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "aligned.jsonl"
+    result = align(manifest, out, tiny_ctc)
+    assert result.returncode == 3 and "missing.flac" in result.stderr, result.stderr
+    aligned = read_jsonl(out)
+    for row in aligned[:3]:
+        duration = sf.info(row["audio_filepath"]).duration
+        words = row["words"]
+        assert [w["word"] for w in words] == row["text"].split()
+        assert all(0 <= w["start"] <= w["end"] <= duration + 0.02 for w in words)
+        assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:]))
+        assert " ".join(s["text"] for s in row["segments"]) == row["text"]
+        assert [s["start"] for s in row["segments"]][0] == words[0]["start"]
+    first = aligned[0]["words"]
+    assert first[1]["word"] == "1984," and first[1]["score"] == 0 and first[1]["start"] == first[0]["end"]
+    assert first[4]["word"] == "(quick)" and first[4]["score"] > 0  # brackets left out of the matching only
+    assert len(aligned[2]["segments"]) >= 5  # long01: its sentences
+    assert "words" not in aligned[3] and "missing.flac" in aligned[3]["error"] and aligned[3]["text"] == "gone"
+    again = align(manifest, out, tiny_ctc)
+    assert "already done" in again.stderr and read_jsonl(out) == aligned
+
+
+def test_audio_too_short_for_its_text_fails_its_row_only(tmp_path, tiny_ctc):
+    short = tmp_path / "short.flac"
+    sf.write(short, sf.read(SPEECH / "utt01.flac", dtype="float32")[0][:8000], 16000)  # 0.5 s: 25 frames
+    rows = [{"audio_filepath": str(short), "text": "this sentence has far more letters than half a second holds"},
+            {"audio_filepath": str(short), "text": "ok"}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = align(tmp_path / "in.jsonl", tmp_path / "out.jsonl", tiny_ctc)
+    assert result.returncode == 3
+    first, second = read_jsonl(tmp_path / "out.jsonl")
+    assert "too short for its text" in first["error"] and [w["word"] for w in second["words"]] == ["ok"]
+
+
+def test_a_backend_that_cannot_align_is_one_line(tmp_path, tiny_whisper):
+    result = run_cli("align", str(SPEECH / "manifest.jsonl"), "-b", "hf-whisper", "-m", str(tiny_whisper),
+                     "-o", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "backend 'hf-whisper' cannot align a known text; backends that can: hf-ctc" in line
+    assert not (tmp_path / "out.jsonl").exists()
