@@ -4,6 +4,8 @@ in order inside its audio, sentences from them, error rows, resume, and backends
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 import soundfile as sf
 from probe_backend import read_jsonl
 
@@ -57,10 +59,70 @@ def test_audio_too_short_for_its_text_fails_its_row_only(tmp_path, tiny_ctc):
     assert "too short for its text" in first["error"] and [w["word"] for w in second["words"]] == ["ok"]
 
 
-def test_a_backend_that_cannot_align_is_one_line(tmp_path, tiny_whisper):
-    result = run_cli("align", str(SPEECH / "manifest.jsonl"), "-b", "hf-whisper", "-m", str(tiny_whisper),
-                     "-o", str(tmp_path / "out.jsonl"))
+def test_a_backend_that_cannot_align_is_one_line(tmp_path, probe_site):
+    result = run_cli("align", str(SPEECH / "manifest.jsonl"), "-b", "probe", "-m", "none",
+                     "-o", str(tmp_path / "out.jsonl"), pythonpath=probe_site)
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert "backend 'hf-whisper' cannot align a known text; backends that can: hf-ctc" in line
+    assert "backend 'probe' cannot align a known text; backends that can: hf-ctc, hf-whisper" in line
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_whisper_aligns_a_long_recording_window_by_window(tmp_path, tiny_whisper):
+    """A random tiny Whisper, whose decoder holds 64 positions: long01's 125 words go in windows,
+    every word placed once, in order, inside the audio."""
+    out = tmp_path / "out.jsonl"
+    result = run_cli("align", str(SPEECH / "manifest.jsonl"), "-b", "hf-whisper", "-m", str(tiny_whisper),
+                     "-o", str(out), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    for row in read_jsonl(out):
+        words = row["words"]
+        assert [w["word"] for w in words] == row["text"].split()
+        assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.02 for w in words)
+        assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:]))
+
+
+ALIGNED = Path(__file__).parent / "data" / "aligned"
+
+
+def laid_out(path: Path, names: list[str], gaps: list[float]) -> list[tuple[float, float]]:
+    """The fixtures `names`, trimmed to their sound, after silences of `gaps` seconds (over a low noise
+    floor): each sentence's true start and end."""
+    parts, spans, clock = [], [], 0.0
+    for name, gap in zip(names, gaps):
+        audio = sf.read(SPEECH / f"{name}.flac", dtype="float32")[0]
+        loud = np.flatnonzero(np.abs(audio) > 0.02)
+        audio = audio[loud[0] : loud[-1] + 1]
+        parts += [np.zeros(round(gap * 16000), "float32"), audio]
+        clock += round(gap * 16000) / 16000
+        spans.append((clock, clock + len(audio) / 16000))
+        clock += len(audio) / 16000
+    parts.append(np.zeros(16000, "float32"))
+    recording = np.concatenate(parts)
+    recording += np.random.default_rng(0).normal(0, 0.0005, len(recording)).astype("float32")
+    sf.write(path, recording, 16000)
+    return spans
+
+
+@pytest.mark.real_model
+def test_whisper_base_places_sentences_and_words(tmp_path, test_assets):
+    texts = {json.loads(line)["audio_filepath"]: json.loads(line)["text"]
+             for line in (SPEECH / "manifest.jsonl").read_text().splitlines()}
+    names = ["utt01", "utt04", "utt02", "utt06"]
+    sentences = laid_out(tmp_path / "talk.flac", names, [0.6, 1.4, 0.9, 2.2])
+    words = json.loads((ALIGNED / "words.json").read_text())  # words synthesised one by one, known gaps
+    rows = [{"audio_filepath": str(tmp_path / "talk.flac"), "text": " ".join(texts[f"{n}.flac"] for n in names)},
+            {"audio_filepath": str(ALIGNED / "words.flac"), "text": words["text"]}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run_cli("align", str(tmp_path / "in.jsonl"), "-b", "hf-whisper", "-m",
+                     str(test_assets / "whisper-base-hf"), "-o", str(tmp_path / "out.jsonl"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    talk, spoken = read_jsonl(tmp_path / "out.jsonl")
+    assert len(talk["segments"]) == len(sentences) and len(spoken["segments"]) == len(words["true_segments"])
+    boundaries = [abs(s[key] - t[i]) for s, t in zip(talk["segments"], sentences)
+                  for i, key in enumerate(("start", "end"))]
+    boundaries += [abs(s[key] - t[key]) for s, t in zip(spoken["segments"], words["true_segments"])
+                   for key in ("start", "end")]
+    starts = [abs(w["start"] - t["start"]) for w, t in zip(spoken["words"], words["true_words"])]
+    print(f"median sentence-boundary error {np.median(boundaries):.3f} s, word-start error {np.median(starts):.3f} s")
+    assert np.median(boundaries) <= 0.1 and np.median(starts) <= 0.15

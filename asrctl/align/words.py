@@ -10,6 +10,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from asrctl.specs import SAMPLE_RATE
+
+HOP = 0.01  # seconds per loudness frame
+QUIET = 0.1  # a frame quieter than this share of the recording's loud frames (its 95th percentile) is silence
+MIN_PAUSE = 0.05  # seconds of silence that make a pause (a stop consonant's closure is shorter)
+SNAP = 0.3  # seconds from a word boundary to a pause it moves to
 SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*$")
 
 
@@ -76,3 +84,35 @@ def sentences(words: list[dict]) -> list[dict]:
                              "score": round(sum(w["score"] for w in current) / len(current), 4)})
             current = []
     return segments
+
+
+def tightened(words: list[dict], audio: np.ndarray) -> list[dict]:
+    """Word times moved to the audio's pauses and sound, as stable-ts tightens Whisper's times with the
+    audio's loudness: an aligner whose times tile the audio (Whisper's attention) gives each word the
+    pause before it, and its boundaries land near, not in, the pauses between words. Each boundary
+    within SNAP seconds of a pause moves to its edges (the word before ends where the pause starts,
+    the next starts where it ends); then each word is trimmed to its loud frames."""
+    hop = round(HOP * SAMPLE_RATE)
+    count = len(audio) // hop
+    if not count or not words:
+        return words
+    loudness = np.sqrt(np.mean(np.square(audio[: count * hop].reshape(count, hop), dtype=np.float64), axis=1))
+    loud = loudness > QUIET * np.percentile(loudness, 95)
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], loud.astype(np.int8), [1]])))  # silence runs: [start, end)
+    pauses = [(a * HOP, b * HOP) for a, b in zip(edges[::2], edges[1::2]) if (b - a) * HOP >= MIN_PAUSE]
+    tight = [dict(word) for word in words]
+    for before, after in zip(tight, tight[1:]):
+        boundary = (before["end"] + after["start"]) / 2
+        near = min(pauses, key=lambda p: max(p[0] - boundary, boundary - p[1], 0.0), default=None)
+        if near is not None and max(near[0] - boundary, boundary - near[1], 0.0) <= SNAP:
+            if near[0] > before["start"]:
+                before["end"] = round(near[0], 3)
+            if near[1] < after["end"]:
+                after["start"] = round(near[1], 3)
+    for word in tight:
+        first, last = int(word["start"] / HOP), min(math.ceil(word["end"] / HOP), count)
+        heard = np.flatnonzero(loud[first:last])
+        if heard.size:
+            word["start"] = round(max(word["start"], (first + heard[0]) * HOP), 3)
+            word["end"] = round(min(word["end"], (first + heard[-1] + 1) * HOP), 3)
+    return tight

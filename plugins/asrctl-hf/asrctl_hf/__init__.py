@@ -58,12 +58,13 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
         name="hf-whisper",
         load=load_whisper,
         check=partial(folders.check, "hf-whisper"),
-        description="transformers Whisper models: transcribe or translate, timestamps, long-form",
+        description="transformers Whisper models: transcribe or translate, timestamps, long-form; aligns known text",
         options=frozenset({"language", "task", "detect_language", "beam_size", "timestamps", "quantize",
                            "trust_remote_code", "allow_pickle"}),
         item_settings=frozenset({"language", "task"}),  # generate() takes a language per item, a task per call
         window=30.0,  # Whisper's input window
         pads_to_window=True,
+        aligns=True,
     ))
 
 

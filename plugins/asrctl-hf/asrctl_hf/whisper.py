@@ -25,6 +25,7 @@ from transformers.models.whisper.tokenization_whisper import (
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
 from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_dtype
+from asrctl_hf.whisper_align import WhisperAligner
 
 TASKS = ("transcribe", "translate")
 TIMESTAMPS = ("none", "segment", "word")
@@ -253,7 +254,7 @@ def _seconds(value: Any, duration: float) -> float:
 def load(model: str, *, device: str, dtype: str, language: str | None = None, task: str | None = None,
          beam_size: int = 1, timestamps: str | None = None, quantize: str | None = None,
          trust_remote_code: bool = False, allow_pickle: bool = False,
-         detect_language: bool = False) -> WhisperTranscriber:
+         detect_language: bool = False, align: bool = False) -> WhisperTranscriber | WhisperAligner:
     # Options are checked before the (slow) load: a typo fails at once.
     timestamps = timestamps or "none"
     if timestamps not in TIMESTAMPS:
@@ -267,11 +268,14 @@ def load(model: str, *, device: str, dtype: str, language: str | None = None, ta
     int8 = check_quantize(quantize, device=device, dtype=dtype)
     dtype_ = torch_dtype(dtype)
     processor = from_pretrained(AutoProcessor, model, trust_remote_code=trust_remote_code)
-    # Word times need cross-attention weights, which SDPA does not return.
-    attention = {"attn_implementation": "eager"} if timestamps == "word" else {}
+    # Word times (and alignment) need cross-attention weights, which SDPA does not return.
+    attention = {"attn_implementation": "eager"} if timestamps == "word" or align else {}
     loaded = load_model(AutoModelForSpeechSeq2Seq, model, device=device, dtype=dtype, quantize=int8,
                         trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **attention)
     prompt = prompt_options(loaded.generation_config, model, language, task)
+    if align:
+        return WhisperAligner(loaded, processor, device=device, dtype=dtype_, language=prompt.get("language"),
+                              multilingual=is_multilingual(loaded.generation_config), name=model)
     return WhisperTranscriber(loaded, processor, device=device, dtype=dtype_, prompt=prompt,
                               beam_size=int(beam_size), timestamps=timestamps, detect=bool(detect_language),
                               name=model)
