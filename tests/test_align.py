@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import srt
 from probe_backend import read_jsonl
 
 from asrctl.testing import run_cli
@@ -43,8 +44,13 @@ def test_every_word_placed_in_order_sentences_error_rows_and_resume(tmp_path, ti
     assert first[4]["word"] == "(quick)" and first[4]["score"] > 0  # brackets left out of the matching only
     assert len(aligned[2]["segments"]) >= 5  # long01: its sentences
     assert "words" not in aligned[3] and "missing.flac" in aligned[3]["error"] and aligned[3]["text"] == "gone"
-    again = align(manifest, out, tiny_ctc)
+    # run again: nothing to align; its subtitles written from the words (a transcript and its video)
+    again = align(manifest, out, tiny_ctc, "-f", "srt", "--output-dir", str(tmp_path / "subs"))
     assert "already done" in again.stderr and read_jsonl(out) == aligned
+    cues = list(srt.parse((tmp_path / "subs" / "long01.srt").read_text()))
+    assert " ".join(c.content.replace("\n", " ") for c in cues) == aligned[2]["text"]
+    assert cues[0].start.total_seconds() == aligned[2]["words"][0]["start"]
+    assert not (tmp_path / "subs" / "missing.srt").exists()
 
 
 def test_audio_too_short_for_its_text_fails_its_row_only(tmp_path, tiny_ctc):

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
-from asrctl.commands.infer import BACKEND_OPTIONS, JOB_OPTIONS, RESUME_OPTIONS
+from asrctl.commands.infer import BACKEND_OPTIONS, JOB_OPTIONS, OUTPUT_OPTIONS, RESUME_OPTIONS, write_files
 from asrctl.commands.options import MANIFEST, apply_options
+from asrctl.transcripts.cues import CueLimits
+from asrctl.transcripts.writers import expand_formats
 
 
 @click.command("align")
@@ -19,12 +21,14 @@ from asrctl.commands.options import MANIFEST, apply_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The rows with `words` and `segments` added.")
 @click.option("--text-key", default="text", show_default=True, metavar="FIELD", help="The field holding the text.")
+@apply_options(OUTPUT_OPTIONS)
 @apply_options(JOB_OPTIONS)
 @apply_options(RESUME_OPTIONS)
 @apply_options(BACKEND_OPTIONS[-1:])  # -O
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table (errors are still shown).")
-def align_command(manifest: Path, backend: str, model: str, output: Path, text_key: str, quiet: bool,
-                  backend_options: dict, **params) -> None:
+def align_command(manifest: Path, backend: str, model: str, output: Path, text_key: str,
+                  output_formats: tuple[str, ...], output_dir: Path | None, max_line_width: int, max_line_count: int,
+                  max_cue_seconds: float, quiet: bool, backend_options: dict, **params) -> None:
     """Place each row's known text in its audio: add `words` (word, start, end, score: every word of
     the text as written, in order) and `segments` (its sentences, likewise) to the row.
 
@@ -33,10 +37,15 @@ def align_command(manifest: Path, backend: str, model: str, output: Path, text_k
     without audio, gets an error and the rest go on. Batches, resume after an interruption, error
     rows, progress and --engine ray work as in `asrctl infer`.
 
+    --output-format srt|vtt|tsv|txt|json|all writes each aligned row's text as subtitles (cues from
+    its word times, as `asrctl infer` makes them) into --output-dir: a transcript and its video
+    become subtitles.
+
     \b
     Examples:
       asrctl align hearings.jsonl -b hf-ctc -m facebook/wav2vec2-base-960h -o hearings.aligned.jsonl
       asrctl align talks.jsonl -b hf-ctc -m ./my-ctc --text-key transcript --device cuda -o aligned.jsonl
+      asrctl align lecture.jsonl -b hf-whisper -m openai/whisper-small -o aligned.jsonl -f srt --output-dir subs/
     """
     from asrctl.infer.job import InferJob
     from asrctl.infer.run import run_infer
@@ -60,5 +69,8 @@ def align_command(manifest: Path, backend: str, model: str, output: Path, text_k
             ("audio seconds (this run)", f"{summary.audio_seconds:.1f}"),
             ("wall seconds (with model load)", f"{summary.wall_seconds:.1f}"),
         ], summary.errors, quiet=quiet)
+    formats = expand_formats(output_formats or (("all",) if output_dir else ()))
+    limits = CueLimits(max_line_width, max_line_count, max_cue_seconds)
+    write_files(output, formats, output_dir or output.parent, limits, text_key, quiet, done_key="words")
     if summary.errors:
         sys.exit(3)  # finished, some rows failed

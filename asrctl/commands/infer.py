@@ -330,14 +330,15 @@ def read_rows(output: Path) -> list[dict[str, Any]]:
 
 
 def write_files(output: Path, formats: tuple[str, ...], out_dir: Path, limits: CueLimits, pred_key: str,
-                quiet: bool) -> None:
-    """The --output-format files of every transcribed row of the output manifest."""
+                quiet: bool, done_key: str | None = None) -> None:
+    """The --output-format files of every row of the output manifest that has its `done_key` (a
+    transcript: `pred_key`; an alignment: "words")."""
     if not formats:
         return
     from asrctl.data.paths import absolute_path
     from asrctl.transcripts.writers import output_stems, write_transcript
 
-    rows = [row for row in read_rows(output) if row.get(pred_key) is not None]
+    rows = [row for row in read_rows(output) if row.get(done_key or pred_key) is not None]
     out_dir.mkdir(parents=True, exist_ok=True)
     audio = [absolute_path(row[AUDIO_KEY], output.resolve().parent) for row in rows]
     for row, stem in zip(rows, output_stems(audio, out_dir)):

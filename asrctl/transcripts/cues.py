@@ -48,11 +48,12 @@ class _Word:
 
 
 def timed_words(record: dict[str, Any], pred_key: str = "pred_text") -> list[_Word] | None:
-    """The row's words with times: its pred_words, else its pred_segments' words spread over each
-    segment; None when the row has neither."""
-    if record.get("pred_words"):
+    """The row's words with times: its pred_words (`asrctl infer`) or words (`asrctl align`), else its
+    pred_segments' words spread over each segment; None when the row has none of them."""
+    words = record.get("pred_words") or record.get("words")
+    if words:
         return [_Word(str(w["word"]).strip(), float(w["start"]), float(w["end"]))
-                for w in record["pred_words"] if str(w["word"]).strip()]
+                for w in words if str(w["word"]).strip()]
     if record.get("pred_segments"):
         return [word for segment in record["pred_segments"] for word in _spread(segment)]
     return None

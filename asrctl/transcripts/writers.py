@@ -63,7 +63,7 @@ def record_cues(record: dict[str, Any], limits: CueLimits, pred_key: str = "pred
     """The row's subtitle cues, inside its audio (its duration, when it has one)."""
     words = timed_words(record, pred_key)
     if words is None:
-        raise AsrctlError(f"{record.get('audio_filepath')}: the row has no pred_words or pred_segments, "
+        raise AsrctlError(f"{record.get('audio_filepath')}: the row has no pred_words, words or pred_segments, "
                           "which subtitles need")
     duration = record.get("duration")
     return make_cues(words, limits, float(duration) if duration is not None else None)
