@@ -132,3 +132,50 @@ def test_whisper_base_places_sentences_and_words(tmp_path, test_assets):
     starts = [abs(w["start"] - t["start"]) for w, t in zip(spoken["words"], words["true_words"])]
     print(f"median sentence-boundary error {np.median(boundaries):.3f} s, word-start error {np.median(starts):.3f} s")
     assert np.median(boundaries) <= 0.1 and np.median(starts) <= 0.15
+
+
+@pytest.mark.real_model
+def test_cut_utterances_transcribe_as_their_own_clips_and_a_wrong_text_is_dropped(tmp_path, test_assets):
+    import jiwer
+
+    texts = {json.loads(line)["audio_filepath"]: json.loads(line)["text"]
+             for line in (SPEECH / "manifest.jsonl").read_text().splitlines()}
+    names = ["utt01", "utt02", "utt03", "utt04", "utt05", "utt06", "utt07", "utt08"]
+    laid_out(tmp_path / "a.flac", names[:4], [0.5, 1.1, 0.8, 1.6])
+    laid_out(tmp_path / "b.flac", names[4:], [0.7, 0.9, 1.3, 1.0])
+    wrong = [texts[f"{n}.flac"] for n in names[4:]]
+    wrong[2] = texts["utt01.flac"]  # a sentence swapped for one that is not in this recording
+    rows = [{"audio_filepath": str(tmp_path / "a.flac"), "text": " ".join(texts[f"{n}.flac"] for n in names[:4])},
+            {"audio_filepath": str(tmp_path / "b.flac"), "text": " ".join(wrong)}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run_cli("align", str(tmp_path / "in.jsonl"), "-b", "hf-whisper", "-m",
+                     str(test_assets / "whisper-base-hf"), "-o", str(tmp_path / "aligned.jsonl"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("manifest", "cut", str(tmp_path / "aligned.jsonl"), "-o", str(tmp_path / "cut.jsonl"),
+                     "--max-duration", "6")
+    assert result.returncode == 0, result.stderr
+    assert "align_score below 0.3" in result.stderr
+    cut = read_jsonl(tmp_path / "cut.jsonl")
+    from_a = " ".join(r["text"] for r in cut if r["audio_filepath"].endswith("a.flac"))
+    from_b = " ".join(r["text"] for r in cut if r["audio_filepath"].endswith("b.flac"))
+    assert from_a == rows[0]["text"]  # every sentence of the right text, in order
+    assert texts["utt01.flac"] not in from_b and from_b  # the swapped sentence's utterance dropped, not the rest
+    spoken = [n for n in names if texts[f"{n}.flac"] in from_a + " " + from_b]
+    clips = tmp_path / "clips.jsonl"  # the same sentences' own recordings
+    clips.write_text("".join(json.dumps({"audio_filepath": str(SPEECH / f"{n}.flac"), "text": texts[f"{n}.flac"]})
+                             + "\n" for n in spoken))
+    scores = {}
+    for name, manifest in (("cut", tmp_path / "cut.jsonl"), ("clips", clips)):
+        out = tmp_path / f"{name}.pred.jsonl"
+        result = run_cli("infer", str(manifest), "-b", "faster-whisper", "-m", str(test_assets / "whisper-base-ct2"),
+                         "--language", "en", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        predicted = read_jsonl(out)
+        scores[name] = jiwer.wer([normalized(r["text"]) for r in predicted],
+                                 [normalized(r["pred_text"]) for r in predicted])
+    print(f"WER of the cut utterances {scores['cut']:.4f}, of the clips {scores['clips']:.4f}")
+    assert abs(scores["cut"] - scores["clips"]) <= 0.02
+
+
+def normalized(text: str) -> str:
+    return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())

@@ -101,18 +101,32 @@ def tightened(words: list[dict], audio: np.ndarray) -> list[dict]:
     edges = np.flatnonzero(np.diff(np.concatenate([[1], loud.astype(np.int8), [1]])))  # silence runs: [start, end)
     pauses = [(a * HOP, b * HOP) for a, b in zip(edges[::2], edges[1::2]) if (b - a) * HOP >= MIN_PAUSE]
     tight = [dict(word) for word in words]
-    for before, after in zip(tight, tight[1:]):
-        boundary = (before["end"] + after["start"]) / 2
-        near = min(pauses, key=lambda p: max(p[0] - boundary, boundary - p[1], 0.0), default=None)
-        if near is not None and max(near[0] - boundary, boundary - near[1], 0.0) <= SNAP:
-            if near[0] > before["start"]:
-                before["end"] = round(near[0], 3)
-            if near[1] < after["end"]:
-                after["start"] = round(near[1], 3)
+
+    def distance(pause: tuple[float, float], k: int) -> float:  # from the boundary before word k
+        boundary = (tight[k - 1]["end"] + tight[k]["start"]) / 2
+        return max(pause[0] - boundary, boundary - pause[1], 0.0)
+
+    # each pause goes to the one boundary nearest to it, if near enough
+    claims: dict[tuple[float, float], int] = {}
+    for k in range(1, len(tight)):
+        near = min(pauses, key=lambda p: distance(p, k), default=None)
+        if near is not None and distance(near, k) <= SNAP and \
+                (near not in claims or distance(near, k) < distance(near, claims[near])):
+            claims[near] = k
+    for (quiet_from, quiet_to), k in claims.items():
+        before, after = tight[k - 1], tight[k]
+        if quiet_from > before["start"]:
+            before["end"] = round(quiet_from, 3)
+        if quiet_to < after["end"]:
+            after["start"] = round(quiet_to, 3)
+    previous = 0.0
     for word in tight:
         first, last = int(word["start"] / HOP), min(math.ceil(word["end"] / HOP), count)
         heard = np.flatnonzero(loud[first:last])
         if heard.size:
             word["start"] = round(max(word["start"], (first + heard[0]) * HOP), 3)
             word["end"] = round(min(word["end"], (first + heard[-1] + 1) * HOP), 3)
+        word["start"] = max(word["start"], previous)  # in order, however the pauses were claimed
+        word["end"] = max(word["end"], word["start"])
+        previous = word["start"]
     return tight

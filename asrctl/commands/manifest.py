@@ -368,6 +368,46 @@ def filter_command(manifest: Path, output: Path, min_duration: float | None, max
     _finish(errors.count)
 
 
+@manifest_group.command("cut")
+@click.argument("manifest", type=MANIFEST)
+@click.option("-o", "--output", type=FILE, required=True, help="Manifest of the utterances.")
+@click.option("--min-duration", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Shortest utterance (seconds); shorter ones are dropped.")
+@click.option("--max-duration", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Longest utterance (seconds): longer spans are cut at their best pause.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Utterances whose words' mean alignment score is lower are dropped (their text does not match "
+                   "the audio). 0 keeps all.")
+@click.option("--keep-low", is_flag=True, help="Keep utterances below --min-score, marked low_score: true.")
+@click.option("--text-key", default="text", show_default=True, metavar="FIELD", help="The field holding the text.")
+@QUIET
+def cut_command(manifest: Path, output: Path, min_duration: float, max_duration: float, min_score: float,
+                keep_low: bool, text_key: str, quiet: bool) -> None:
+    """Cut aligned recordings (the output of `asrctl align`) into utterances for training: each row's
+    words are split at the best pauses (sentence ends first, then the longest) into utterances of
+    --min-duration to --max-duration seconds, each a row with the source's audio file and fields, its
+    offset and duration in that file, its text and its align_score.
+
+    \b
+    Examples:
+      asrctl align hearings.jsonl -b hf-ctc -m facebook/wav2vec2-base-960h -o aligned.jsonl
+      asrctl manifest cut aligned.jsonl -o train.jsonl --max-duration 20
+      asrctl finetune -b hf-ctc -m facebook/wav2vec2-base-960h --train train.jsonl ...
+    """
+    from asrctl.prepare.cut import cut_manifest
+    from asrctl.progress import ErrorLog, print_summary
+
+    errors = ErrorLog()
+    report = cut_manifest(manifest, output, min_duration=min_duration, max_duration=max_duration,
+                          min_score=min_score or None, keep_low=keep_low, text_key=text_key, on_error=errors)
+    pairs = [("rows", str(report.rows)), ("utterances", str(report.utterances)),
+             ("hours", f"{report.seconds / 3600:.3f}")]
+    pairs += [("  marked low_score", str(report.flagged))] if keep_low else []
+    pairs += [(f"dropped: {reason}", str(count)) for reason, count in report.dropped.most_common()]
+    print_summary(f"asrctl manifest cut -> {output}", pairs, [], quiet=quiet)
+    _finish(errors.count)
+
+
 @manifest_group.command("segment")
 @click.argument("manifest", type=MANIFEST)
 @click.option("-o", "--output", type=FILE, required=True, help="Manifest of the segments.")
