@@ -71,6 +71,31 @@ def test_every_head_transcribes_through_the_cli_with_bad_rows(request, manifest,
             assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.001 and w["word"] for w in words), words
 
 
+@pytest.mark.parametrize("model", ["tiny_nemo", "tiny_nemo_ctc"])
+def test_a_ctc_model_or_a_hybrids_ctc_head_aligns_a_known_text(request, manifest, tmp_path, model):
+    path, rows = manifest
+    out = tmp_path / "aligned.jsonl"
+    result = run_cli("align", str(path), "-b", "nemo", "-m", str(request.getfixturevalue(model)), "--allow-pickle",
+                     "--device", "cpu", "-o", str(out))
+    assert result.returncode == 3, result.stderr  # the missing and the corrupt rows fail alone
+    for row in [json.loads(line) for line in out.read_text().splitlines()]:
+        if row["text"] in ("gone", "broken"):
+            assert "words" not in row and row["error"]
+            continue
+        words = row["words"]
+        assert [w["word"] for w in words] == row["text"].split()
+        assert all(0 <= w["start"] <= w["end"] <= row["duration"] + 0.1 for w in words)
+        assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:]))
+        assert " ".join(s["text"] for s in row["segments"]) == row["text"]
+
+
+def test_a_transducer_without_a_ctc_head_cannot_align(tiny_nemo_tdt, manifest, tmp_path):
+    path, _ = manifest
+    result = run_cli("align", str(path), "-b", "nemo", "-m", str(tiny_nemo_tdt), "--allow-pickle", "--device", "cpu",
+                     "-o", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 1 and "a transducer without a CTC head: it cannot align" in result.stderr
+
+
 def test_a_tdt_model_decodes_greedily_in_batch_with_its_durations(tiny_nemo_tdt):
     from asrctl_nemo.backend import load
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from asrctl.commands.infer import BACKEND_OPTIONS, JOB_OPTIONS, OUTPUT_OPTIONS, RESUME_OPTIONS, write_files
+from asrctl.commands.infer import BACKEND_OPTION, JOB_OPTIONS, OUTPUT_OPTIONS, RESUME_OPTIONS, write_files
 from asrctl.commands.options import MANIFEST, apply_options
 from asrctl.transcripts.cues import CueLimits
 from asrctl.transcripts.writers import expand_formats
@@ -24,11 +24,14 @@ from asrctl.transcripts.writers import expand_formats
 @apply_options(OUTPUT_OPTIONS)
 @apply_options(JOB_OPTIONS)
 @apply_options(RESUME_OPTIONS)
-@apply_options(BACKEND_OPTIONS[-1:])  # -O
+# what reaches the backend's load: the language of a Whisper's prompt, how to load, -O
+@apply_options([BACKEND_OPTION[name] for name in ("language", "chunk_seconds", "trust_remote_code", "allow_pickle",
+                                                  "backend_options")])
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table (errors are still shown).")
 def align_command(manifest: Path, backend: str, model: str, output: Path, text_key: str,
                   output_formats: tuple[str, ...], output_dir: Path | None, max_line_width: int, max_line_count: int,
-                  max_cue_seconds: float, quiet: bool, backend_options: dict, **params) -> None:
+                  max_cue_seconds: float, quiet: bool, language: str | None, chunk_seconds: float | None,
+                  trust_remote_code: bool | None, allow_pickle: bool | None, backend_options: dict, **params) -> None:
     """Place each row's known text in its audio: add `words` (word, start, end, score: every word of
     the text as written, in order) and `segments` (its sentences, likewise) to the row.
 
@@ -52,7 +55,10 @@ def align_command(manifest: Path, backend: str, model: str, output: Path, text_k
     from asrctl.interrupts import Interrupted
     from asrctl.progress import InferProgress, print_summary
 
-    job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=backend_options,
+    flags = {"language": language, "chunk_seconds": chunk_seconds, "trust_remote_code": trust_remote_code,
+             "allow_pickle": allow_pickle}
+    options = {name: value for name, value in flags.items() if value is not None} | backend_options
+    job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=options,
                    pred_key="words", item_keys={"text": text_key}, align=True, **params)
     try:
         summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet, label="align"))

@@ -19,35 +19,47 @@ from asrctl.transcripts.cues import MAX_CUE_SECONDS, MAX_LINE_COUNT, MAX_LINE_WI
 from asrctl.transcripts.writers import FORMATS, TIMED_FORMATS, expand_formats
 
 # Options that reach the backend's load(): flags named as asrctl.specs.INFER_OPTIONS, and -O for the rest.
-BACKEND_OPTIONS = [
-    click.option("--language", help="Spoken language code (e.g. en), for multilingual models; rows may set their "
-                                    "own with --language-key."),
-    click.option("--task", type=click.Choice(["transcribe", "translate"]),
-                 help="transcribe, or translate: Whisper to English, Canary to --target-language."),
-    click.option("--target-language", help="The language --task translate translates to (Canary), e.g. de; rows may "
-                                           "set their own with --target-language-key."),
-    click.option("--detect-language", is_flag=True, default=None,
-                 help="Add pred_lang and pred_lang_prob: the language each row's audio is in, as the model detects "
-                      "it (multilingual Whisper). Rows are still decoded in their given language, if any."),
-    click.option("--beam-size", type=click.IntRange(min=1),
-                 help="Beam search width (default: the backend's greedy decoding)."),
-    click.option("--timestamps", type=click.Choice(["segment", "word"]),
-                 help="Add pred_segments or pred_words with times."),
-    click.option("--chunk-seconds", type=click.FloatRange(min=1),
-                 help="Long audio is cut into windows this long (CTC)."),
-    click.option("--quantize", type=click.Choice(["int8"]),
-                 help="Dynamic int8 quantisation of linear layers, a Whisper's encoder only (CPU speed-up; changes "
-                      "numerics)."),
-    click.option("--trust-remote-code", is_flag=True, default=None,
-                 help="Allow the model repository to run its own code."),
-    click.option("--allow-pickle", is_flag=True, default=None,
-                 help="Load pickle-based weights (pytorch_model.bin, .nemo, .pt), which can run code: only from "
-                      "sources you trust. Without it, only safetensors are loaded."),
-    click.option("-O", "--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
-                 callback=lambda ctx, param, values: parse_key_values(values, "-O", "compute_type=int8"),
-                 help="An option of the backend's own, e.g. -O compute_type=int8 (each backend's keys: "
-                      "`asrctl plugins`). Repeatable; the value is read as YAML (5, true, int8)."),
-]
+BACKEND_OPTION = {
+    "language":
+        click.option("--language", help="Spoken language code (e.g. en), for multilingual models; rows may set their "
+                                        "own with --language-key."),
+    "task":
+        click.option("--task", type=click.Choice(["transcribe", "translate"]),
+                     help="transcribe, or translate: Whisper to English, Canary to --target-language."),
+    "target_language":
+        click.option("--target-language", help="The language --task translate translates to (Canary), e.g. de; rows "
+                                               "may set their own with --target-language-key."),
+    "detect_language":
+        click.option("--detect-language", is_flag=True, default=None,
+                     help="Add pred_lang and pred_lang_prob: the language each row's audio is in, as the model detects "
+                          "it (multilingual Whisper). Rows are still decoded in their given language, if any."),
+    "beam_size":
+        click.option("--beam-size", type=click.IntRange(min=1),
+                     help="Beam search width (default: the backend's greedy decoding)."),
+    "timestamps":
+        click.option("--timestamps", type=click.Choice(["segment", "word"]),
+                     help="Add pred_segments or pred_words with times."),
+    "chunk_seconds":
+        click.option("--chunk-seconds", type=click.FloatRange(min=1),
+                     help="Long audio is cut into windows this long (CTC)."),
+    "quantize":
+        click.option("--quantize", type=click.Choice(["int8"]),
+                     help="Dynamic int8 quantisation of linear layers, a Whisper's encoder only (CPU speed-up; changes "
+                          "numerics)."),
+    "trust_remote_code":
+        click.option("--trust-remote-code", is_flag=True, default=None,
+                     help="Allow the model repository to run its own code."),
+    "allow_pickle":
+        click.option("--allow-pickle", is_flag=True, default=None,
+                     help="Load pickle-based weights (pytorch_model.bin, .nemo, .pt), which can run code: only from "
+                          "sources you trust. Without it, only safetensors are loaded."),
+    "backend_options":
+        click.option("-O", "--backend-option", "backend_options", multiple=True, metavar="KEY=VALUE",
+                     callback=lambda ctx, param, values: parse_key_values(values, "-O", "compute_type=int8"),
+                     help="An option of the backend's own, e.g. -O compute_type=int8 (each backend's keys: "
+                          "`asrctl plugins`). Repeatable; the value is read as YAML (5, true, int8)."),
+}
+BACKEND_OPTIONS = list(BACKEND_OPTION.values())
 
 
 def segment_options(default: str) -> list:

@@ -50,6 +50,7 @@ def register_backends(register: Callable[[BackendSpec], None]) -> None:
             "verbose": "true: show NeMo's own log while it loads",
         },
         window=30.0,  # within the lengths its models train on
+        aligns=True,  # CTC models and hybrids' CTC heads
     ))
 
 

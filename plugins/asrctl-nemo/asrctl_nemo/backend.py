@@ -20,6 +20,7 @@ import numpy as np
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
 from asrctl.api import padded_batch
 from asrctl_nemo import kinds, multitask
+from asrctl_nemo.align import NemoAligner
 from asrctl_nemo.results import transcripts
 
 DECODERS = ("rnnt", "ctc")
@@ -55,7 +56,7 @@ def quiet_nemo(verbose: bool = False, *, streams: bool = True) -> Iterator[None]
 def load(model: str, *, device: str, dtype: str, decoder: str | None = None, timestamps: str | None = None,
          allow_pickle: bool = False, verbose: bool = False, language: str | None = None, task: str | None = None,
          target_language: str | None = None, beam_size: int | None = None,
-         pnc: bool | None = None) -> NemoTranscriber | multitask.PromptedTranscriber:
+         pnc: bool | None = None, align: bool = False) -> NemoTranscriber | multitask.PromptedTranscriber | NemoAligner:
     if decoder is not None and decoder not in DECODERS:
         raise AsrctlError(f"decoder={decoder!r}: expected one of {', '.join(DECODERS)}")
     if timestamps not in (None, "word", "segment"):
@@ -69,6 +70,11 @@ def load(model: str, *, device: str, dtype: str, decoder: str | None = None, tim
         asr.eval()
         kind = kinds.kind(asr.cfg)
         check_kind(kind, model, prompted, decoder)
+        if align:
+            if kind == "multitask":
+                raise AsrctlError(f"{model} is a multitask (Canary) model: it cannot align (a CTC or hybrid "
+                                  "RNNT/CTC model can)")
+            return NemoAligner(asr, device=device, name=model)
         if kind == "multitask":
             return multitask.PromptedTranscriber(asr, device=device, dtype=dtype, name=model, language=language,
                                                  target_language=target_language, pnc=pnc, timestamps=timestamps,
