@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from asrctl.commands.infer import BACKEND_OPTION, JOB_OPTIONS, OUTPUT_OPTIONS, RESUME_OPTIONS, write_files
+from asrctl.commands.infer import (
+    BACKEND_OPTION,
+    JOB_OPTIONS,
+    LANGUAGE_KEY_OPTION,
+    OUTPUT_OPTIONS,
+    RESUME_OPTIONS,
+    write_files,
+)
 from asrctl.commands.options import MANIFEST, apply_options
 from asrctl.transcripts.cues import CueLimits
 from asrctl.transcripts.writers import expand_formats
@@ -21,6 +28,7 @@ from asrctl.transcripts.writers import expand_formats
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The rows with `words` and `segments` added.")
 @click.option("--text-key", default="text", show_default=True, metavar="FIELD", help="The field holding the text.")
+@LANGUAGE_KEY_OPTION
 @apply_options(OUTPUT_OPTIONS)
 @apply_options(JOB_OPTIONS)
 @apply_options(RESUME_OPTIONS)
@@ -28,7 +36,7 @@ from asrctl.transcripts.writers import expand_formats
 @apply_options([BACKEND_OPTION[name] for name in ("language", "chunk_seconds", "trust_remote_code", "allow_pickle",
                                                   "backend_options")])
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary table (errors are still shown).")
-def align_command(manifest: Path, backend: str, model: str, output: Path, text_key: str,
+def align_command(manifest: Path, backend: str, model: str, output: Path, text_key: str, language_key: str | None,
                   output_formats: tuple[str, ...], output_dir: Path | None, max_line_width: int, max_line_count: int,
                   max_cue_seconds: float, quiet: bool, language: str | None, chunk_seconds: float | None,
                   trust_remote_code: bool | None, allow_pickle: bool | None, backend_options: dict, **params) -> None:
@@ -58,8 +66,9 @@ def align_command(manifest: Path, backend: str, model: str, output: Path, text_k
     flags = {"language": language, "chunk_seconds": chunk_seconds, "trust_remote_code": trust_remote_code,
              "allow_pickle": allow_pickle}
     options = {name: value for name, value in flags.items() if value is not None} | backend_options
+    keys = {"text": text_key, **({"language": language_key} if language_key else {})}
     job = InferJob(manifest=manifest, output=output, backend=backend, model=model, options=options,
-                   pred_key="words", item_keys={"text": text_key}, align=True, **params)
+                   pred_key="words", item_keys=keys, align=True, **params)
     try:
         summary = run_infer(job, progress_factory=partial(InferProgress, quiet=quiet, label="align"))
     except KeyboardInterrupt:

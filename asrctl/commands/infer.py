@@ -80,6 +80,11 @@ def segment_options(default: str) -> list:
     ]
 
 
+LANGUAGE_KEY_OPTION = click.option(
+    "--language-key", metavar="FIELD",
+    help="Each row's spoken language from this field (e.g. lang: en, de); rows without it take --language, else the "
+         "model detects it.")
+
 # How a job runs, whatever it does with the model: `asrctl infer` and `asrctl align`.
 JOB_OPTIONS = [
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
@@ -110,9 +115,7 @@ RESUME_OPTIONS = [
 RUN_OPTIONS = [
     *JOB_OPTIONS,
     *segment_options("none"),
-    click.option("--language-key", metavar="FIELD",
-                 help="Each row's spoken language from this field (e.g. lang: en, de); rows without it take "
-                      "--language, else the model detects it."),
+    LANGUAGE_KEY_OPTION,
     click.option("--target-language-key", metavar="FIELD",
                  help="Each row's language to translate to from this field (Canary); rows without it take "
                       "--target-language, else they are transcribed."),
