@@ -19,7 +19,7 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoProcessor, ProcessorMixin
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
-from asrctl.api import ctc_align, sentences, targets, timed_words
+from asrctl.api import ctc_align, sentences, targets, tightened, timed_words
 from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_dtype
 
 DEFAULT_CHUNK_SECONDS = 30.0
@@ -208,8 +208,8 @@ class CTCAligner:
             if found.tokens and path is None:
                 raise AsrctlError(f"{len(batch[i]) / SAMPLE_RATE:.2f} s of audio is too short for its text "
                                   f"({len(found.tokens)} tokens)")
-            words = timed_words(found, path.spans, path.scores, self.seconds_per_frame) if path else \
-                timed_words(found, [], [], self.seconds_per_frame)
+            words = tightened(timed_words(found, path.spans if path else [], path.scores if path else [],
+                                          self.seconds_per_frame), batch[i])
             results.append(Transcript(text=" ".join(found.words), words=words, segments=sentences(words)))
         return results
 

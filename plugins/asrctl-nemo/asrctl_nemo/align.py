@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
-from asrctl.api import ctc_align, padded_batch, sentences, targets, timed_words
+from asrctl.api import ctc_align, padded_batch, sentences, targets, tightened, timed_words
 
 
 class NemoAligner:
@@ -50,6 +50,7 @@ class NemoAligner:
             if found.tokens and path is None:
                 raise AsrctlError(f"{len(audio) / SAMPLE_RATE:.2f} s of audio is too short for its text "
                                   f"({len(found.tokens)} tokens)")
-            words = timed_words(found, path.spans if path else [], path.scores if path else [], self.frame_seconds)
+            words = tightened(timed_words(found, path.spans if path else [], path.scores if path else [],
+                                          self.frame_seconds), audio)
             results.append(Transcript(text=" ".join(found.words), words=words, segments=sentences(words)))
         return results
