@@ -9,7 +9,7 @@ core: what is here is kept stable, the rest may change. docs/plugins.md lists it
 from asrctl import *  # noqa: F403 (the registration names as well, so one import line serves)
 from asrctl import __all__ as _registration
 from asrctl.align.ctc import align as ctc_align
-from asrctl.align.words import sentences, targets, tightened, timed_words
+from asrctl.align.words import sentences, spelled, targets, tightened, timed_words
 from asrctl.atomic import AtomicWriter
 from asrctl.data.audio import AudioInfo, load_audio, probe
 from asrctl.data.batching import BucketBatches, bucketing
@@ -37,7 +37,7 @@ from asrctl.train.summary import baseline_wer, mix_reports, peak_memory, trainin
 # By kind, for the guide; every name here is public.
 GROUPS = {
     "engines": ["InferJob", "WorkItem", "WorkResult", "load_model", "decode", "transcribe_batch", "find_speech"],
-    "alignment": ["ctc_align", "targets", "timed_words", "tightened", "sentences"],
+    "alignment": ["ctc_align", "targets", "timed_words", "tightened", "sentences", "spelled"],
     "audio": ["AudioInfo", "load_audio", "probe", "probed_duration", "clip_flac", "clip_suffix", "recording_id"],
     "manifests and training data": ["AUDIO_KEY", "dumps", "AtomicWriter", "read_training_rows", "training_rows",
                                     "BucketBatches", "bucketing", "train_sources", "sources_label", "mix_reports",

@@ -23,7 +23,7 @@ def align(manifest: Path, out: Path, model: Path, *extra: str):
 def test_every_word_placed_in_order_sentences_error_rows_and_resume(tmp_path, tiny_ctc):
     rows = [json.loads(line) for line in (SPEECH / "manifest.jsonl").read_text().splitlines()]
     rows = [{**r, "audio_filepath": str(SPEECH / r["audio_filepath"])} for r in rows[:2] + rows[-1:]]
-    rows[0]["text"] = "In 1984, the fox (quick) jumped!"  # digits and brackets: outside the vocabulary
+    rows[0]["text"] = "In 1984, the fox (quick) jumped! 🙂"  # digits, brackets, an emoji: outside the vocabulary
     rows.append({"audio_filepath": str(tmp_path / "missing.flac"), "duration": 1.0, "text": "gone"})
     manifest = tmp_path / "in.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -40,8 +40,9 @@ def test_every_word_placed_in_order_sentences_error_rows_and_resume(tmp_path, ti
         assert " ".join(s["text"] for s in row["segments"]) == row["text"]
         assert [s["start"] for s in row["segments"]][0] == words[0]["start"]
     first = aligned[0]["words"]
-    assert first[1]["word"] == "1984," and first[1]["score"] == 0 and first[1]["start"] == first[0]["end"]
+    assert first[1]["word"] == "1984," and first[1]["score"] > 0  # matched as "nineteen eighty four"
     assert first[4]["word"] == "(quick)" and first[4]["score"] > 0  # brackets left out of the matching only
+    assert first[-1]["word"] == "🙂" and first[-1]["score"] == 0 and first[-1]["start"] == first[-2]["end"]
     assert len(aligned[2]["segments"]) >= 5  # long01: its sentences
     assert "words" not in aligned[3] and "missing.flac" in aligned[3]["error"] and aligned[3]["text"] == "gone"
     # run again: nothing to align; its subtitles written from the words (a transcript and its video)

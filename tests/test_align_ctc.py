@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from asrctl.align import ctc
+from asrctl.align.words import spelled
 
 
 def reference(log_probs: np.ndarray, tokens: list[int], blank: int) -> tuple[float, list[int]]:
@@ -68,3 +69,12 @@ def test_a_clear_path_is_found_with_its_scores():
     [path] = ctc.align(log_probs, [len(frames)], [[1, 2, 1]], 0)
     assert path.spans == [(2, 4), (5, 8), (10, 11)]
     assert path.scores == pytest.approx([math.log(0.9)] * 3)
+
+
+@pytest.mark.parametrize("word, said", [
+    ("1984,", "nineteen eighty four ,"), ("1905", "nineteen oh five"), ("2005", "two thousand five"),
+    ("2024", "twenty twenty four"), ("1,250", "one thousand two hundred fifty"), ("3rd", "third"),
+    ("21st", "twenty first"), ("40th", "fortieth"), ("100000", "one hundred thousand"), ("plain", "plain"),
+])
+def test_numbers_are_matched_as_they_are_read(word, said):
+    assert spelled(word) == said

@@ -19,6 +19,9 @@ QUIET = 0.1  # a frame quieter than this share of the recording's loud frames (i
 MIN_PAUSE = 0.05  # seconds of silence that make a pause (a stop consonant's closure is shorter)
 SNAP = 0.3  # seconds from a word boundary to a pause it moves to
 SENTENCE_END = re.compile(r"[.!?…。！？]+[\"'”’)\]]*$")
+ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen").split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
 @dataclass
@@ -134,3 +137,45 @@ def tightened(words: list[dict], audio: np.ndarray) -> list[dict]:
     for before, after in zip(tight, tight[1:]):  # and apart: a word ends where the next begins at the latest
         before["end"] = max(before["start"], min(before["end"], after["start"]))
     return tight
+
+
+def spelled(word: str) -> str:
+    """`word` with its digits written as English words, for a vocabulary of letters to match: a year as
+    it is read ("1984," -> "nineteen eighty four ,"), an ordinal ("3rd" -> "third"), any other number
+    as a cardinal ("1,250" -> "one thousand two hundred fifty"). The output keeps the word as
+    written; this is for matching only."""
+    # with thousands separators: a cardinal, never a year
+    word = re.sub(r"\d{1,3}(?:[,.]\d{3})+\b", lambda m: f" {_cardinal(int(re.sub('[,.]', '', m.group())))} ", word)
+
+    def said(match: re.Match[str]) -> str:
+        number = _number(match.group(1))
+        return f" {_ordinal(number) if match.group(2) else number} "
+
+    return " ".join(re.sub(r"(\d+)(st|nd|rd|th)?\b", said, word).split())
+
+
+def _ordinal(number: str) -> str:
+    *first, last = number.split()
+    irregular = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+                 "nine": "ninth", "twelve": "twelfth"}
+    last = irregular.get(last) or (last[:-1] + "ieth" if last.endswith("y") else last + "th")
+    return " ".join([*first, last])
+
+
+def _number(digits: str) -> str:
+    value = int(digits)
+    if len(digits) == 4 and 1100 <= value <= 2099 and value % 100 and not 2000 <= value < 2010:
+        return f"{_cardinal(value // 100)} {'oh ' if value % 100 < 10 else ''}{_cardinal(value % 100)}"
+    return _cardinal(value)
+
+
+def _cardinal(value: int) -> str:
+    if value < 20:
+        return ONES[value]
+    if value < 100:
+        return TENS[value // 10] + ("" if value % 10 == 0 else " " + ONES[value % 10])
+    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand"), (100, "hundred")):
+        if value >= size:
+            rest = value % size
+            return f"{_cardinal(value // size)} {name}" + (f" {_cardinal(rest)}" if rest else "")
+    raise AssertionError(value)

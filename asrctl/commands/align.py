@@ -43,8 +43,9 @@ def align_command(manifest: Path, backend: str, model: str, output: Path, text_k
     """Place each row's known text in its audio: add `words` (word, start, end, score: every word of
     the text as written, in order) and `segments` (its sentences, likewise) to the row.
 
-    A word the model cannot place (not in its vocabulary: digits for a model of letters) gets score 0
-    and the times where the word before it ended; a row whose audio is too short for its text, or
+    Case and punctuation are left out of the matching only, and numbers are matched as they are read
+    where the vocabulary has no digits. A word the model cannot spell at all gets score 0 and the
+    times where the word before it ended; a row whose audio is too short for its text, or
     without audio, gets an error and the rest go on. Batches, resume after an interruption, error
     rows, progress and --engine ray work as in `asrctl infer`.
 

@@ -19,7 +19,7 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForCTC, AutoProcessor, ProcessorMixin
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
-from asrctl.api import ctc_align, sentences, targets, tightened, timed_words
+from asrctl.api import ctc_align, sentences, spelled, targets, tightened, timed_words
 from asrctl_hf.common import check_quantize, from_pretrained, load_model, torch_dtype
 
 DEFAULT_CHUNK_SECONDS = 30.0
@@ -180,11 +180,14 @@ class CTCAligner:
     def encode(self, word: str) -> list[int]:
         if self.delimiter is None:  # word pieces
             return list(self.tokenizer(word, add_special_tokens=False).input_ids)
-        ids = []
-        for char in word:  # characters, in the case the vocabulary has them
-            known = next((self.vocab[c] for c in (char, char.upper(), char.lower()) if c in self.vocab), None)
-            if known is not None and known != self.delimiter:
-                ids.append(known)
+        if any(c.isdigit() and c not in self.vocab for c in word):  # numbers as they are read
+            word = spelled(word)
+        ids: list[int] = []
+        for part in word.split():
+            chars = [next((self.vocab[c] for c in (char, char.upper(), char.lower()) if c in self.vocab), None)
+                     for char in part]  # in the case the vocabulary has them
+            chars = [c for c in chars if c is not None and c != self.delimiter]
+            ids += ([self.delimiter] if ids and chars else []) + chars
         return ids
 
     @torch.inference_mode()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from asrctl import SAMPLE_RATE, AsrctlError, Transcript
-from asrctl.api import ctc_align, padded_batch, sentences, targets, tightened, timed_words
+from asrctl.api import ctc_align, padded_batch, sentences, spelled, targets, tightened, timed_words
 
 
 class NemoAligner:
@@ -32,8 +32,18 @@ class NemoAligner:
         else:  # characters, with the space between words
             vocabulary = list(decoder.vocabulary)
             index = {char: i for i, char in enumerate(vocabulary)}
-            self.encode = lambda word: [index[c] for c in word.lower() if c in index and c != " "]
             self.delimiter = index.get(" ")
+
+            def encode(word: str) -> list[int]:
+                if any(c.isdigit() and c not in index for c in word):  # numbers as they are read
+                    word = spelled(word)
+                ids: list[int] = []
+                for part in word.split():
+                    chars = [index[c] for c in part.lower() if c in index and c != " "]
+                    ids += ([self.delimiter] if ids and chars and self.delimiter is not None else []) + chars
+                return ids
+
+            self.encode = encode
         self.frame_seconds = float(asr.cfg.preprocessor.window_stride) * getattr(asr.encoder, "subsampling_factor", 1)
 
     def transcribe(self, batch: list[np.ndarray], text: list[str | None] | None = None) -> list[Transcript]:
