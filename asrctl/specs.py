@@ -62,6 +62,7 @@ INFER_OPTIONS = ("language", "task", "target_language", "detect_language", "beam
 # `--target-language-key tgt`), a request to `asrctl serve` (its language; task translate at
 # /v1/audio/translations). A backend lists those it takes per item in `item_settings`.
 ITEM_SETTINGS = ("language", "target_language", "task")
+ROW_SETTINGS = ("language", "target_language")  # those with a --NAME-key of asrctl infer
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ class BackendSpec:
     def languages(self) -> dict[str, Any]:
         """What it does with languages, as `asrctl plugins` lists it: the settings it takes per row,
         whether it detects the language spoken (--detect-language), whether it translates (--task)."""
-        return {"per_row": sorted(self.item_settings), "detects": "detect_language" in self.options,
+        per_row = sorted(set(self.item_settings) & set(ROW_SETTINGS))  # those a row's field can set
+        return {"per_row": per_row, "detects": "detect_language" in self.options,
                 "translates": "task" in self.options}
 
     def __post_init__(self) -> None:
