@@ -92,8 +92,7 @@ def sentences(words: list[dict]) -> list[dict]:
 def tightened(words: list[dict], audio: np.ndarray) -> list[dict]:
     """Word times moved to the audio's pauses and sound, as stable-ts tightens Whisper's times with the
     audio's loudness: an aligner whose times tile the audio (Whisper's attention) gives each word the
-    pause before it, and a CTC model's token spikes drift from the sounds they stand for (a tiny
-    model taught four sentences placed word starts 0.20 s off, median; with this, 0.006 s), so
+    pause before it, and a CTC model's token spikes drift from the sounds they stand for, so
     boundaries land near, not in, the pauses between words. Each boundary
     within SNAP seconds of a pause moves to its edges (the word before ends where the pause starts,
     the next starts where it ends); then each word is trimmed to its loud frames."""
