@@ -44,9 +44,12 @@ class Segmentation:
         cut: list = []
         whole: list = []
         for item in items:
-            long = window is not None and item.duration > window
-            (cut if self.mode == "vad" or (self.mode == "auto" and long) else whole).append(item)
+            (cut if self.cuts(item.duration, window) else whole).append(item)
         return cut, whole
+
+    def cuts(self, duration: float, window: float | None) -> bool:
+        """Whether audio of `duration` seconds is cut into segments."""
+        return self.mode == "vad" or (self.mode == "auto" and window is not None and duration > window)
 
     def limit(self, window: float | None) -> float:
         return self.max_seconds or window or DEFAULT_MAX_SECONDS

@@ -177,8 +177,7 @@ class Model:
 
     def _submit_samples(self, samples: np.ndarray, settings: dict[str, Any], name: str) -> Pending | AsrctlError:
         duration = samples.size / SAMPLE_RATE
-        cut, _ = self.segmentation.split([_Sized(duration)], self.spec.window)
-        if not cut or self._segmenter is None:
+        if self._segmenter is None or not self.segmentation.cuts(duration, self.spec.window):
             return self._queue_parts(samples, [(0.0, duration)], settings, name, whole=True)
         try:
             spans = find_segments(self._segmenter, lambda start, seconds: samples[
@@ -231,11 +230,6 @@ class Model:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True)
-class _Sized:
-    duration: float  # what Segmentation.split reads of an input
 
 
 def load(backend: str, model: str, **options: Any) -> Model:
