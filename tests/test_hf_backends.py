@@ -16,6 +16,7 @@ from tiny_models import build_tiny_ctc, build_tiny_parakeet
 from asrctl import AsrctlError, Transcript
 from asrctl.plugins import backends
 from asrctl.specs import INFER_OPTIONS
+from asrctl.testing import run_cli
 from asrctl_hf.ctc import CPU_WINDOWS_PER_CALL, CTCTranscriber, Window, kept_frames, plan_windows
 
 
@@ -244,6 +245,36 @@ def test_whisper_segment_and_word_timestamps(tiny_whisper, seconds):
     assert result.segments and result.words
     for word in result.words:
         assert 0 <= word["start"] <= word["end"] <= seconds and word["word"]
+
+
+def test_whisper_moves_on_from_a_window_that_ends_where_it_began(tiny_whisper, data_dir, tmp_path):
+    """A model that says <|0.00|> wherever it may, else ends: generate() goes on from a window's last
+    timestamp pair, here its start, and would decode the window again forever. Each clip is decoded
+    once. (Through the command line, in its own process: the failure is a hang.)"""
+    from transformers import WhisperForConditionalGeneration
+
+    stuck = tmp_path / "stuck"
+    shutil.copytree(tiny_whisper, stuck)
+    model = WhisperForConditionalGeneration.from_pretrained(stuck)
+    config = model.generation_config
+    with torch.no_grad():  # every position's output is one direction, closest to <|0.00|>, then to the end
+        decoder = model.model.decoder
+        decoder.layer_norm.weight.zero_()
+        decoder.layer_norm.bias.copy_(torch.eye(decoder.layer_norm.bias.numel())[0])
+        embed = decoder.embed_tokens.weight  # the output projection too
+        embed[:, 0] = 0
+        embed[config.no_timestamps_token_id + 1, 0], embed[config.eos_token_id, 0] = 10, 5
+    model.save_pretrained(stuck)
+    manifest = tmp_path / "in.jsonl"
+    clips = [data_dir / "speech" / name for name in ("utt01.flac", "utt02.flac")]
+    manifest.write_text("".join(json.dumps({"audio_filepath": str(clip)}) + "\n" for clip in clips))
+    for timestamps in ([], ["--timestamps", "segment"]):
+        result = run_cli("infer", str(manifest), "-b", "hf-whisper", "-m", str(stuck), "-o",
+                         str(tmp_path / "out.jsonl"), "--device", "cpu", "--language", "en", "--overwrite", "-q",
+                         *timestamps, timeout=120)
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert [row["pred_text"] for row in rows] == ["", ""]
 
 
 def test_whisper_language_task_and_beams_reach_generate(tiny_whisper, monkeypatch):

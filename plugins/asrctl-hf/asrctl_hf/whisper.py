@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -108,6 +109,8 @@ class WhisperTranscriber:
         encoder = model.get_encoder()
         self.encoder_forward = encoder.forward
         encoder.forward = self._encode
+        if hasattr(model, "_retrieve_segment"):
+            model._retrieve_segment = moving_on(model._retrieve_segment)
 
     def prepare(self, audio: np.ndarray) -> Features | np.ndarray:
         """A short item's features, computed where its audio is decoded (the engine's workers) rather
@@ -234,6 +237,19 @@ class WhisperTranscriber:
             end = _seconds(spans[index[-1]][1], duration)
             timed.append({"start": min(_seconds(spans[index[0]][0], duration), end), "end": end, "word": word.strip()})
         return timed
+
+
+def moving_on(retrieve_segment: Callable[..., tuple[list[dict], Any]]) -> Callable[..., tuple[list[dict], Any]]:
+    """generate()'s segment reader, made to move each item on. generate() goes on from a window's
+    last timestamp pair, so a window that ends on <|0.00|><|0.00|> is decoded again from where it
+    began, forever (openai/whisper#914; a model fine-tuned a few steps did it on 3-s clips): such a
+    window moves on by its whole length, as one whose speech has ended does."""
+
+    def retrieve(**options: Any) -> tuple[list[dict], Any]:
+        segments, offset = retrieve_segment(**options)
+        return segments, offset if offset > 0 else options["seek_num_frames"][options["prev_idx"]]
+
+    return retrieve
 
 
 def samples(item: np.ndarray | Features) -> int:
