@@ -182,7 +182,6 @@ def normalized(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
 
-
 def test_a_ctc_model_taught_the_words_places_their_starts(tmp_path):
     """A wav2vec2 CTC model of hidden size 96 taught the word fixture (as the finetune tests teach the
     fixtures) aligns its four sentences' words where they were spoken. Its teaching holds the sentences

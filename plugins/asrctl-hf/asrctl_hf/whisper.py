@@ -109,7 +109,7 @@ class WhisperTranscriber:
         encoder = model.get_encoder()
         self.encoder_forward = encoder.forward
         encoder.forward = self._encode
-        if hasattr(model, "_retrieve_segment"):
+        if hasattr(model, "_retrieve_segment"):  # a private reader: a transformers without it is left as it is
             model._retrieve_segment = moving_on(model._retrieve_segment)
 
     def prepare(self, audio: np.ndarray) -> Features | np.ndarray:
